@@ -1,0 +1,295 @@
+"""Population codes: an embedding of any dimension -> a rate pattern over N sensory neurons.
+
+The **z-score top-k code** (EMBER spec section 4):
+
+1. c_i = cos(e, p_i) for N fixed, seeded unit directions p_i (i.i.d. Gaussian, normalised);
+2. z_i = (c_i - mean(c)) / std(c), the mean and std taken over the N neurons, per input;
+3. keep the k = floor(s * N) largest z_i (s = 0.14, so k = 700 for N = 5,000);
+4. r_i = max(z_i, 0) / max_{top-k} z_j * r_max for those k neurons, 0 elsewhere.
+
+The **power-law code** is the baseline it replaces: r_i = r_max * max(c_i, 0) ** exponent on
+the same directions. Raw cosines to random directions shrink like 1/sqrt(D), so its mean
+rate and contrast drift with D; the z-score code's number of active neurons and its maximum
+rate do not.
+
+Both are pure functions of (embedding, directions, parameters): the same seed and input give
+bit-identical rates. Directions are generated once per (D, N, seed), cached in memory, and
+can be stored and loaded as ``.npz`` (no pickle).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .base import EncoderInputError, check_embeddings
+
+__all__ = [
+    "PopulationCodeParams",
+    "make_directions",
+    "zscore_topk_rates",
+    "powerlaw_rates",
+    "ZScoreTopKCode",
+    "PowerLawCode",
+    "load_code",
+]
+
+_FORMAT = "ember-population-code"
+_FORMAT_VERSION = 1
+_TAG = 0x504F5055  # "POPU": keeps these streams apart from the projections'
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class PopulationCodeParams:
+    """Parameters of a population code (spec section 4 defaults).
+
+    n_neurons: sensory population size N. sparsity: s, the active fraction (k = floor(s N)).
+    r_max_hz: the rate of the most strongly driven neuron. seed: selects the directions.
+    """
+
+    n_neurons: int = 5000
+    sparsity: float = 0.14
+    r_max_hz: float = 100.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.n_neurons) or self.n_neurons < 2:
+            raise EncoderInputError(f"n_neurons must be an int >= 2, got {self.n_neurons!r}")
+        if not isinstance(self.sparsity, (float, int)) or not (0.0 < float(self.sparsity) <= 1.0):
+            raise EncoderInputError(f"sparsity must be in (0, 1], got {self.sparsity!r}")
+        if not isinstance(self.r_max_hz, (float, int)) or not (0.0 < float(self.r_max_hz) < math.inf):
+            raise EncoderInputError(f"r_max_hz must be finite and > 0, got {self.r_max_hz!r}")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise EncoderInputError(f"seed must be an int >= 0, got {self.seed!r}")
+        if self.k < 1:
+            raise EncoderInputError(
+                f"floor(sparsity * n_neurons) = floor({self.sparsity} * {self.n_neurons}) is 0: no neuron would be active"
+            )
+
+    @property
+    def k(self) -> int:
+        """Number of active neurons, floor(s * N). The product is rounded to 9 decimals first
+        so that binary rounding (0.29 * 100 = 28.999999999999996) cannot lose a neuron."""
+        return int(math.floor(round(float(self.sparsity) * int(self.n_neurons), 9)))
+
+
+@lru_cache(maxsize=8)
+def _directions_cached(dim: int, n_neurons: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(np.random.SeedSequence([_TAG, seed, dim, n_neurons]))
+    out = np.empty((n_neurons, dim), dtype=np.float32)
+    block = max(1, (1 << 20) // dim)  # about 8 MB of float64 at a time
+    for start in range(0, n_neurons, block):
+        stop = min(n_neurons, start + block)
+        g = rng.standard_normal((stop - start, dim))
+        g /= np.linalg.norm(g, axis=1, keepdims=True)
+        out[start:stop] = g
+    out.setflags(write=False)
+    return out
+
+
+def make_directions(dim: int, n_neurons: int = 5000, seed: int = 0) -> np.ndarray:
+    """The fixed preferred directions: float32 (n_neurons, dim), unit rows, read-only.
+
+    i.i.d. standard Gaussian rows, normalised, drawn from a PCG64 stream seeded by
+    (seed, dim, n_neurons); generated once per process and cached (up to 8 sets).
+    """
+    if not _is_int(dim) or dim < 1:
+        raise EncoderInputError(f"dim must be a positive int, got {dim!r}")
+    if not _is_int(n_neurons) or n_neurons < 2:
+        raise EncoderInputError(f"n_neurons must be an int >= 2, got {n_neurons!r}")
+    if not _is_int(seed) or seed < 0:
+        raise EncoderInputError(f"seed must be an int >= 0, got {seed!r}")
+    return _directions_cached(int(dim), int(n_neurons), int(seed))
+
+
+def _cosines(x: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """Cosines (n, N) between validated float64 rows x and unit-row directions."""
+    unit = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return (unit @ directions.T).astype(np.float64)
+
+
+def zscore_topk_rates(cosines: np.ndarray, k: int, r_max_hz: float) -> np.ndarray:
+    """Steps 2-4 of the z-score code on precomputed cosines (n, N) or (N,): rates in Hz.
+
+    Exactly k neurons per row are selected. Their rate is max(z, 0) / max z * r_max, so the
+    most driven neuron gets exactly r_max and none exceeds it. (A selected neuron whose z is
+    <= 0 would get rate 0; with random directions the k-th largest z of a 14 % code sits near
+    +1.08 standard deviations, so this does not occur in practice: see docs/encoders.md.)
+    """
+    c = np.asarray(cosines, dtype=np.float64)
+    single = c.ndim == 1
+    c = np.atleast_2d(c)
+    n, n_neurons = c.shape
+    if not (1 <= k <= n_neurons):
+        raise EncoderInputError(f"k must be in [1, {n_neurons}], got {k}")
+    if not np.isfinite(c).all():
+        raise EncoderInputError("cosines contain NaN or inf")
+    mu = c.mean(axis=1, keepdims=True)
+    sd = c.std(axis=1, keepdims=True)
+    flat = np.flatnonzero(~(sd[:, 0] > 0))
+    if flat.size:
+        raise EncoderInputError(
+            f"row(s) {flat.tolist()[:8]} have the same cosine to every direction; the z-score is undefined"
+        )
+    z = (c - mu) / sd
+    rates = np.zeros_like(z)
+    if k == n_neurons:
+        top = np.broadcast_to(np.arange(n_neurons), z.shape)
+    else:
+        top = np.argpartition(z, n_neurons - k, axis=1)[:, n_neurons - k:]
+    zt = np.take_along_axis(z, top, axis=1)
+    zmax = zt.max(axis=1, keepdims=True)
+    np.put_along_axis(rates, top, np.maximum(zt, 0.0) / zmax * float(r_max_hz), axis=1)
+    return rates[0] if single else rates
+
+
+def powerlaw_rates(cosines: np.ndarray, exponent: float, r_max_hz: float) -> np.ndarray:
+    """The power-law baseline on precomputed cosines: r_max * max(c, 0) ** exponent."""
+    c = np.asarray(cosines, dtype=np.float64)
+    return float(r_max_hz) * np.maximum(c, 0.0) ** float(exponent)
+
+
+class _DirectionalCode:
+    kind = "base"
+
+    def __init__(self, dim: int, params: PopulationCodeParams | None = None,
+                 directions: np.ndarray | None = None) -> None:
+        if not _is_int(dim) or dim < 1:
+            raise EncoderInputError(f"dim must be a positive int, got {dim!r}")
+        self.dim = int(dim)
+        self.params = params if params is not None else PopulationCodeParams()
+        if not isinstance(self.params, PopulationCodeParams):
+            raise EncoderInputError(f"params must be a PopulationCodeParams, got {type(self.params).__name__}")
+        if directions is None:
+            directions = make_directions(self.dim, self.params.n_neurons, self.params.seed)
+        else:
+            directions = np.asarray(directions)
+            want = (self.params.n_neurons, self.dim)
+            if directions.shape != want or directions.dtype != np.float32:
+                raise EncoderInputError(
+                    f"directions must be float32 of shape {want}, got {directions.dtype} {directions.shape}"
+                )
+            norms = np.linalg.norm(directions.astype(np.float64), axis=1)
+            if not np.all(np.abs(norms - 1.0) < 1e-4):
+                raise EncoderInputError("directions must have unit rows")
+            directions = np.ascontiguousarray(directions)
+            directions.setflags(write=False)
+        self.directions = directions
+
+    @property
+    def n_neurons(self) -> int:
+        return self.params.n_neurons
+
+    def cosines(self, embeddings: object) -> np.ndarray:
+        """Cosines (n, N), or (N,) for one embedding, between embeddings and the directions."""
+        single = np.ndim(embeddings) == 1
+        x = check_embeddings(embeddings, self.dim)
+        c = _cosines(x, self.directions)
+        return c[0] if single else c
+
+    def encode(self, embeddings: object) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, embeddings: object) -> np.ndarray:
+        return self.encode(embeddings)
+
+    # -- storage ---------------------------------------------------------------------------
+    def _extra(self) -> dict:
+        return {}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the code (directions and parameters) to an uncompressed ``.npz`` file."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {f"param_{k}": np.asarray(v) for k, v in asdict(self.params).items()}
+        meta.update({f"extra_{k}": np.asarray(v) for k, v in self._extra().items()})
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, format=np.asarray(_FORMAT), version=np.asarray(_FORMAT_VERSION),
+                 kind=np.asarray(self.kind), dim=np.asarray(self.dim),
+                 directions=self.directions, **meta)
+        os.replace(tmp, path)
+        return path
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dim={self.dim}, params={self.params})"
+
+
+class ZScoreTopKCode(_DirectionalCode):
+    """The dimension-independent z-score top-k code of spec section 4.
+
+    >>> code = ZScoreTopKCode(384)            # N = 5000, s = 0.14, r_max = 100 Hz, seed 0
+    >>> rates = code.encode(embedding)        # (5000,) float64 in Hz, exactly 700 nonzero
+    """
+
+    kind = "zscore-topk"
+
+    @property
+    def k(self) -> int:
+        return self.params.k
+
+    def encode(self, embeddings: object) -> np.ndarray:
+        """Rates in Hz, float64 of shape (N,) for one embedding (D,) or (n, N) for (n, D)."""
+        single = np.ndim(embeddings) == 1
+        x = check_embeddings(embeddings, self.dim)
+        rates = zscore_topk_rates(_cosines(x, self.directions), self.k, self.params.r_max_hz)
+        return rates[0] if single else rates
+
+
+class PowerLawCode(_DirectionalCode):
+    """The power-law baseline: r_i = r_max * max(cos(e, p_i), 0) ** exponent."""
+
+    kind = "powerlaw"
+
+    def __init__(self, dim: int, params: PopulationCodeParams | None = None,
+                 directions: np.ndarray | None = None, exponent: float = 2.0) -> None:
+        if not isinstance(exponent, (int, float)) or not (0.0 < float(exponent) < math.inf):
+            raise EncoderInputError(f"exponent must be finite and > 0, got {exponent!r}")
+        super().__init__(dim, params, directions)
+        self.exponent = float(exponent)
+
+    def _extra(self) -> dict:
+        return {"exponent": self.exponent}
+
+    def encode(self, embeddings: object) -> np.ndarray:
+        single = np.ndim(embeddings) == 1
+        x = check_embeddings(embeddings, self.dim)
+        rates = powerlaw_rates(_cosines(x, self.directions), self.exponent, self.params.r_max_hz)
+        return rates[0] if single else rates
+
+
+_KINDS = {cls.kind: cls for cls in (ZScoreTopKCode, PowerLawCode)}
+
+
+def load_code(path: str | os.PathLike) -> ZScoreTopKCode | PowerLawCode:
+    """Load a code written by ``save``; the file is read without pickle."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise EncoderInputError(f"{path} is not a readable .npz population-code file: {exc}") from None
+    if str(data.get("format", "")) != _FORMAT:
+        raise EncoderInputError(f"{path} is not a population-code file (format {data.get('format')!r})")
+    if int(data["version"]) != _FORMAT_VERSION:
+        raise EncoderInputError(f"{path} has format version {int(data['version'])}; this code reads {_FORMAT_VERSION}")
+    kind = str(data["kind"])
+    if kind not in _KINDS:
+        raise EncoderInputError(f"{path} holds an unknown code kind {kind!r}")
+    params = PopulationCodeParams(
+        n_neurons=int(data["param_n_neurons"]), sparsity=float(data["param_sparsity"]),
+        r_max_hz=float(data["param_r_max_hz"]), seed=int(data["param_seed"]),
+    )
+    kwargs = {k[len("extra_"):]: float(v) for k, v in data.items() if k.startswith("extra_")}
+    return _KINDS[kind](int(data["dim"]), params, directions=data["directions"], **kwargs)
