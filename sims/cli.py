@@ -1,0 +1,47 @@
+"""The one command-line entry: ``ember <subcommand> [options]``.
+
+Each subcommand is a module in ``sims/`` with a ``main(argv=None)`` function; the
+module is imported only when its subcommand is run, so ``ember --help`` stays fast and
+torch is never imported by the simulator's subcommands.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "anchor": ("sims.anchor", "run the Izhikevich anchor network (Brian2's benchmark), print a summary, save a raster"),
+    "retention": ("sims.retention", "measure how much discrimination the population codes keep, per embedding dimension"),
+    "attention-decode": ("sims.attention_decode", "per-token decode time of GLA / SWA / softmax attention at two contexts"),
+    "spiking-lm": ("sims.spiking_lm", "byte-level LM: softmax baseline, hybrid conversion, post-hoc spiking"),
+    "actor-check": ("sims.actor_check", "load the configured LLM actor, answer a prompt, choose an action"),
+}
+
+
+def _usage() -> str:
+    width = max(len(k) for k in SUBCOMMANDS)
+    lines = ["usage: ember <subcommand> [options]", "", "subcommands:"]
+    for name, (_, text) in SUBCOMMANDS.items():
+        lines.append(f"  {name.ljust(width)}  {text}")
+    lines.append("")
+    lines.append("run `ember <subcommand> --help` for the options of one subcommand")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in SUBCOMMANDS:
+        print(f"ember: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    result = module.main(rest)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

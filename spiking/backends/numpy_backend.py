@@ -1,0 +1,54 @@
+"""The reference backend: readable vectorised numpy, the truth the fast kernels are tested against."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..kernels import izhikevich as _izh, lif as _lif, noise as _noise, propagate as _prop, sources as _src
+from . import register
+
+
+class HostBackend:
+    """Arrays are numpy arrays in host memory; subclasses swap the kernel table."""
+
+    name = "numpy"
+    exact = True  # same spikes as the numpy reference, bit for bit
+
+    def asarray(self, a):
+        return np.array(a, copy=True)
+
+    def zeros(self, shape, dtype):
+        return np.zeros(shape, dtype=dtype)
+
+    def to_host(self, a) -> np.ndarray:
+        return np.asarray(a)
+
+    def synchronize(self) -> None:
+        pass
+
+    def all_finite(self, a) -> bool:
+        return bool(np.isfinite(a).all())
+
+    def append_spikes(self, spikes, n, idx) -> int:
+        """Append host indices ``idx`` to the spike buffer after its first ``n`` entries."""
+        spikes[n:n + idx.size] = idx
+        return n + idx.size
+
+    def count_spikes(self, counts, spikes, n) -> None:
+        np.add.at(counts, spikes[:n], 1)
+
+    def spikes_to_host(self, spikes, n) -> np.ndarray:
+        return np.array(spikes[:n])
+
+
+@register("numpy")
+class NumpyBackend(HostBackend):
+    def __init__(self, **options):
+        if options:
+            raise TypeError(f"numpy backend takes no options, got {sorted(options)}")
+
+    normal_fill = staticmethod(_noise.normal_fill_np)
+    izh_step = staticmethod(_izh.izh_step_np)
+    lif_step = staticmethod(_lif.lif_step_np)
+    propagate = staticmethod(_prop.propagate_np)
+    propagate_delays = staticmethod(_prop.propagate_delays_np)
+    poisson_step = staticmethod(_src.poisson_step_np)

@@ -1,0 +1,253 @@
+"""Description -> flat arrays.  The only module that knows both the model classes and
+the array layout the kernels take.
+
+Connectivity is sampled on the host with a counter-based hash (numba), so a given
+seed always yields the same synapses whatever the backend; rows of every CSR matrix
+are sorted by target.  Per-projection streams: connectivity uses
+``stream_key(seed, 1, proj_index)``, weights/delays a numpy Generator seeded with
+``(seed, 2, proj_index)``; noise of population p uses ``stream_key(seed, 3, p)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+from .kernels.rng import GOLDEN, mix64, stream_key, uniform_from_hash
+from .model import (FixedInDegree, FixedOutDegree, LogNormal, Network, Pairs, PoissonSource,
+                    Population, Probability, Projection, SpikeGenerator, Uniform)
+from .params import LIF, Izhikevich, ParameterError
+
+STREAM_CONN, STREAM_WEIGHTS, STREAM_NOISE, STREAM_POISSON = 1, 2, 3, 4
+
+
+@njit(cache=True)
+def _sample_rows(counts, n_cand, do_excl, exclude_offset, key, indptr, out):
+    """For row r draw counts[r] distinct ints in [0, n_cand) (minus r + exclude_offset when
+    do_excl), sorted.  Rejection with a marker array, or a partial
+    Fisher-Yates when more than half of the candidates are taken."""
+    mark = np.zeros(n_cand, dtype=np.uint8)
+    perm = np.empty(0, dtype=np.int64)
+    for r in range(counts.shape[0]):
+        k = counts[r]
+        base = indptr[r]
+        excl = r + exclude_offset if do_excl else -1
+        m = n_cand - 1 if (excl >= 0 and excl < n_cand) else n_cand
+        rk = mix64(key + np.uint64(r) * GOLDEN)
+        c = np.uint64(0)
+        if 2 * k <= m:
+            got = 0
+            while got < k:
+                c += np.uint64(1)
+                x = np.int64(uniform_from_hash(mix64(rk + c * GOLDEN)) * m)
+                if excl >= 0 and excl < n_cand and x >= excl:
+                    x += 1
+                if mark[x] == 0:
+                    mark[x] = 1
+                    out[base + got] = x
+                    got += 1
+            for j in range(k):
+                mark[out[base + j]] = 0
+        else:
+            if perm.shape[0] != n_cand:
+                perm = np.empty(n_cand, dtype=np.int64)
+            q = 0
+            for x in range(n_cand):
+                if x != excl:
+                    perm[q] = x
+                    q += 1
+            for j in range(k):
+                c += np.uint64(1)
+                s = j + np.int64(uniform_from_hash(mix64(rk + c * GOLDEN)) * (m - j))
+                tmp = perm[j]
+                perm[j] = perm[s]
+                perm[s] = tmp
+                out[base + j] = perm[j]
+        out[base:base + k].sort()
+
+
+def _csr_from_pairs(pre, post, n_pre):
+    order = np.lexsort((post, pre))
+    pre, post = pre[order], post[order]
+    indptr = np.zeros(n_pre + 1, dtype=np.int64)
+    np.add.at(indptr, pre + 1, 1)
+    return np.cumsum(indptr), post.astype(np.int32), order
+
+
+def connect(proj: Projection, n_pre_pop: int, n_post_pop: int, same_pop: bool, key) -> tuple:
+    """Return (indptr int64[n_pre_pop+1], indices int32[n_syn], order) of one projection
+    over the whole pre population (rows outside ``pre_range`` are empty, targets are
+    indices into the whole post population); ``order`` maps explicit per-pair values
+    to synapse order (None otherwise)."""
+    c = proj.connectivity
+    if isinstance(c, Pairs):
+        if proj.pre_range is not None or proj.post_range is not None:
+            raise ParameterError(f"Projection {proj.label}: Pairs take population indices; do not combine them with pre_range/post_range")
+        pre = np.asarray(c.pre, dtype=np.int64)
+        post = np.asarray(c.post, dtype=np.int64)
+        if pre.size and (pre.min() < 0 or pre.max() >= n_pre_pop or post.min() < 0 or post.max() >= n_post_pop):
+            raise ParameterError(f"Projection {proj.label}: pair indices out of range (pre < {n_pre_pop}, post < {n_post_pop})")
+        return _csr_from_pairs(pre, post, n_pre_pop)
+    p0, p1 = proj.pre_range or (0, n_pre_pop)
+    q0, q1 = proj.post_range or (0, n_post_pop)
+    indptr, indices, order = _connect_local(proj, p1 - p0, q1 - q0, same_pop, p0 - q0, key)
+    full = np.zeros(n_pre_pop + 1, dtype=np.int64)
+    full[p0 + 1:p1 + 1] = indptr[1:]
+    full[p1 + 1:] = indptr[-1]
+    return full, (indices.astype(np.int64) + q0).astype(np.int32), order
+
+
+def _connect_local(proj, n_pre, n_post, same_pop, offset, key):
+    c = proj.connectivity
+    do_excl = bool(same_pop and not getattr(c, "autapses", True))
+    # the candidate that is the row itself: local post index r + offset
+    excl = 0 if do_excl else -1  # only used for the size checks below
+    if isinstance(c, FixedInDegree):
+        m = n_pre - (1 if excl == 0 else 0)
+        if c.k > m:
+            raise ParameterError(f"Projection {proj.label}: in-degree {c.k} exceeds the {m} possible sources")
+        counts = np.full(n_post, c.k, dtype=np.int64)
+        indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        src = np.empty(indptr[-1], dtype=np.int64)
+        _sample_rows(counts, n_pre, do_excl, -offset, np.uint64(key), indptr, src)
+        post = np.repeat(np.arange(n_post, dtype=np.int64), counts)
+        ip, idx, _ = _csr_from_pairs(src, post, n_pre)
+        return ip, idx, None
+    m = n_post - (1 if excl == 0 else 0)
+    if isinstance(c, FixedOutDegree):
+        if c.k > m:
+            raise ParameterError(f"Projection {proj.label}: out-degree {c.k} exceeds the {m} possible targets")
+        counts = np.full(n_pre, c.k, dtype=np.int64)
+    elif isinstance(c, Probability):
+        g = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(key) & 0xFFFFFFFF, int(key) >> 32])))
+        counts = g.binomial(m, float(c.p), size=n_pre).astype(np.int64)
+    else:  # pragma: no cover - validated in Projection
+        raise ParameterError(f"unknown connectivity {c!r}")
+    indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    out = np.empty(indptr[-1], dtype=np.int64)
+    _sample_rows(counts, n_post, do_excl, offset, np.uint64(key), indptr, out)
+    return indptr, out.astype(np.int32), None
+
+
+def _values(spec, n, g, what, label, order):
+    if isinstance(spec, Uniform):
+        return g.uniform(spec.low, spec.high, size=n)
+    if isinstance(spec, LogNormal):
+        return spec.scale * np.exp(g.normal(spec.mu, spec.sigma, size=n))
+    arr = np.asarray(spec, dtype=float)
+    if arr.ndim == 0:
+        return np.full(n, float(arr))
+    if arr.shape != (n,):
+        raise ParameterError(f"Projection {label}: {what} array has {arr.size} values for {n} synapses")
+    return arr[order] if order is not None else arr
+
+
+@dataclass
+class BuiltProjection:
+    label: str
+    pre: int           # index into the ordered list of all groups (neurons then sources)
+    post: int
+    target: str        # "pulse" or "current"
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray
+    delay_steps: int   # homogeneous delay in steps, or -1 when ``delays`` is used
+    delays: np.ndarray | None
+
+
+@dataclass
+class BuiltGroup:
+    """One population or source: its kind, size, constant parameters and state arrays."""
+    name: str
+    kind: str          # "izh", "lif", "poisson", "generator"
+    size: int
+    params: dict = field(default_factory=dict)     # scalars (float32/int) and constant arrays
+    state: dict = field(default_factory=dict)      # arrays that change while running
+    noise_key: int = 0
+
+
+def _izh_group(p: Population, dt: float) -> BuiltGroup:
+    m: Izhikevich = p.model
+    n = p.size
+    f32 = lambda name, default: np.ascontiguousarray(np.broadcast_to(  # noqa: E731
+        np.asarray(p.per_neuron.get(name, default), dtype=np.float32), (n,)))
+    a, b, c, d = f32("a", m.a), f32("b", m.b), f32("c_mV", m.c_mV), f32("d", m.d)
+    v0 = f32("v_init_mV", m.v_init_mV).copy()
+    params = {"a": a, "b": b, "c": c, "d": d,
+              "syn_decay": np.float32(np.exp(-dt / m.tau_syn_ms)),
+              "dt": np.float32(dt), "half_steps": bool(m.half_steps),
+              "v_peak": np.float32(m.v_peak_mV), "sigma": float(m.noise_sigma)}
+    state = {"v": v0, "u": (b * v0).astype(np.float32), "i_syn": np.zeros(n, np.float32),
+             "i_ext": f32("i_ext", m.i_ext).copy()}
+    return BuiltGroup(p.name, "izh", n, params, state)
+
+
+def _lif_group(p: Population, dt: float) -> BuiltGroup:
+    m: LIF = p.model
+    n = p.size
+    pr = m.propagators(dt)
+    params = {k: np.float32(v) for k, v in pr.items()}
+    params.update(v_th=np.float32(m.v_th), v_reset=np.float32(m.v_reset),
+                  ref_steps=int(round(m.t_ref_ms / dt)), sigma=float(m.noise_sigma * np.sqrt(dt / 1.0)))
+    ie = np.asarray(p.per_neuron.get("i_ext", m.i_ext), dtype=np.float32)
+    v0 = np.asarray(p.per_neuron.get("v_init", m.v_init), dtype=np.float32)
+    state = {"v": np.ascontiguousarray(np.broadcast_to(v0, (n,))).copy(),
+             "i_syn": np.zeros(n, np.float32), "refr": np.zeros(n, np.int32),
+             "i_ext": np.ascontiguousarray(np.broadcast_to(ie, (n,))).copy()}
+    return BuiltGroup(p.name, "lif", n, params, state)
+
+
+def build(net: Network):
+    """Return (groups, projections, ring_sizes) for ``net``: plain numpy arrays."""
+    dt = float(net.dt_ms)
+    groups: list[BuiltGroup] = []
+    for p in net.populations:
+        g = _izh_group(p, dt) if isinstance(p.model, Izhikevich) else _lif_group(p, dt)
+        groups.append(g)
+    for s in net.sources:
+        if isinstance(s, PoissonSource):
+            prob = np.broadcast_to(np.asarray(s.rate_hz, dtype=np.float64) * dt * 1e-3, (s.size,)).copy()
+            if np.any(prob > 1):
+                raise ParameterError(f"PoissonSource {s.name!r}: rate x dt exceeds one spike per step")
+            groups.append(BuiltGroup(s.name, "poisson", s.size, {"p": prob}, {}))
+        elif isinstance(s, SpikeGenerator):
+            t = np.asarray(s.times_ms, dtype=float)
+            steps = np.round(t / dt).astype(np.int64)
+            order = np.lexsort((np.asarray(s.indices), steps))
+            groups.append(BuiltGroup(s.name, "generator", s.size,
+                                     {"steps": steps[order], "indices": np.asarray(s.indices, dtype=np.int32)[order]}, {}))
+        else:
+            raise ParameterError(f"unknown source {s!r}")
+    for gi, g in enumerate(groups):
+        g.noise_key = int(stream_key(net.seed, STREAM_NOISE if g.kind in ("izh", "lif") else STREAM_POISSON, gi))
+    index = {g.name: i for i, g in enumerate(groups)}
+    projs: list[BuiltProjection] = []
+    ring = {i: 1 for i in range(len(net.populations))}
+    for pi, pr in enumerate(net.projections):
+        a, b = index[pr.pre], index[pr.post]
+        n_pre, n_post = groups[a].size, groups[b].size
+        indptr, indices, order = connect(pr, n_pre, n_post, a == b, stream_key(net.seed, STREAM_CONN, pi))
+        n_syn = indices.size
+        g = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(net.seed), STREAM_WEIGHTS, pi])))
+        w = _values(pr.weight, n_syn, g, "weight", pr.label, order)
+        if np.any(w < 0) or not np.all(np.isfinite(w)):
+            raise ParameterError(f"Projection {pr.label}: weights must be finite magnitudes >= 0")
+        w = (-w if pr.inhibitory else w).astype(np.float32)
+        if isinstance(pr.delay_ms, Uniform):
+            lo = max(1, int(round(pr.delay_ms.low / dt)))
+            hi = max(lo, int(round(pr.delay_ms.high / dt)))
+            dsteps = g.integers(lo, hi + 1, size=n_syn)
+        else:
+            dsteps = np.round(_values(pr.delay_ms, n_syn, g, "delay_ms", pr.label, order) / dt).astype(np.int64)
+        if n_syn and dsteps.min() < 1:
+            raise ParameterError(f"Projection {pr.label}: a delay rounds to 0 steps at dt = {dt} ms; delays must be >= dt")
+        homog = n_syn == 0 or dsteps.min() == dsteps.max()
+        dmax = int(dsteps.max()) if n_syn else 1
+        if dmax > 32767:
+            raise ParameterError(f"Projection {pr.label}: delay of {dmax} steps is too long (max 32767)")
+        ring[b] = max(ring[b], dmax + 1)
+        projs.append(BuiltProjection(pr.label, a, b, pr.target, indptr, indices, w,
+                                     int(dsteps[0]) if (homog and n_syn) else (1 if homog else -1),
+                                     None if homog else dsteps.astype(np.int16)))
+    return groups, projs, ring

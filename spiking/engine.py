@@ -1,0 +1,264 @@
+"""The simulator: a fixed per-step schedule over built arrays on one backend.
+
+Schedule of step t (every population, then every projection, then monitors):
+
+1. neuron populations, in the order given: noise fill (if sigma > 0), then the fused
+   integrate / threshold / deliver / reset kernel, which consumes ring row t % R;
+   sources: Poisson draws or the generator's spikes of step t;
+   then spikes injected for step t are appended to the group's spikes.
+2. projections: the spikes of step t are written into the target's ring buffer at
+   row (t + delay) % R (pulse ring or current ring).
+3. monitors record; t += 1.
+
+``run(duration_ms)`` advances in chunks (default 100 ms of simulated time), calls
+``callback(sim)`` after each chunk, checks every state variable for NaN/inf (raising
+``NumericalError`` naming the population and variable), and shows a progress bar.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from .backends import get_backend
+from .build import BuiltGroup, BuiltProjection, build
+from .kernels.rng import ZIG_RATIO, ZIG_X, step_key_int
+from .model import Network
+from .params import ParameterError
+
+
+class NumericalError(FloatingPointError):
+    """A state variable became NaN or infinite."""
+
+
+class _Group:
+    """Backend-side arrays of one population or source."""
+
+    def __init__(self, g: BuiltGroup, be, ring_rows: int):
+        self.name, self.kind, self.size = g.name, g.kind, g.size
+        self.noise_key = g.noise_key
+        self.params = {k: (be.asarray(v) if isinstance(v, np.ndarray) and g.kind in ("izh", "lif", "poisson") else v)
+                       for k, v in g.params.items()}
+        self.state = {k: be.asarray(v) for k, v in g.state.items()}
+        self.spikes = be.zeros(g.size + 1, np.int32)
+        self.n = 0
+        self.ring_rows = ring_rows
+        if g.kind in ("izh", "lif"):
+            self.state["pulse_ring"] = be.zeros((ring_rows, g.size), np.float32)
+            self.state["current_ring"] = be.zeros((ring_rows, g.size), np.float32)
+            self.noise = be.zeros(g.size, np.float32)
+        if g.kind == "generator":
+            self.gen_ptr = 0
+
+
+class Simulator:
+    """Build ``net`` for one backend and run it.
+
+    >>> sim = Simulator(net, backend="numba")
+    >>> sim.run(1000.0)               # ms
+    """
+
+    def __init__(self, net: Network, backend: str = "numba", **backend_options):
+        if not isinstance(net, Network):
+            raise ParameterError(f"Simulator needs a spiking.Network, got {type(net).__name__}")
+        self.net = net
+        self.dt_ms = float(net.dt_ms)
+        self.backend = get_backend(backend, **backend_options) if isinstance(backend, str) else backend
+        groups, projs, ring = build(net)
+        self._setup(groups, projs, ring)
+        self.t = 0  # steps done
+        self.monitors: list = []
+        self._injected: dict[int, list] = defaultdict(list)
+        self.timers = defaultdict(float)
+        self.profile = False
+
+    # -- construction ---------------------------------------------------------
+    def _setup(self, groups, projs, ring):
+        be = self.backend
+        self.groups = [_Group(g, be, ring.get(i, 1)) for i, g in enumerate(groups)]
+        self.index = {g.name: i for i, g in enumerate(self.groups)}
+        self.projections = []
+        for p in projs:
+            arrays = {"indptr": be.asarray(p.indptr), "indices": be.asarray(p.indices), "weights": be.asarray(p.weights)}
+            if p.delays is not None:
+                arrays["delays"] = be.asarray(p.delays)
+            self.projections.append((p, arrays))
+        self._zx = be.asarray(ZIG_X)
+        self._zr = be.asarray(ZIG_RATIO)
+
+    # -- time -------------------------------------------------------------------
+    @property
+    def t_ms(self) -> float:
+        return self.t * self.dt_ms
+
+    def steps_for(self, duration_ms: float) -> int:
+        d = float(duration_ms)
+        if not math.isfinite(d) or d < 0:
+            raise ParameterError(f"duration must be finite and >= 0 ms, got {duration_ms!r}")
+        return int(round(d / self.dt_ms))
+
+    # -- input ------------------------------------------------------------------
+    def group(self, name: str) -> _Group:
+        try:
+            return self.groups[self.index[name]]
+        except KeyError:
+            raise KeyError(f"no population named {name!r}; have {sorted(self.index)}") from None
+
+    def inject_spikes(self, population: str, neuron_indices, at_step: int | None = None) -> None:
+        """Make ``neuron_indices`` of ``population`` spike at ``at_step`` (default: the next
+        step).  Injected spikes propagate through the population's projections and are
+        seen by monitors; they do not reset the neurons."""
+        g = self.group(population)
+        idx = np.unique(np.asarray(neuron_indices, dtype=np.int64).ravel())
+        if idx.size and (idx[0] < 0 or idx[-1] >= g.size):
+            raise ParameterError(f"inject_spikes: indices must be in [0, {g.size}) for {population!r}")
+        step = self.t if at_step is None else int(at_step)
+        if step < self.t:
+            raise ParameterError(f"inject_spikes: step {step} is in the past (now at step {self.t})")
+        self._injected[step].append((self.index[population], idx.astype(np.int32)))
+
+    def set_current(self, population: str, values) -> None:
+        """Set the constant external input of a neuron population (scalar or per neuron)."""
+        g = self.group(population)
+        if "i_ext" not in g.state:
+            raise ParameterError(f"{population!r} is a source; it takes no current")
+        v = np.broadcast_to(np.asarray(values, dtype=np.float32), (g.size,))
+        if not np.all(np.isfinite(v)):
+            raise ParameterError("set_current: values must be finite")
+        g.state["i_ext"][:] = self.backend.asarray(np.ascontiguousarray(v))
+
+    # -- one step -----------------------------------------------------------------
+    def step(self) -> None:
+        be, t = self.backend, self.t
+        prof = self.profile
+        for gi, g in enumerate(self.groups):
+            t0 = time.perf_counter() if prof else 0.0
+            k = g.kind
+            if k == "izh":
+                p, s = g.params, g.state
+                row = t % g.ring_rows
+                if p["sigma"] > 0.0:
+                    be.normal_fill(step_key_int(g.noise_key, t), p["sigma"], g.noise, self._zx, self._zr)
+                    if prof:
+                        be.synchronize(); t1 = time.perf_counter(); self.timers["noise"] += t1 - t0; t0 = t1
+                g.n = be.izh_step(s["v"], s["u"], p["a"], p["b"], p["c"], p["d"], s["i_ext"], g.noise, s["i_syn"],
+                                  p["syn_decay"], s["pulse_ring"][row], s["current_ring"][row],
+                                  p["dt"], p["half_steps"], p["v_peak"], g.spikes)
+                if prof:
+                    be.synchronize(); self.timers["neuron_update"] += time.perf_counter() - t0
+            elif k == "lif":
+                p, s = g.params, g.state
+                row = t % g.ring_rows
+                if p["sigma"] > 0.0:
+                    be.normal_fill(step_key_int(g.noise_key, t), p["sigma"], g.noise, self._zx, self._zr)
+                    if prof:
+                        be.synchronize(); t1 = time.perf_counter(); self.timers["noise"] += t1 - t0; t0 = t1
+                g.n = be.lif_step(s["v"], s["i_syn"], s["refr"], s["i_ext"], g.noise,
+                                  s["pulse_ring"][row], s["current_ring"][row], p["p22"], p["p21"], p["p20"],
+                                  p["p11"], p["v_th"], p["v_reset"], p["ref_steps"], g.spikes)
+                if prof:
+                    be.synchronize(); self.timers["neuron_update"] += time.perf_counter() - t0
+            elif k == "poisson":
+                g.n = be.poisson_step(step_key_int(g.noise_key, t), g.params["p"], g.spikes)
+            else:  # generator
+                steps, idxs = g.params["steps"], g.params["indices"]
+                a = g.gen_ptr
+                while a < steps.size and steps[a] < t:
+                    a += 1
+                b = a
+                while b < steps.size and steps[b] == t:
+                    b += 1
+                g.gen_ptr = b
+                g.n = 0
+                if b > a:
+                    g.n = be.append_spikes(g.spikes, 0, np.unique(idxs[a:b]))
+        if t in self._injected:
+            for gi, idx in self._injected.pop(t):
+                g = self.groups[gi]
+                g.n = be.append_spikes(g.spikes, g.n, idx[:max(0, g.size + 1 - g.n)])
+        t0 = time.perf_counter() if prof else 0.0
+        for p, arr in self.projections:
+            pre = self.groups[p.pre]
+            if pre.n == 0:
+                continue
+            post = self.groups[p.post]
+            ring = post.state["pulse_ring" if p.target == "pulse" else "current_ring"]
+            if p.delay_steps > 0:
+                be.propagate(pre.spikes, pre.n, arr["indptr"], arr["indices"], arr["weights"],
+                             ring[(t + p.delay_steps) % post.ring_rows])
+            else:
+                be.propagate_delays(pre.spikes, pre.n, arr["indptr"], arr["indices"], arr["weights"],
+                                    arr["delays"], ring, t)
+        if prof:
+            be.synchronize(); self.timers["propagation"] += time.perf_counter() - t0
+        for m in self.monitors:
+            m.record(self)
+        self.t = t + 1
+
+    # -- running --------------------------------------------------------------------
+    def run(self, duration_ms: float, progress: bool | None = None, callback=None,
+            chunk_ms: float = 100.0, desc: str | None = None) -> None:
+        n_steps = self.steps_for(duration_ms)
+        chunk = max(1, self.steps_for(chunk_ms)) if chunk_ms else n_steps
+        bar = None
+        if progress is None:
+            progress = n_steps * max(1, sum(g.size for g in self.groups)) > 5e8
+        if progress and n_steps:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=round(n_steps * self.dt_ms), unit="ms", desc=desc or "simulating", leave=False)
+        done = 0
+        try:
+            while done < n_steps:
+                m = min(chunk, n_steps - done)
+                for _ in range(m):
+                    self.step()
+                done += m
+                self.check_finite()
+                if bar is not None:
+                    bar.update(round((done) * self.dt_ms) - bar.n)
+                if callback is not None:
+                    callback(self)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def check_finite(self) -> None:
+        be = self.backend
+        for g in self.groups:
+            for name, arr in g.state.items():
+                if arr.dtype.kind == "f" and not be.all_finite(arr):
+                    raise NumericalError(f"population {g.name!r}: state variable {name!r} is NaN or infinite "
+                                         f"at t = {self.t_ms:.3f} ms (check the parameters and the input)")
+
+    # -- access -------------------------------------------------------------------------
+    def get_state(self, population: str, variable: str) -> np.ndarray:
+        g = self.group(population)
+        if variable not in g.state:
+            raise KeyError(f"{population!r} has no state variable {variable!r}; have {sorted(g.state)}")
+        return self.backend.to_host(g.state[variable]).copy()
+
+    def spikes_now(self, population: str) -> np.ndarray:
+        g = self.group(population)
+        return self.backend.spikes_to_host(g.spikes, g.n)
+
+    def add_monitor(self, monitor):
+        monitor.attach(self)
+        self.monitors.append(monitor)
+        return monitor
+
+    def weights(self, label: str) -> np.ndarray:
+        for p, arr in self.projections:
+            if p.label == label:
+                return self.backend.to_host(arr["weights"]).copy()
+        raise KeyError(f"no projection {label!r}; have {[p.label for p, _ in self.projections]}")
+
+    def save(self, path) -> None:
+        from .store import save
+        save(self, path)
+
+    @classmethod
+    def load(cls, path, backend: str = "numba", **backend_options) -> "Simulator":
+        from .store import load
+        return load(path, backend=backend, **backend_options)

@@ -1,0 +1,61 @@
+"""One LIF step for a population: exact integration, threshold, deliver, reset, refractoriness.
+
+Normalised membrane V and a current-based exponential synapse (in membrane units):
+
+    dV/dt = (-V + I_syn + I_ext) / tau_m,   dI_syn/dt = -I_syn / tau_syn
+
+integrated exactly over one step (propagators p22 = exp(-dt/tau_m), p11 =
+exp(-dt/tau_syn), p21, p20 computed on the host), plus additive Gaussian noise
+``noise[i]`` per step.  During the refractory period V is clamped at v_reset (no
+noise, pulses dropped) while I_syn keeps decaying.  Order within a step as for the
+Izhikevich kernel: integrate, threshold, deliver pulses, reset.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def lif_step(v, i_syn, refr, i_ext, noise, pulse, cur,
+             p22, p21, p20, p11, v_th, v_reset, ref_steps, spikes):
+    n = 0
+    for i in range(v.shape[0]):
+        if refr[i] > 0:
+            refr[i] -= 1
+            vi = v_reset
+            fired = False
+        else:
+            vi = p22 * v[i] + p21 * i_syn[i] + p20 * i_ext[i] + noise[i]
+            fired = vi >= v_th
+            vi = vi + pulse[i]
+        pulse[i] = 0.0
+        i_syn[i] = p11 * i_syn[i] + cur[i]
+        cur[i] = 0.0
+        if fired:
+            vi = v_reset
+            refr[i] = ref_steps
+            spikes[n] = i
+            n += 1
+        v[i] = vi
+    return n
+
+
+def lif_step_np(v, i_syn, refr, i_ext, noise, pulse, cur,
+                p22, p21, p20, p11, v_th, v_reset, ref_steps, spikes):
+    """numpy twin of ``lif_step``."""
+    ref = refr > 0
+    vn = p22 * v + p21 * i_syn + p20 * i_ext + noise
+    fired = (vn >= v_th) & ~ref
+    vn = vn + pulse
+    vn[ref] = v_reset
+    refr[ref] -= 1
+    pulse[:] = 0.0
+    i_syn[:] = p11 * i_syn + cur
+    cur[:] = 0.0
+    idx = np.nonzero(fired)[0]
+    vn[idx] = v_reset
+    refr[idx] = ref_steps
+    v[:] = vn
+    spikes[: idx.size] = idx
+    return idx.size

@@ -1,0 +1,50 @@
+"""Deliver the spikes of one step through a CSR projection into a ring buffer.
+
+Homogeneous delay: every synapse of the projection writes into one ring row
+(``row = ring[(t + D) % R]``).  Heterogeneous delays: synapse j writes into
+``ring[(t + delay[j]) % R]``.  Spikes are visited in order and synapses in CSR order,
+so float32 sums are reproducible (and equal in the numpy twin, whose ``np.add.at`` is
+unbuffered and ordered).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def propagate(spikes, n_spikes, indptr, indices, weights, row):
+    for k in range(n_spikes):
+        s = spikes[k]
+        for j in range(indptr[s], indptr[s + 1]):
+            row[indices[j]] += weights[j]
+
+
+@njit(cache=True)
+def propagate_delays(spikes, n_spikes, indptr, indices, weights, delays, ring, t):
+    r = ring.shape[0]
+    for k in range(n_spikes):
+        s = spikes[k]
+        for j in range(indptr[s], indptr[s + 1]):
+            ring[(t + delays[j]) % r, indices[j]] += weights[j]
+
+
+def _synapses_of(spikes, n_spikes, indptr):
+    src = spikes[:n_spikes]
+    starts, stops = indptr[src], indptr[src + 1]
+    lens = stops - starts
+    if lens.sum() == 0:
+        return np.zeros(0, dtype=np.int64)
+    offs = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens)
+    return np.arange(lens.sum(), dtype=np.int64) + offs
+
+
+def propagate_np(spikes, n_spikes, indptr, indices, weights, row):
+    syn = _synapses_of(spikes, n_spikes, indptr)
+    np.add.at(row, indices[syn], weights[syn])
+
+
+def propagate_delays_np(spikes, n_spikes, indptr, indices, weights, delays, ring, t):
+    syn = _synapses_of(spikes, n_spikes, indptr)
+    rows = (t + delays[syn].astype(np.int64)) % ring.shape[0]
+    np.add.at(ring, (rows, indices[syn]), weights[syn])

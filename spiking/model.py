@@ -1,0 +1,233 @@
+"""Network descriptions: populations, sources, projections.  Plain frozen dataclasses,
+no arrays are allocated here (``build`` does that for one backend).
+
+Weights are given as magnitudes (>= 0) and carry the sign of the projection
+(``inhibitory=True`` stores them negative).  ``target="pulse"`` adds the weight to the
+membrane (mV for Izhikevich, normalised units for LIF); ``target="current"`` adds it to
+the exponential synaptic current.  Delays are in ms, rounded to whole steps, at least
+one step (a spike emitted at step t reaches its target in step t + delay_steps).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+import numpy as np
+
+from .params import LIF, Izhikevich, ParameterError
+
+NeuronModel = Union[LIF, Izhikevich]
+
+
+def _name_ok(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not name or not name.replace("_", "").isalnum():
+        raise ParameterError(f"{kind} name must be a non-empty identifier, got {name!r}")
+
+
+def _size_ok(kind: str, name: str, size) -> None:
+    if not isinstance(size, (int, np.integer)) or int(size) <= 0:
+        raise ParameterError(f"{kind} {name!r}: size must be a positive int, got {size!r}")
+
+
+@dataclass(frozen=True)
+class Population:
+    """``size`` neurons of one model.  ``per_neuron`` overrides model fields with arrays
+    of length ``size`` (e.g. the Izhikevich 2003 heterogeneity)."""
+
+    name: str
+    size: int
+    model: NeuronModel
+    per_neuron: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self):
+        _name_ok("Population", self.name)
+        _size_ok("Population", self.name, self.size)
+        if not isinstance(self.model, (LIF, Izhikevich)):
+            raise ParameterError(f"Population {self.name!r}: model must be LIF or Izhikevich, got {type(self.model).__name__}")
+        allowed = {"a", "b", "c_mV", "d", "i_ext", "v_init_mV"} if isinstance(self.model, Izhikevich) else {"i_ext", "v_init"}
+        for k, arr in self.per_neuron.items():
+            if k not in allowed:
+                raise ParameterError(f"Population {self.name!r}: per-neuron field {k!r} not supported; allowed {sorted(allowed)}")
+            a = np.asarray(arr)
+            if a.shape != (self.size,):
+                raise ParameterError(f"Population {self.name!r}: per-neuron {k!r} has shape {a.shape}, expected ({self.size},)")
+            if not np.all(np.isfinite(a)):
+                raise ParameterError(f"Population {self.name!r}: per-neuron {k!r} contains NaN or inf")
+
+
+@dataclass(frozen=True)
+class PoissonSource:
+    """Independent Poisson spike trains (a source population; no state)."""
+
+    name: str
+    size: int
+    rate_hz: float
+
+    def __post_init__(self):
+        _name_ok("PoissonSource", self.name)
+        _size_ok("PoissonSource", self.name, self.size)
+        r = np.asarray(self.rate_hz, dtype=float)
+        if r.shape not in ((), (self.size,)) or not np.all(np.isfinite(r)) or np.any(r < 0):
+            raise ParameterError(f"PoissonSource {self.name!r}: rate_hz must be finite, >= 0, scalar or length {self.size}")
+
+
+@dataclass(frozen=True)
+class SpikeGenerator:
+    """Given spike times (ms) and neuron indices (a source population)."""
+
+    name: str
+    size: int
+    times_ms: tuple
+    indices: tuple
+
+    def __post_init__(self):
+        _name_ok("SpikeGenerator", self.name)
+        _size_ok("SpikeGenerator", self.name, self.size)
+        t = np.asarray(self.times_ms, dtype=float)
+        i = np.asarray(self.indices)
+        if t.shape != i.shape or t.ndim != 1:
+            raise ParameterError(f"SpikeGenerator {self.name!r}: times_ms and indices must be 1-d of equal length ({t.shape} vs {i.shape})")
+        if not np.all(np.isfinite(t)) or np.any(t < 0):
+            raise ParameterError(f"SpikeGenerator {self.name!r}: times must be finite and >= 0")
+        if i.size and (i.min() < 0 or i.max() >= self.size or not np.issubdtype(i.dtype, np.integer)):
+            raise ParameterError(f"SpikeGenerator {self.name!r}: indices must be integers in [0, {self.size})")
+
+
+# --- connectivity -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class FixedOutDegree:
+    k: int
+    autapses: bool = False
+
+
+@dataclass(frozen=True)
+class FixedInDegree:
+    k: int
+    autapses: bool = False
+
+
+@dataclass(frozen=True)
+class Probability:
+    p: float
+    autapses: bool = False
+
+
+@dataclass(frozen=True)
+class Pairs:
+    pre: tuple
+    post: tuple
+
+
+Connectivity = Union[FixedOutDegree, FixedInDegree, Probability, Pairs]
+
+
+@dataclass(frozen=True)
+class Uniform:
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class LogNormal:
+    """exp(N(mu, sigma)) scaled by ``scale``."""
+    mu: float
+    sigma: float
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Projection:
+    pre: str
+    post: str
+    connectivity: Connectivity
+    weight: Union[float, Uniform, LogNormal] = 1.0
+    delay_ms: Union[float, Uniform] = 1.0
+    target: str = "pulse"
+    inhibitory: bool = False
+    name: Optional[str] = None
+    pre_range: Optional[tuple] = None   # (start, stop) neurons of ``pre`` that project
+    post_range: Optional[tuple] = None  # (start, stop) neurons of ``post`` that receive
+
+    def __post_init__(self):
+        label = self.name or f"{self.pre}->{self.post}"
+        for nm in ("pre_range", "post_range"):
+            r = getattr(self, nm)
+            if r is not None and (len(r) != 2 or not all(isinstance(x, (int, np.integer)) for x in r) or not 0 <= r[0] < r[1]):
+                raise ParameterError(f"Projection {label}: {nm} must be (start, stop) ints with 0 <= start < stop, got {r!r}")
+        if self.target not in ("pulse", "current"):
+            raise ParameterError(f"Projection {label}: target must be 'pulse' or 'current', got {self.target!r}")
+        c = self.connectivity
+        if isinstance(c, (FixedOutDegree, FixedInDegree)):
+            if not isinstance(c.k, (int, np.integer)) or c.k < 0:
+                raise ParameterError(f"Projection {label}: degree k must be an int >= 0, got {c.k!r}")
+        elif isinstance(c, Probability):
+            if not (0.0 <= float(c.p) <= 1.0):
+                raise ParameterError(f"Projection {label}: connection probability must be in [0, 1], got {c.p!r}")
+        elif isinstance(c, Pairs):
+            pre, post = np.asarray(c.pre), np.asarray(c.post)
+            if pre.shape != post.shape or pre.ndim != 1:
+                raise ParameterError(f"Projection {label}: Pairs pre and post must be 1-d of equal length ({pre.shape} vs {post.shape})")
+        else:
+            raise ParameterError(f"Projection {label}: unknown connectivity {c!r}")
+        w = self.weight
+        if isinstance(w, Uniform):
+            if not (np.isfinite([w.low, w.high]).all() and 0 <= w.low <= w.high):
+                raise ParameterError(f"Projection {label}: weight Uniform needs 0 <= low <= high, got {w}")
+        elif isinstance(w, LogNormal):
+            if not (np.isfinite([w.mu, w.sigma, w.scale]).all() and w.sigma >= 0 and w.scale >= 0):
+                raise ParameterError(f"Projection {label}: bad LogNormal weight {w}")
+        else:
+            arr = np.asarray(w, dtype=float)
+            if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+                raise ParameterError(f"Projection {label}: weights are magnitudes and must be finite and >= 0 (use inhibitory=True for negative), got {w!r}")
+        d = self.delay_ms
+        if isinstance(d, Uniform):
+            if not (np.isfinite([d.low, d.high]).all() and 0 < d.low <= d.high):
+                raise ParameterError(f"Projection {label}: delay Uniform needs 0 < low <= high, got {d}")
+        else:
+            arr = np.asarray(d, dtype=float)
+            if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+                raise ParameterError(f"Projection {label}: delay_ms must be finite and > 0, got {d!r}")
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.pre}->{self.post}"
+
+
+@dataclass(frozen=True)
+class Network:
+    """The whole description: neuron populations, sources, projections, dt and seed."""
+
+    populations: tuple
+    projections: tuple = ()
+    sources: tuple = ()
+    dt_ms: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        from .params import check_dt
+
+        check_dt(self.dt_ms)
+        names = [p.name for p in self.populations] + [s.name for s in self.sources]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ParameterError(f"Network: duplicate population names {sorted(dup)}")
+        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ParameterError(f"Network: seed must be an int >= 0, got {self.seed!r}")
+        neuron_names = {p.name for p in self.populations}
+        for pr in self.projections:
+            if pr.pre not in names:
+                raise ParameterError(f"Projection {pr.label}: unknown pre population {pr.pre!r}")
+            if pr.post not in neuron_names:
+                raise ParameterError(f"Projection {pr.label}: post {pr.post!r} must be a neuron population")
+            for nm, pop in (("pre_range", pr.pre), ("post_range", pr.post)):
+                r = getattr(pr, nm)
+                if r is not None and r[1] > self.size_of(pop):
+                    raise ParameterError(f"Projection {pr.label}: {nm} {r} exceeds the size {self.size_of(pop)} of {pop!r}")
+
+    def size_of(self, name: str) -> int:
+        for p in tuple(self.populations) + tuple(self.sources):
+            if p.name == name:
+                return int(p.size)
+        raise KeyError(name)

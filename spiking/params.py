@@ -1,0 +1,162 @@
+"""Neuron models as frozen, validated parameter objects (units in the field names).
+
+A model describes one neuron type; heterogeneous populations give per-neuron arrays
+through ``Izhikevich.heterogeneous_2003`` or by passing arrays to the population.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+
+class ParameterError(ValueError):
+    """A model, population, projection or run parameter is invalid."""
+
+
+def _finite(owner: str, name: str, value) -> None:
+    arr = np.asarray(value, dtype=float)
+    if arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise ParameterError(f"{owner}.{name} must be finite, got {value!r}")
+
+
+def _positive(owner: str, name: str, value) -> None:
+    _finite(owner, name, value)
+    if np.any(np.asarray(value, dtype=float) <= 0):
+        raise ParameterError(f"{owner}.{name} must be > 0, got {value!r}")
+
+
+def _nonneg(owner: str, name: str, value) -> None:
+    _finite(owner, name, value)
+    if np.any(np.asarray(value, dtype=float) < 0):
+        raise ParameterError(f"{owner}.{name} must be >= 0, got {value!r}")
+
+
+def to_dict(obj) -> dict:
+    """Plain-dict form of a parameter dataclass (for checkpoints and logs)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+@dataclass(frozen=True)
+class LIF:
+    """Leaky integrate-and-fire neuron, normalised membrane (EMBER spec 2.2 defaults).
+
+    ``noise_sigma`` is the std of the Gaussian increment added to V each step at
+    dt = 1 ms; at another dt the engine scales it by sqrt(dt / 1 ms) so the membrane
+    diffusion per ms is unchanged.  ``i_ext`` is a constant input in membrane units
+    (the steady-state V it would produce without threshold).
+    """
+
+    tau_m_ms: float = 20.0
+    tau_syn_ms: float = 5.0
+    v_th: float = 0.86
+    v_reset: float = 0.0
+    v_init: float = 0.0
+    t_ref_ms: float = 2.0
+    noise_sigma: float = 0.1
+    i_ext: float = 0.0
+
+    def __post_init__(self):
+        o = "LIF"
+        _positive(o, "tau_m_ms", self.tau_m_ms)
+        _positive(o, "tau_syn_ms", self.tau_syn_ms)
+        for n in ("v_th", "v_reset", "v_init", "i_ext"):
+            _finite(o, n, getattr(self, n))
+        _nonneg(o, "t_ref_ms", self.t_ref_ms)
+        _nonneg(o, "noise_sigma", self.noise_sigma)
+        if self.v_reset >= self.v_th:
+            raise ParameterError(f"LIF.v_reset ({self.v_reset}) must be below v_th ({self.v_th})")
+
+    def propagators(self, dt_ms: float) -> dict:
+        """Exact one-step propagators (float64), computed once on the host."""
+        tm, ts, h = self.tau_m_ms, self.tau_syn_ms, dt_ms
+        p22 = math.exp(-h / tm)
+        p11 = math.exp(-h / ts)
+        if abs(tm - ts) < 1e-9 * tm:
+            p21 = (h / tm) * p22
+        else:
+            p21 = ts / (ts - tm) * (p11 - p22)
+        return {"p22": p22, "p21": p21, "p20": 1.0 - p22, "p11": p11}
+
+    def rate_constant_input_hz(self, i_const: float) -> float:
+        """Closed-form rate under constant input, no noise, continuous time.
+
+        T = t_ref + tau_m ln((I - v_reset) / (I - v_th)); 0 if I <= v_th.
+        """
+        if i_const <= self.v_th:
+            return 0.0
+        t = self.t_ref_ms + self.tau_m_ms * math.log((i_const - self.v_reset) / (i_const - self.v_th))
+        return 1000.0 / t
+
+
+# Izhikevich (2003) named families: (a, b, c, d)
+IZH_FAMILIES = {
+    "RS": (0.02, 0.2, -65.0, 8.0),
+    "IB": (0.02, 0.2, -55.0, 4.0),
+    "CH": (0.02, 0.2, -50.0, 2.0),
+    "FS": (0.1, 0.2, -65.0, 2.0),
+    "LTS": (0.02, 0.25, -65.0, 2.0),
+}
+
+
+@dataclass(frozen=True)
+class Izhikevich:
+    """Izhikevich (2003) neuron; v in mV, time in ms, currents in mV/ms.
+
+    ``noise_sigma`` is the std of the background current redrawn every step (the
+    anchor network uses 5 * sqrt(1 ms / dt)).  ``half_steps=True`` selects Izhikevich's
+    own scheme (v in two dt/2 half-steps, u with the new v); the default is forward
+    Euler on (v, u) with the old v, as Brian2's ``euler``.
+    """
+
+    a: float = 0.02
+    b: float = 0.2
+    c_mV: float = -65.0
+    d: float = 8.0
+    v_peak_mV: float = 30.0
+    v_init_mV: float = -65.0
+    tau_syn_ms: float = 5.0
+    noise_sigma: float = 0.0
+    i_ext: float = 0.0
+    half_steps: bool = False
+
+    def __post_init__(self):
+        o = "Izhikevich"
+        for n in ("a", "b", "c_mV", "d", "v_peak_mV", "v_init_mV", "i_ext"):
+            _finite(o, n, getattr(self, n))
+        _positive(o, "tau_syn_ms", self.tau_syn_ms)
+        _nonneg(o, "noise_sigma", self.noise_sigma)
+        if self.c_mV >= self.v_peak_mV:
+            raise ParameterError(f"Izhikevich.c_mV ({self.c_mV}) must be below v_peak_mV ({self.v_peak_mV})")
+
+    @classmethod
+    def family(cls, name: str, **kw) -> "Izhikevich":
+        try:
+            a, b, c, d = IZH_FAMILIES[name.upper()]
+        except KeyError:
+            raise ParameterError(f"unknown Izhikevich family {name!r}; known: {sorted(IZH_FAMILIES)}") from None
+        return cls(a=a, b=b, c_mV=c, d=d, **kw)
+
+
+def izhikevich_2003_heterogeneity(n_exc: int, n_inh: int, rng: np.random.Generator) -> dict:
+    """Per-neuron (a, b, c, d) of Izhikevich (2003): r ~ U(0,1) per neuron,
+    exc: a=0.02, b=0.2, c=-65+15r^2, d=8-6r^2 (RS to CH); inh: a=0.02+0.08r,
+    b=0.25-0.05r, c=-65, d=2 (FS to LTS).  Returns float32 arrays of length n_exc+n_inh."""
+    re = rng.random(n_exc)
+    ri = rng.random(n_inh)
+    a = np.concatenate([np.full(n_exc, 0.02), 0.02 + 0.08 * ri])
+    b = np.concatenate([np.full(n_exc, 0.2), 0.25 - 0.05 * ri])
+    c = np.concatenate([-65.0 + 15.0 * re**2, np.full(n_inh, -65.0)])
+    d = np.concatenate([8.0 - 6.0 * re**2, np.full(n_inh, 2.0)])
+    return {k: x.astype(np.float32) for k, x in {"a": a, "b": b, "c_mV": c, "d": d}.items()}
+
+
+def check_dt(dt_ms) -> float:
+    try:
+        dt = float(dt_ms)
+    except (TypeError, ValueError):
+        raise ParameterError(f"dt_ms must be a number, got {dt_ms!r}") from None
+    if not math.isfinite(dt) or dt <= 0:
+        raise ParameterError(f"dt_ms must be a finite number > 0, got {dt_ms!r}")
+    return dt
