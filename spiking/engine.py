@@ -127,7 +127,7 @@ class Simulator:
         v = np.broadcast_to(np.asarray(values, dtype=np.float32), (g.size,))
         if not np.all(np.isfinite(v)):
             raise ParameterError("set_current: values must be finite")
-        g.state["i_ext"][:] = self.backend.asarray(np.ascontiguousarray(v))
+        self.backend.write(g.state["i_ext"], np.ascontiguousarray(v))
 
     # -- one step -----------------------------------------------------------------
     def step(self) -> None:

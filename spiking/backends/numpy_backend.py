@@ -39,6 +39,9 @@ class HostBackend:
     def spikes_to_host(self, spikes, n) -> np.ndarray:
         return np.array(spikes[:n])
 
+    def write(self, dst, src) -> None:
+        dst[:] = src
+
 
 @register("numpy")
 class NumpyBackend(HostBackend):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 F04 = np.float32(0.04)
 F5 = np.float32(5.0)
@@ -25,24 +26,26 @@ F140 = np.float32(140.0)
 FHALF = np.float32(0.5)
 
 
+@register_jitable
+def izh_update(vi, ui, ai, bi, ii, dt, half_steps):
+    """Integrate one neuron over one step; returns the new (v, u)."""
+    if half_steps:
+        hdt = dt * FHALF
+        vi = vi + hdt * (F04 * vi * vi + F5 * vi + F140 - ui + ii)
+        vi = vi + hdt * (F04 * vi * vi + F5 * vi + F140 - ui + ii)
+        ui = ui + dt * (ai * (bi * vi - ui))
+        return vi, ui
+    dv = F04 * vi * vi + F5 * vi + F140 - ui + ii
+    du = ai * (bi * vi - ui)
+    return vi + dt * dv, ui + dt * du
+
+
 @njit(cache=True)
 def izh_step(v, u, a, b, c, d, i_ext, noise, i_syn, syn_decay, pulse, cur,
              dt, half_steps, v_peak, spikes):
     n = 0
-    hdt = dt * FHALF
     for i in range(v.shape[0]):
-        vi = v[i]
-        ui = u[i]
-        ii = i_ext[i] + noise[i] + i_syn[i]
-        if half_steps:
-            vi = vi + hdt * (F04 * vi * vi + F5 * vi + F140 - ui + ii)
-            vi = vi + hdt * (F04 * vi * vi + F5 * vi + F140 - ui + ii)
-            ui = ui + dt * (a[i] * (b[i] * vi - ui))
-        else:
-            dv = F04 * vi * vi + F5 * vi + F140 - ui + ii
-            du = a[i] * (b[i] * vi - ui)
-            vi = vi + dt * dv
-            ui = ui + dt * du
+        vi, ui = izh_update(v[i], u[i], a[i], b[i], i_ext[i] + noise[i] + i_syn[i], dt, half_steps)
         i_syn[i] = i_syn[i] * syn_decay + cur[i]
         cur[i] = 0.0
         fired = vi >= v_peak

@@ -14,6 +14,17 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
+
+
+@register_jitable
+def lif_update(vi, isyn_i, refr_i, iext_i, noise_i, pulse_i, p22, p21, p20, v_th, v_reset):
+    """One neuron over one step; returns (new v before reset, fired, still refractory)."""
+    if refr_i > 0:
+        return v_reset, False, True
+    vi = p22 * vi + p21 * isyn_i + p20 * iext_i + noise_i
+    fired = vi >= v_th
+    return vi + pulse_i, fired, False
 
 
 @njit(cache=True)
@@ -21,14 +32,10 @@ def lif_step(v, i_syn, refr, i_ext, noise, pulse, cur,
              p22, p21, p20, p11, v_th, v_reset, ref_steps, spikes):
     n = 0
     for i in range(v.shape[0]):
-        if refr[i] > 0:
+        vi, fired, ref = lif_update(v[i], i_syn[i], refr[i], i_ext[i], noise[i], pulse[i],
+                                    p22, p21, p20, v_th, v_reset)
+        if ref:
             refr[i] -= 1
-            vi = v_reset
-            fired = False
-        else:
-            vi = p22 * v[i] + p21 * i_syn[i] + p20 * i_ext[i] + noise[i]
-            fired = vi >= v_th
-            vi = vi + pulse[i]
         pulse[i] = 0.0
         i_syn[i] = p11 * i_syn[i] + cur[i]
         cur[i] = 0.0
