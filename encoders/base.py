@@ -21,6 +21,7 @@ __all__ = [
     "check_texts",
     "check_embeddings",
     "decode_text",
+    "input_ndim",
 ]
 
 
@@ -135,6 +136,14 @@ def check_embeddings(x: object, dim: int | None = None, *, what: str = "embeddin
             f"{what} is all zeros in row(s) {_rows(np.flatnonzero(zero))}: a zero vector has no direction"
         )
     return arr
+
+
+def input_ndim(x: object, what: str = "embedding") -> int:
+    """``np.ndim(x)``, but ragged nested lists raise EncoderInputError instead of numpy's ValueError."""
+    try:
+        return int(np.ndim(x))
+    except Exception as exc:
+        raise EncoderInputError(f"{what} could not be read as an array: {exc}") from None
 
 
 def _rows(idx: np.ndarray, limit: int = 8) -> str:

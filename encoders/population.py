@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import EncoderInputError, check_embeddings
+from .base import EncoderInputError, check_embeddings, input_ndim
 
 __all__ = [
     "PopulationCodeParams",
@@ -112,6 +112,7 @@ def make_directions(dim: int, n_neurons: int = 5000, seed: int = 0) -> np.ndarra
 
 def _cosines(x: np.ndarray, directions: np.ndarray) -> np.ndarray:
     """Cosines (n, N) between validated float64 rows x and unit-row directions."""
+    x = x / np.abs(x).max(axis=1, keepdims=True)  # rows are nonzero; avoids overflow in the norm
     unit = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
     return (unit @ directions.T).astype(np.float64)
 
@@ -190,7 +191,7 @@ class _DirectionalCode:
 
     def cosines(self, embeddings: object) -> np.ndarray:
         """Cosines (n, N), or (N,) for one embedding, between embeddings and the directions."""
-        single = np.ndim(embeddings) == 1
+        single = input_ndim(embeddings) == 1
         x = check_embeddings(embeddings, self.dim)
         c = _cosines(x, self.directions)
         return c[0] if single else c
@@ -239,7 +240,7 @@ class ZScoreTopKCode(_DirectionalCode):
 
     def encode(self, embeddings: object) -> np.ndarray:
         """Rates in Hz, float64 of shape (N,) for one embedding (D,) or (n, N) for (n, D)."""
-        single = np.ndim(embeddings) == 1
+        single = input_ndim(embeddings) == 1
         x = check_embeddings(embeddings, self.dim)
         rates = zscore_topk_rates(_cosines(x, self.directions), self.k, self.params.r_max_hz)
         return rates[0] if single else rates
@@ -261,7 +262,7 @@ class PowerLawCode(_DirectionalCode):
         return {"exponent": self.exponent}
 
     def encode(self, embeddings: object) -> np.ndarray:
-        single = np.ndim(embeddings) == 1
+        single = input_ndim(embeddings) == 1
         x = check_embeddings(embeddings, self.dim)
         rates = powerlaw_rates(_cosines(x, self.directions), self.exponent, self.params.r_max_hz)
         return rates[0] if single else rates

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .base import EncoderInputError, check_embeddings
+from .base import EncoderInputError, check_embeddings, input_ndim
 
 __all__ = ["OrthogonalProjection", "STANDARD_DIMS", "project"]
 
@@ -73,7 +73,7 @@ class OrthogonalProjection:
     def __call__(self, x: object) -> np.ndarray:
         """Project embeddings (D,) or (n, D) with D = d_in; returns float32 of shape (n, d_out)
         (or (d_out,) for a single vector). Bad input raises EncoderInputError."""
-        single = np.ndim(x) == 1
+        single = input_ndim(x) == 1
         arr = check_embeddings(x, self.d_in, what="embedding to project")
         out = (arr @ self.matrix.T).astype(np.float32)
         return out[0] if single else out
@@ -82,7 +82,7 @@ class OrthogonalProjection:
 def project(x: object, d_out: int, seed: int = 0) -> np.ndarray:
     """Project embeddings to ``d_out`` dimensions (a float32 copy when they already have it)."""
     d_out = _check_dim(d_out, "d_out")
-    single = np.ndim(x) == 1
+    single = input_ndim(x) == 1
     arr = check_embeddings(x)
     d_in = arr.shape[1]
     out = arr.astype(np.float32) if d_in == d_out else OrthogonalProjection(d_in, d_out, seed)(arr)

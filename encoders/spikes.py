@@ -38,6 +38,7 @@ __all__ = [
     "present",
     "check_events",
     "spike_counts",
+    "to_spike_generator",
 ]
 
 _TAG = 0x5350494B  # "SPIK"
@@ -276,14 +277,20 @@ class SpikeInjector(Protocol):
 
 
 def present(sim: SpikeInjector, population_name: str, steps: object, indices: object,
-            start_step: int = 0) -> int:
+            start_step: int | None = None) -> int:
     """Schedule events on an engine: one ``sim.inject_spikes(population_name, idx, at_step=s)``
-    call per distinct step ``s`` (shifted by ``start_step``), in ascending order. The injected
-    neurons count as having spiked at that step. Returns the number of calls made."""
+    call per distinct step ``s`` of ``steps``, shifted by ``start_step`` (default: the
+    engine's current step ``sim.t``, or 0 if it has none), in ascending order. The injected
+    neurons count as having spiked at that step. Returns the number of calls made; run the
+    simulator afterwards for at least ``steps[-1] + 1`` steps to deliver them all."""
     if not hasattr(sim, "inject_spikes"):
         raise EncoderInputError(f"{type(sim).__name__} has no inject_spikes(population_name, indices, at_step)")
     if not isinstance(population_name, str) or not population_name:
         raise EncoderInputError(f"population_name must be a non-empty str, got {population_name!r}")
+    if start_step is None:
+        start_step = int(getattr(sim, "t", 0))
+    if isinstance(start_step, bool) or not isinstance(start_step, (int, np.integer)) or start_step < 0:
+        raise EncoderInputError(f"start_step must be an int >= 0, got {start_step!r}")
     s, i = check_events(steps, indices)
     if s.size == 0:
         return 0
@@ -293,3 +300,14 @@ def present(sim: SpikeInjector, population_name: str, steps: object, indices: ob
     for a, b in zip(starts, stops):
         sim.inject_spikes(population_name, i[a:b], at_step=int(s[a]) + int(start_step))
     return int(starts.size)
+
+
+def to_spike_generator(name: str, n_neurons: int, steps: object, indices: object, dt_ms: float = 1.0):
+    """The same events as a ``spiking.SpikeGenerator`` source population (times = step * dt_ms).
+
+    Imports ``spiking`` only when called."""
+    from spiking import SpikeGenerator
+
+    dt = _check_positive_ms(dt_ms, "dt_ms")
+    s, i = check_events(steps, indices, n_neurons)
+    return SpikeGenerator(name, int(n_neurons), times_ms=tuple((s * dt).tolist()), indices=tuple(i.tolist()))
