@@ -1,0 +1,131 @@
+"""CSR construction and delay delivery."""
+import numpy as np
+import pytest
+
+from spiking import (LIF, FixedInDegree, FixedOutDegree, Network, Pairs, Population, Probability, Projection,
+                     Simulator, SpikeGenerator, StateSamples, Uniform)
+from spiking.build import build
+
+QUIET = LIF(tau_m_ms=1e6, tau_syn_ms=1e6, v_th=100.0, noise_sigma=0.0)
+
+
+def _csr(proj, n_pre=300, n_post=300, same=True):
+    pops = (Population("A", n_pre, QUIET),) + (() if same else (Population("B", n_post, QUIET),))
+    net = Network(populations=pops, projections=(proj,), dt_ms=1.0, seed=4)
+    _, projs, _ = build(net)
+    return projs[0]
+
+
+def test_fixed_out_degree_no_autapses_no_duplicates():
+    p = _csr(Projection("A", "A", FixedOutDegree(50)))
+    assert np.all(np.diff(p.indptr) == 50)
+    for r in range(300):
+        row = p.indices[p.indptr[r]:p.indptr[r + 1]]
+        assert r not in row
+        assert np.unique(row).size == 50 and np.all(np.diff(row) > 0)
+
+
+def test_fixed_out_degree_dense_rows_use_the_shuffle_path():
+    p = _csr(Projection("A", "A", FixedOutDegree(250)))
+    for r in range(0, 300, 37):
+        row = p.indices[p.indptr[r]:p.indptr[r + 1]]
+        assert r not in row and np.unique(row).size == 250
+
+
+def test_fixed_out_degree_targets_are_uniform():
+    p = _csr(Projection("A", "A", FixedOutDegree(100)), n_pre=2000)
+    counts = np.bincount(p.indices, minlength=2000)
+    assert counts.mean() == pytest.approx(100, rel=1e-9)
+    assert counts.std() == pytest.approx(np.sqrt(100 * (1 - 100 / 1999)), rel=0.1)
+
+
+def test_fixed_in_degree():
+    p = _csr(Projection("A", "B", FixedInDegree(30), ), n_pre=200, n_post=100, same=False)
+    assert np.all(np.bincount(p.indices, minlength=100) == 30)
+
+
+def test_probability_degree_statistics():
+    p = _csr(Projection("A", "A", Probability(0.1)), n_pre=1000)
+    deg = np.diff(p.indptr)
+    assert deg.mean() == pytest.approx(99.9, rel=0.03)
+    assert deg.var() == pytest.approx(999 * 0.1 * 0.9, rel=0.2)
+
+
+def test_ranges_restrict_rows_and_targets():
+    p = _csr(Projection("A", "A", FixedOutDegree(10), pre_range=(100, 200), post_range=(50, 80)))
+    deg = np.diff(p.indptr)
+    assert np.all(deg[:100] == 0) and np.all(deg[100:200] == 10) and np.all(deg[200:] == 0)
+    assert p.indices.min() >= 50 and p.indices.max() < 80
+
+
+def test_pairs_weights_follow_their_pairs():
+    pre, post, w = (3, 1, 3, 0), (5, 2, 1, 4), (0.3, 0.1, 0.2, 0.4)
+    p = _csr(Projection("A", "A", Pairs(pre, post), weight=np.array(w)))
+    got = {(r, int(c)): float(x) for r in range(300) for c, x in
+           zip(p.indices[p.indptr[r]:p.indptr[r + 1]], p.weights[p.indptr[r]:p.indptr[r + 1]])}
+    assert got == {(a, b): pytest.approx(x) for a, b, x in zip(pre, post, w)}
+
+
+def test_inhibitory_weights_are_negative():
+    p = _csr(Projection("A", "A", FixedOutDegree(5), weight=Uniform(0.5, 1.0), inhibitory=True))
+    assert np.all(p.weights <= -0.5) and np.all(p.weights >= -1.0)
+
+
+def test_same_seed_same_connectivity_other_seed_other():
+    a = _csr(Projection("A", "A", FixedOutDegree(20)))
+    b = _csr(Projection("A", "A", FixedOutDegree(20)))
+    assert np.array_equal(a.indices, b.indices)
+    net = Network(populations=(Population("A", 300, QUIET),), projections=(Projection("A", "A", FixedOutDegree(20)),),
+                  seed=5)
+    assert not np.array_equal(build(net)[1][0].indices, a.indices)
+
+
+def _delay_net(delays_ms, target, dt=1.0, backend="numba"):
+    n = len(delays_ms)
+    gen = SpikeGenerator("G", 1, times_ms=(10.0,), indices=(0,))
+    post = Population("B", n, QUIET)
+    proj = Projection("G", "B", Pairs((0,) * n, tuple(range(n))), weight=0.25,
+                      delay_ms=np.array(delays_ms, dtype=float), target=target)
+    net = Network(populations=(post,), sources=(gen,), projections=(proj,), dt_ms=dt)
+    return Simulator(net, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("delays", [[3.0], [3.0, 3.0], [1.0, 2.0, 5.0, 17.0]])
+def test_pulse_delivered_on_exactly_the_delay_step(backend, delays):
+    sim = _delay_net(delays, "pulse", backend=backend)
+    mon = sim.add_monitor(StateSamples("B", "v", np.arange(len(delays))))
+    sim.run(40.0)
+    v = mon.values
+    for j, d in enumerate(delays):
+        first = int(np.argmax(v[:, j] > 0))
+        assert first == 10 + int(d), f"delay {d} ms arrived at step {first}"
+        assert v[first, j] == pytest.approx(0.25, rel=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_current_delivered_on_exactly_the_delay_step(backend):
+    sim = _delay_net([2.0, 4.0], "current", backend=backend)
+    mon = sim.add_monitor(StateSamples("B", "i_syn", [0, 1]))
+    sim.run(30.0)
+    assert int(np.argmax(mon.values[:, 0] > 0)) == 12
+    assert int(np.argmax(mon.values[:, 1] > 0)) == 14
+
+
+def test_delay_in_half_steps():
+    sim = _delay_net([1.5], "pulse", dt=0.5)
+    mon = sim.add_monitor(StateSamples("B", "v", [0]))
+    sim.run(30.0)
+    assert int(np.argmax(mon.values[:, 0] > 0)) == 20 + 3  # spike at step 20 (10 ms), 3 steps later
+
+
+def test_injected_spikes_propagate():
+    post = Population("B", 4, QUIET)
+    src = Population("A", 3, QUIET)
+    proj = Projection("A", "B", Pairs((0, 1, 2), (0, 1, 3)), weight=0.5, delay_ms=2.0)
+    sim = Simulator(Network(populations=(src, post), projections=(proj,), dt_ms=1.0))
+    mon = sim.add_monitor(StateSamples("B", "v", [0, 1, 2, 3]))
+    sim.inject_spikes("A", [0, 2], at_step=5)
+    sim.run(10.0)
+    assert np.all(mon.values[:7] == 0)
+    assert np.allclose(mon.values[7], [0.5, 0, 0, 0.5])

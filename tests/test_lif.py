@@ -1,0 +1,120 @@
+"""LIF against analytic results and against snnTorch's Leaky neuron."""
+import math
+
+import numpy as np
+import pytest
+
+from spiking import LIF, Network, Population, Simulator, SpikeTrains, StateSamples
+
+
+def _single(model, n=1, dt=0.1, backend="numba", **per):
+    net = Network(populations=(Population("L", n, model, per_neuron=per),), dt_ms=dt, seed=1)
+    return Simulator(net, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_subthreshold_decay_is_exponential(backend):
+    m = LIF(tau_m_ms=20.0, v_th=1.0, v_init=0.5, noise_sigma=0.0)
+    sim = _single(m, dt=0.1, backend=backend)
+    mon = sim.add_monitor(StateSamples("L", "v", [0]))
+    sim.run(100.0)
+    t = mon.t_ms + 0.1  # sample after the step that ends at t + dt
+    expected = 0.5 * np.exp(-t / 20.0)
+    assert np.allclose(mon.values[:, 0], expected, rtol=2e-5, atol=0)
+
+
+def test_synaptic_current_is_integrated_exactly():
+    """V(t) under an exponentially decaying current has a closed form."""
+    dt, tm, ts, i0 = 0.1, 20.0, 5.0, 0.4
+    m = LIF(tau_m_ms=tm, tau_syn_ms=ts, v_th=10.0, noise_sigma=0.0)
+    sim = _single(m, dt=dt)
+    sim.group("L").state["i_syn"][:] = i0
+    mon = sim.add_monitor(StateSamples("L", "v", [0]))
+    sim.run(50.0)
+    t = mon.t_ms + dt
+    expected = i0 * ts / (ts - tm) * (np.exp(-t / ts) - np.exp(-t / tm))
+    assert np.allclose(mon.values[:, 0], expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("i_const,t_ref", [(1.5, 2.0), (1.1, 0.0), (3.0, 5.0)])
+def test_rate_under_constant_current(i_const, t_ref):
+    dt = 0.05
+    m = LIF(tau_m_ms=20.0, v_th=1.0, v_reset=0.0, t_ref_ms=t_ref, noise_sigma=0.0, i_ext=i_const)
+    sim = _single(m, dt=dt)
+    tr = sim.add_monitor(SpikeTrains("L"))
+    sim.run(2000.0)
+    isi_steps = np.diff(tr.steps)
+    # exact discrete prediction: ref_steps clamped steps, then the first k with I(1 - p22^k) >= v_th
+    p22 = np.float32(math.exp(-dt / 20.0))
+    k = math.ceil(math.log(1 - 1.0 / i_const) / math.log(float(p22)))
+    ref = round(t_ref / dt)
+    assert set(isi_steps.tolist()) <= {ref + k - 1, ref + k, ref + k + 1}
+    # and the continuous closed form within one step per interval
+    rate = 1000.0 / (isi_steps.mean() * dt)
+    closed = m.rate_constant_input_hz(i_const)
+    assert abs(1000.0 / rate - 1000.0 / closed) <= dt + 1e-9
+
+
+def test_below_rheobase_is_silent():
+    m = LIF(tau_m_ms=20.0, v_th=1.0, noise_sigma=0.0, i_ext=0.99)
+    sim = _single(m, dt=0.5)
+    tr = sim.add_monitor(SpikeTrains("L"))
+    sim.run(1000.0)
+    assert tr.indices.size == 0
+    assert m.rate_constant_input_hz(0.99) == 0.0
+
+
+def test_refractory_clamps_membrane():
+    m = LIF(tau_m_ms=10.0, v_th=0.5, v_reset=0.0, t_ref_ms=3.0, noise_sigma=0.0, i_ext=5.0)
+    sim = _single(m, dt=1.0)
+    tr = sim.add_monitor(SpikeTrains("L"))
+    vs = sim.add_monitor(StateSamples("L", "v", [0]))
+    sim.run(30.0)
+    first = tr.steps[0]
+    assert np.all(vs.values[first:first + 4, 0] == 0.0)  # spike step + 3 refractory steps
+    assert vs.values[first + 4, 0] > 0.0
+
+
+def test_spontaneous_rate_with_noise_matches_ember_calibration():
+    """EMBER spec 2.2: tau_m 20 ms, V_th 0.86, sigma 0.1, dt 1 ms -> about 0.87 Hz."""
+    n = 20_000
+    sim = _single(LIF(), n=n, dt=1.0)
+    from spiking import SpikeCounts
+    c = sim.add_monitor(SpikeCounts("L"))
+    sim.run(5000.0)
+    rate = c.counts.sum() / n / 5.0
+    assert 0.75 < rate < 1.0
+
+
+def test_discrete_step_matches_snntorch_leaky():
+    torch = pytest.importorskip("torch")
+    snntorch = pytest.importorskip("snntorch")
+    dt, tau, th = 1.0, 20.0, 1.0
+    n, steps = 64, 300
+    m = LIF(tau_m_ms=tau, v_th=th, v_reset=0.0, t_ref_ms=0.0, noise_sigma=0.0)
+    sim = _single(m, n=n, dt=dt)
+    p20 = sim.group("L").params["p20"]
+    beta = sim.group("L").params["p22"]
+    g = np.random.default_rng(0)
+    currents = g.uniform(0.0, 2.5, size=(steps, n)).astype(np.float32)
+    lif = snntorch.Leaky(beta=torch.tensor(float(beta), dtype=torch.float32),
+                         threshold=th, reset_mechanism="zero")
+    mem = torch.zeros(n, dtype=torch.float32)
+    ours_spk, ref_spk, ours_v, ref_v = [], [], [], []
+    for t in range(steps):
+        sim.set_current("L", currents[t])
+        sim.step()
+        s = np.zeros(n, bool)
+        s[sim.spikes_now("L")] = True
+        ours_spk.append(s)
+        ours_v.append(sim.get_state("L", "v"))
+        x = torch.from_numpy((p20 * currents[t]).astype(np.float32))
+        spk, mem = lif(x, mem)
+        ref_spk.append(spk.numpy() > 0)
+        ref_v.append(mem.detach().numpy().copy())
+    ours_spk, ref_spk = np.array(ours_spk), np.array(ref_spk)
+    assert ours_spk.sum() > 100
+    assert np.array_equal(ours_spk, ref_spk)
+    # where no spike happened, both membranes are the same float32 number
+    ours_v, ref_v = np.array(ours_v), np.array(ref_v)
+    assert np.allclose(ours_v[~ours_spk], ref_v[~ours_spk], rtol=1e-6, atol=1e-7)
