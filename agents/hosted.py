@@ -159,7 +159,7 @@ class AnthropicActor(_Base):
     def _call(self, context: Context, tools: list | None = None, tool_name: str | None = None):
         a = self._anthropic
         kw = {"model": self.config.model, "system": context.system, "max_tokens": self.config.max_new_tokens,
-              "messages": _anthropic_messages(context.messages), "temperature": min(1.0, self.config.temperature)}
+              "messages": _anthropic_messages(context.messages)}
         if tools:
             kw["tools"] = tools
             kw["tool_choice"] = {"type": "tool", "name": tool_name}

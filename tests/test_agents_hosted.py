@@ -259,7 +259,9 @@ def test_anthropic_respond(fake, keyenv, caplog):
     assert req["path"] == "/v1/messages"
     assert req["json"]["system"] == Soul.load().text
     assert req["json"]["messages"] == [{"role": "user", "content": "a\n\nb"}]  # alternating, user first
-    assert req["headers"]["x-api-key"] == SECRET and SECRET not in caplog.text
+    h = req["headers"]  # older SDKs send x-api-key, newer ones a bearer token
+    assert h.get("x-api-key") == SECRET or h.get("authorization") == f"Bearer {SECRET}"
+    assert SECRET not in caplog.text
 
 
 def test_anthropic_choose_action_forced_tool_with_shuffled_enum(fake, keyenv):
@@ -313,7 +315,8 @@ def test_agent_stores_user_message_before_llm_and_survives_outage(fake, keyenv, 
 
     a = Probe(ActorConfig(backend="openai", model="m", base_url=fake.url + "/v1", api_key_env=keyenv,
                           max_retries=1, backoff_s=0.01, timeout_s=0.3), sleep=lambda s: None)
-    agent = Agent(a, store)
+    from agents.guardrails import GuardrailConfig
+    agent = Agent(a, store, guardrails=GuardrailConfig(busy_s=0))
     fake.script.extend([("status", 500, {})] * 2)
     r = agent.handle_user_message("please remember my cat is called Miso")
     assert r.error and r.reply_id is None and r.text == ""
