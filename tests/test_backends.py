@@ -1,0 +1,97 @@
+"""numpy reference vs numba CPU (exact) vs numba-cuda under the simulator (tolerance)."""
+import numpy as np
+import pytest
+
+from spiking import (LIF, FixedOutDegree, Izhikevich, LogNormal, Network, PoissonSource, Population, Probability,
+                     Projection, Simulator, SpikeCounts, SpikeGenerator, SpikeTrains, Uniform)
+from spiking.params import izhikevich_2003_heterogeneity
+
+
+def mixed_network(n_lif=300, n_izh=200, seed=11):
+    het = izhikevich_2003_heterogeneity(160, n_izh - 160, np.random.default_rng(seed))
+    pops = (
+        Population("L", n_lif, LIF(noise_sigma=0.25, v_th=0.8)),
+        Population("Z", n_izh, Izhikevich(noise_sigma=3.0, i_ext=2.0, half_steps=True), per_neuron=het),
+    )
+    srcs = (PoissonSource("P", 50, rate_hz=40.0),
+            SpikeGenerator("G", 5, times_ms=(1.0, 3.0, 3.0, 20.0), indices=(0, 1, 4, 2)))
+    projs = (
+        Projection("L", "L", FixedOutDegree(20), weight=LogNormal(-3.0, 0.5), delay_ms=1.0, target="current"),
+        Projection("L", "Z", Probability(0.05), weight=Uniform(0.5, 2.0), delay_ms=Uniform(1.0, 6.0)),
+        Projection("Z", "L", FixedOutDegree(10), weight=0.05, delay_ms=2.0, inhibitory=True),
+        Projection("Z", "Z", FixedOutDegree(15), weight=Uniform(0.0, 1.0), delay_ms=Uniform(1.0, 3.0), target="current"),
+        Projection("P", "L", FixedOutDegree(30), weight=0.2, delay_ms=1.0),
+        Projection("G", "Z", FixedOutDegree(50), weight=5.0, delay_ms=1.0),
+    )
+    return Network(populations=pops, sources=srcs, projections=projs, dt_ms=0.5, seed=seed)
+
+
+def run(net, backend, ms=150.0, chunks=(150.0,), chunk_ms=100.0):
+    sim = Simulator(net, backend=backend)
+    mons = {p: sim.add_monitor(SpikeTrains(p)) for p in ("L", "Z", "P", "G")}
+    for c in chunks:
+        sim.run(c, chunk_ms=chunk_ms)
+    return sim, {p: (m.steps, m.indices) for p, m in mons.items()}
+
+
+def test_numpy_and_numba_give_identical_spikes_and_state():
+    net = mixed_network()
+    a, sa = run(net, "numpy")
+    b, sb = run(net, "numba")
+    assert sum(x[0].size for x in sa.values()) > 200
+    for p in sa:
+        assert np.array_equal(sa[p][0], sb[p][0]) and np.array_equal(sa[p][1], sb[p][1]), p
+    for pop in ("L", "Z"):
+        for var in a.group(pop).state:
+            assert np.array_equal(a.get_state(pop, var), b.get_state(pop, var)), (pop, var)
+
+
+def test_chunking_does_not_change_results():
+    net = mixed_network()
+    _, s1 = run(net, "numba", chunks=(150.0,), chunk_ms=150.0)
+    _, s2 = run(net, "numba", chunks=(20.0, 55.5, 74.5), chunk_ms=7.0)
+    for p in s1:
+        assert np.array_equal(s1[p][0], s2[p][0]) and np.array_equal(s1[p][1], s2[p][1])
+
+
+def test_seed_changes_the_run():
+    _, s1 = run(mixed_network(seed=11), "numba", ms=100.0)
+    _, s2 = run(mixed_network(seed=12), "numba", ms=100.0)
+    assert not np.array_equal(s1["L"][1], s2["L"][1])
+
+
+def test_threads_option_keeps_results_exact():
+    net = mixed_network()
+    _, s1 = run(net, "numba")
+    sim = Simulator(net, backend="numba", threads=2)
+    m = sim.add_monitor(SpikeTrains("L"))
+    sim.run(150.0)
+    assert np.array_equal(m.steps, s1["L"][0]) and np.array_equal(m.indices, s1["L"][1])
+
+
+def test_cuda_kernels_under_the_simulator_match_cpu():
+    pytest.importorskip("numba.cuda")
+    from numba import cuda
+    if not cuda.is_available():
+        pytest.skip("no CUDA device and NUMBA_ENABLE_CUDASIM is not set")
+    het = izhikevich_2003_heterogeneity(24, 8, np.random.default_rng(0))
+    net = Network(populations=(Population("L", 40, LIF(noise_sigma=0.3, v_th=0.7)),
+                               Population("Z", 32, Izhikevich(noise_sigma=4.0, i_ext=3.0), per_neuron=het)),
+                  sources=(PoissonSource("P", 10, rate_hz=200.0),),
+                  projections=(Projection("L", "Z", FixedOutDegree(5), weight=1.0, delay_ms=Uniform(0.5, 2.0)),
+                               Projection("Z", "L", FixedOutDegree(6), weight=0.1, delay_ms=0.5, target="current"),
+                               Projection("P", "L", FixedOutDegree(8), weight=0.3, delay_ms=0.5)),
+                  dt_ms=0.5, seed=3)
+    out = {}
+    for be in ("numba", "cuda"):
+        sim = Simulator(net, backend=be)
+        cnt = {p: sim.add_monitor(SpikeCounts(p)) for p in ("L", "Z", "P")}
+        sim.run(15.0)
+        out[be] = ({p: c.counts for p, c in cnt.items()}, {v: sim.get_state("Z", v) for v in ("v", "u", "i_syn")},
+                   sim.get_state("L", "v"))
+    for p in ("L", "Z", "P"):
+        assert np.array_equal(out["numba"][0][p], out["cuda"][0][p]), p
+    assert sum(c.sum() for c in out["numba"][0].values()) > 10
+    for v in ("v", "u", "i_syn"):
+        assert np.allclose(out["numba"][1][v], out["cuda"][1][v], atol=1e-4), v
+    assert np.allclose(out["numba"][2], out["cuda"][2], atol=1e-5)

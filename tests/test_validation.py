@@ -1,0 +1,125 @@
+"""Bad input gets a clear error that names the problem."""
+import math
+
+import numpy as np
+import pytest
+
+from spiking import (LIF, FixedOutDegree, Izhikevich, Network, NumericalError, Pairs, ParameterError, PoissonSource,
+                     Population, Projection, Simulator, SpikeGenerator, StateSamples)
+
+
+@pytest.mark.parametrize("field,value", [("tau_m_ms", 0.0), ("tau_m_ms", -5.0), ("tau_syn_ms", 0.0),
+                                         ("tau_m_ms", math.nan), ("v_th", math.inf), ("noise_sigma", -0.1),
+                                         ("t_ref_ms", -1.0)])
+def test_lif_parameters(field, value):
+    with pytest.raises(ParameterError, match=field):
+        LIF(**{field: value})
+
+
+def test_lif_reset_above_threshold():
+    with pytest.raises(ParameterError, match="v_reset"):
+        LIF(v_reset=1.0, v_th=0.5)
+
+
+@pytest.mark.parametrize("field,value", [("a", math.nan), ("tau_syn_ms", -1.0), ("noise_sigma", -1.0), ("d", math.inf)])
+def test_izhikevich_parameters(field, value):
+    with pytest.raises(ParameterError, match=field):
+        Izhikevich(**{field: value})
+
+
+def test_unknown_family():
+    with pytest.raises(ParameterError, match="unknown Izhikevich family"):
+        Izhikevich.family("XYZ")
+
+
+@pytest.mark.parametrize("dt", [0.0, -0.5, math.nan, math.inf, "fast"])
+def test_bad_dt(dt):
+    with pytest.raises(ParameterError, match="dt_ms"):
+        Network(populations=(Population("A", 3, LIF()),), dt_ms=dt)
+
+
+def test_bad_population_size_and_name():
+    with pytest.raises(ParameterError, match="size"):
+        Population("A", 0, LIF())
+    with pytest.raises(ParameterError, match="name"):
+        Population("bad name!", 3, LIF())
+
+
+def test_per_neuron_size_mismatch_and_nan():
+    with pytest.raises(ParameterError, match="shape"):
+        Population("A", 5, Izhikevich(), per_neuron={"a": np.zeros(4)})
+    with pytest.raises(ParameterError, match="NaN"):
+        Population("A", 2, Izhikevich(), per_neuron={"d": np.array([1.0, np.nan])})
+    with pytest.raises(ParameterError, match="not supported"):
+        Population("A", 2, LIF(), per_neuron={"tau": np.ones(2)})
+
+
+def test_projection_errors():
+    a = Population("A", 10, LIF())
+    with pytest.raises(ParameterError, match="unknown pre"):
+        Network(populations=(a,), projections=(Projection("X", "A", FixedOutDegree(2)),))
+    with pytest.raises(ParameterError, match="magnitudes"):
+        Projection("A", "A", FixedOutDegree(2), weight=-1.0)
+    with pytest.raises(ParameterError, match="delay_ms"):
+        Projection("A", "A", FixedOutDegree(2), delay_ms=0.0)
+    with pytest.raises(ParameterError, match="equal length"):
+        Projection("A", "A", Pairs((0, 1), (1,)))
+    with pytest.raises(ParameterError, match="exceeds"):
+        Simulator(Network(populations=(a,), projections=(Projection("A", "A", FixedOutDegree(10)),)))
+    with pytest.raises(ParameterError, match="out of range"):
+        Simulator(Network(populations=(a,), projections=(Projection("A", "A", Pairs((0, 11), (1, 2))),)))
+    with pytest.raises(ParameterError, match="rounds to 0 steps"):
+        Simulator(Network(populations=(a,), projections=(Projection("A", "A", FixedOutDegree(2), delay_ms=0.2),),
+                          dt_ms=1.0))
+    with pytest.raises(ParameterError, match="synapses"):
+        Simulator(Network(populations=(a,), projections=(Projection("A", "A", Pairs((0, 1), (1, 2)),
+                                                                    weight=np.ones(3)),)))
+    with pytest.raises(ParameterError, match="post_range"):
+        Network(populations=(a,), projections=(Projection("A", "A", FixedOutDegree(2), post_range=(0, 20)),))
+
+
+def test_source_errors():
+    with pytest.raises(ParameterError, match="rate_hz"):
+        PoissonSource("P", 3, rate_hz=-1.0)
+    with pytest.raises(ParameterError, match="equal length"):
+        SpikeGenerator("G", 3, times_ms=(1.0, 2.0), indices=(0,))
+    with pytest.raises(ParameterError, match="indices"):
+        SpikeGenerator("G", 3, times_ms=(1.0,), indices=(3,))
+    with pytest.raises(ParameterError, match="exceeds one spike per step"):
+        Simulator(Network(populations=(Population("A", 1, LIF()),), sources=(PoissonSource("P", 2, 3000.0),)))
+
+
+def test_duplicate_names():
+    with pytest.raises(ParameterError, match="duplicate"):
+        Network(populations=(Population("A", 2, LIF()), Population("A", 3, LIF())))
+
+
+def test_run_and_injection_errors():
+    sim = Simulator(Network(populations=(Population("A", 4, LIF()),)))
+    with pytest.raises(ParameterError, match="duration"):
+        sim.run(-1.0)
+    with pytest.raises(ParameterError, match="duration"):
+        sim.run(math.nan)
+    with pytest.raises(ParameterError, match=r"\[0, 4\)"):
+        sim.inject_spikes("A", [4])
+    with pytest.raises(KeyError, match="no population named"):
+        sim.inject_spikes("B", [0])
+    with pytest.raises(KeyError, match="no state variable"):
+        sim.get_state("A", "w")
+    with pytest.raises(ParameterError, match="finite"):
+        sim.set_current("A", [1.0, np.nan, 0.0, 0.0])
+    with pytest.raises(ValueError, match="unknown backend"):
+        Simulator(Network(populations=(Population("A", 4, LIF()),)), backend="tpu")
+    with pytest.raises(ParameterError, match="spiking.Network"):
+        Simulator("not a network")
+
+
+def test_nan_check_names_population_and_variable():
+    # four pulses of 1e38 mV onto one neuron overflow float32
+    net = Network(populations=(Population("quiet", 3, LIF()), Population("wild", 5, Izhikevich())),
+                  sources=(SpikeGenerator("G", 1, times_ms=(2.0,), indices=(0,)),),
+                  projections=(Projection("G", "wild", Pairs((0, 0, 0, 0), (2, 2, 2, 2)), weight=1e38),),
+                  dt_ms=1.0)
+    sim = Simulator(net)
+    with pytest.raises(NumericalError, match=r"'wild'.*'(v|u)'"):
+        sim.run(50.0, chunk_ms=10.0)
