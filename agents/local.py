@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import json
 import logging
 import math
@@ -165,6 +166,9 @@ class TransformersActor:
         self._rng = random.Random(self.config.seed)
         self._calls = 0
         self.last_stats: dict = {}
+        # transformers renamed the cache argument (past_key_values -> cache); use what this version has
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
         end = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
         self._end_id = end if isinstance(end, int) and end >= 0 else self.tokenizer.eos_token_id
 
@@ -215,15 +219,16 @@ class TransformersActor:
         prompt_ids = self._chat_ids(context)
         with torch.inference_mode():
             out = self.model(input_ids=prompt_ids, use_cache=True)
+            prompt_cache = out.get("cache", None) if out.get("cache", None) is not None else out.get("past_key_values")
             first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
             scores = {}
             for opt in options:
                 opt_ids = self.tokenizer.encode(opt, add_special_tokens=False) + [self._end_id]
                 lp = float(first[opt_ids[0]])
                 if len(opt_ids) > 1:
-                    past = copy.deepcopy(out.past_key_values)
+                    past = copy.deepcopy(prompt_cache)
                     ids = torch.tensor([opt_ids[:-1]])
-                    logits = self.model(input_ids=ids, past_key_values=past, use_cache=True).logits[0].float()
+                    logits = self.model(input_ids=ids, use_cache=True, **{self._cache_kw: past}).logits[0].float()
                     logp = torch.log_softmax(logits, dim=-1)
                     lp += float(logp.gather(1, torch.tensor(opt_ids[1:])[:, None]).sum())
                 scores[opt] = lp
