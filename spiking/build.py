@@ -95,7 +95,9 @@ def connect(proj: Projection, n_pre_pop: int, n_post_pop: int, same_pop: bool, k
     full = np.zeros(n_pre_pop + 1, dtype=np.int64)
     full[p0 + 1:p1 + 1] = indptr[1:]
     full[p1 + 1:] = indptr[-1]
-    return full, (indices.astype(np.int64) + q0).astype(np.int32), order
+    if q0:
+        indices += np.int32(q0)
+    return full, indices, order
 
 
 def _connect_local(proj, n_pre, n_post, same_pop, offset, key):
@@ -109,7 +111,7 @@ def _connect_local(proj, n_pre, n_post, same_pop, offset, key):
             raise ParameterError(f"Projection {proj.label}: in-degree {c.k} exceeds the {m} possible sources")
         counts = np.full(n_post, c.k, dtype=np.int64)
         indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        src = np.empty(indptr[-1], dtype=np.int64)
+        src = np.empty(indptr[-1], dtype=np.int32)
         _sample_rows(counts, n_pre, do_excl, -offset, np.uint64(key), indptr, src)
         post = np.repeat(np.arange(n_post, dtype=np.int64), counts)
         ip, idx, _ = _csr_from_pairs(src, post, n_pre)
@@ -125,19 +127,19 @@ def _connect_local(proj, n_pre, n_post, same_pop, offset, key):
     else:  # pragma: no cover - validated in Projection
         raise ParameterError(f"unknown connectivity {c!r}")
     indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-    out = np.empty(indptr[-1], dtype=np.int64)
+    out = np.empty(indptr[-1], dtype=np.int32)
     _sample_rows(counts, n_post, do_excl, offset, np.uint64(key), indptr, out)
-    return indptr, out.astype(np.int32), None
+    return indptr, out, None
 
 
-def _values(spec, n, g, what, label, order):
+def _values(spec, n, g, what, label, order, dtype=np.float64):
     if isinstance(spec, Uniform):
-        return g.uniform(spec.low, spec.high, size=n)
+        return g.uniform(spec.low, spec.high, size=n).astype(dtype, copy=False)
     if isinstance(spec, LogNormal):
-        return spec.scale * np.exp(g.normal(spec.mu, spec.sigma, size=n))
+        return (spec.scale * np.exp(g.normal(spec.mu, spec.sigma, size=n))).astype(dtype, copy=False)
     arr = np.asarray(spec, dtype=float)
     if arr.ndim == 0:
-        return np.full(n, float(arr))
+        return np.full(n, float(arr), dtype=dtype)
     if arr.shape != (n,):
         raise ParameterError(f"Projection {label}: {what} array has {arr.size} values for {n} synapses")
     return arr[order] if order is not None else arr
@@ -170,8 +172,8 @@ class BuiltGroup:
 def _izh_group(p: Population, dt: float) -> BuiltGroup:
     m: Izhikevich = p.model
     n = p.size
-    f32 = lambda name, default: np.ascontiguousarray(np.broadcast_to(  # noqa: E731
-        np.asarray(p.per_neuron.get(name, default), dtype=np.float32), (n,)))
+    f32 = lambda name, default: np.array(np.broadcast_to(  # noqa: E731
+        np.asarray(p.per_neuron.get(name, default), dtype=np.float32), (n,)), dtype=np.float32)
     a, b, c, d = f32("a", m.a), f32("b", m.b), f32("c_mV", m.c_mV), f32("d", m.d)
     v0 = f32("v_init_mV", m.v_init_mV).copy()
     params = {"a": a, "b": b, "c": c, "d": d,
@@ -230,24 +232,26 @@ def build(net: Network):
         indptr, indices, order = connect(pr, n_pre, n_post, a == b, stream_key(net.seed, STREAM_CONN, pi))
         n_syn = indices.size
         g = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(net.seed), STREAM_WEIGHTS, pi])))
-        w = _values(pr.weight, n_syn, g, "weight", pr.label, order)
-        if np.any(w < 0) or not np.all(np.isfinite(w)):
+        w = _values(pr.weight, n_syn, g, "weight", pr.label, order, dtype=np.float32)
+        if n_syn and (w.min() < 0 or not np.isfinite(w).all()):
             raise ParameterError(f"Projection {pr.label}: weights must be finite magnitudes >= 0")
-        w = (-w if pr.inhibitory else w).astype(np.float32)
+        if pr.inhibitory:
+            np.negative(w, out=w)
         if isinstance(pr.delay_ms, Uniform):
             lo = max(1, int(round(pr.delay_ms.low / dt)))
             hi = max(lo, int(round(pr.delay_ms.high / dt)))
             dsteps = g.integers(lo, hi + 1, size=n_syn)
+        elif np.ndim(pr.delay_ms) == 0:
+            dsteps = np.array([int(round(float(pr.delay_ms) / dt))])  # one value for every synapse
         else:
             dsteps = np.round(_values(pr.delay_ms, n_syn, g, "delay_ms", pr.label, order) / dt).astype(np.int64)
-        if n_syn and dsteps.min() < 1:
+        if dsteps.size and dsteps.min() < 1:
             raise ParameterError(f"Projection {pr.label}: a delay rounds to 0 steps at dt = {dt} ms; delays must be >= dt")
-        homog = n_syn == 0 or dsteps.min() == dsteps.max()
-        dmax = int(dsteps.max()) if n_syn else 1
+        homog = dsteps.size == 0 or dsteps.min() == dsteps.max()
+        dmax = int(dsteps.max()) if dsteps.size else 1
         if dmax > 32767:
             raise ParameterError(f"Projection {pr.label}: delay of {dmax} steps is too long (max 32767)")
         ring[b] = max(ring[b], dmax + 1)
         projs.append(BuiltProjection(pr.label, a, b, pr.target, indptr, indices, w,
-                                     int(dsteps[0]) if (homog and n_syn) else (1 if homog else -1),
-                                     None if homog else dsteps.astype(np.int16)))
+                                     dmax if homog else -1, None if homog else dsteps.astype(np.int16)))
     return groups, projs, ring
