@@ -147,6 +147,59 @@ def run(params: RetentionParams) -> RetentionResult:
     return res
 
 
+def sensitivity(params: RetentionParams, rhos=(0.0, 0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95),
+                alphas=(0.0, 0.25, 0.5, 0.75, 1.0), n_pairs: int = 50) -> dict:
+    """Why the retention level depends on the embedding model (the spread across D does not).
+
+    transfer: mean cosine between the z-score codes of two inputs whose embeddings have
+    cosine rho (random pairs at D = dims[0]); f(0) is the code's floor for unrelated inputs.
+    common_component: retention on the real embeddings after adding alpha times one fixed
+    random unit vector to every embedding (then renormalising): a stand-in for the anisotropy
+    of models such as BGE, whose unrelated sentences have cosines of 0.3-0.6. Analysis only;
+    the retention figures of ``run`` never do this.
+    """
+    d0 = int(params.dims[0])
+    code_params = PopulationCodeParams(params.n_neurons, params.sparsity, params.r_max_hz, params.seed)
+    code = ZScoreTopKCode(d0, code_params)
+    rng = np.random.default_rng(np.random.SeedSequence([params.seed, 77]))
+    transfer = {}
+    for rho in rhos:
+        a = rng.standard_normal((n_pairs, d0))
+        a /= np.linalg.norm(a, axis=1, keepdims=True)
+        b = rng.standard_normal((n_pairs, d0))
+        b -= (b * a).sum(axis=1, keepdims=True) * a
+        b /= np.linalg.norm(b, axis=1, keepdims=True)
+        y = rho * a + np.sqrt(1 - rho ** 2) * b
+        ra, ry = code.encode(a), code.encode(y)
+        cos = (ra * ry).sum(axis=1) / np.linalg.norm(ra, axis=1) / np.linalg.norm(ry, axis=1)
+        transfer[f"{rho:g}"] = round(float(cos.mean()), 4)
+    ev = load_eval_set(params.data)
+    emb = _embedders(params.embedder)[0]
+    e = project(emb.embed(list(ev.texts)), d0, seed=params.seed).astype(np.float64)
+    m = rng.standard_normal(d0)
+    m /= np.linalg.norm(m)
+    common = {}
+    for alpha in alphas:
+        x = e / np.linalg.norm(e, axis=1, keepdims=True) + alpha * m
+        raw = discrimination(x, ev.labels)
+        rates = code.encode(x)
+        common[f"{alpha:g}"] = {"raw_within": round(raw.within, 4), "raw_between": round(raw.between, 4),
+                                "zscore_retention": round(discrimination(rates, ev.labels).disc / raw.disc, 4)}
+    return {"model": emb.name, "dim": d0, "transfer": transfer, "common_component": common}
+
+
+def format_sensitivity(sens: dict) -> str:
+    lines = [f"z-score code transfer at D = {sens['dim']}: input cosine rho -> mean cosine of the two codes"]
+    lines.append("  " + "  ".join(f"{k:>6}" for k in sens["transfer"]))
+    lines.append("  " + "  ".join(f"{v:>6.3f}" for v in sens["transfer"].values()))
+    lines.append("")
+    lines.append(f"{sens['model']} embeddings + alpha * (a fixed random unit vector): anisotropy vs retention")
+    lines.append(f"  {'alpha':>5} {'raw within':>10} {'raw between':>11} {'z-score retention':>17}")
+    for a, v in sens["common_component"].items():
+        lines.append(f"  {a:>5} {v['raw_within']:>10.3f} {v['raw_between']:>11.3f} {v['zscore_retention']:>17.3f}")
+    return "\n".join(lines)
+
+
 def format_table(res: RetentionResult) -> str:
     p = res.params
     lines = [f"retention on {res.n_concepts} concepts x {res.n_texts // max(1, res.n_concepts)} paraphrases "
@@ -216,11 +269,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exponent", type=float, default=2.0, help="power-law exponent")
     ap.add_argument("--data", default=None, help="evaluation set file (default: the shipped one)")
     ap.add_argument("--plot", default="out/retention.png", help="where to save the plot ('' for none)")
+    ap.add_argument("--sensitivity", action="store_true",
+                    help="instead: how the code's similarity transfer and the embeddings' anisotropy set the level")
     a = ap.parse_args(argv)
     try:
         dims = tuple(int(d) for d in a.dims.split(",") if d.strip())
         params = RetentionParams(dims=dims, embedder=a.embedder, n_neurons=a.neurons, sparsity=a.sparsity,
                                  seed=a.seed, powerlaw_exponent=a.exponent, data=a.data)
+        if a.sensitivity:
+            sens = sensitivity(params)
+            print(json.dumps(sens, separators=(",", ":")) if a.json else format_sensitivity(sens))
+            return 0
         res = run(params)
     except ValueError as exc:
         print(f"ember retention: {exc}", file=sys.stderr)

@@ -473,3 +473,8 @@ def test_sims_retention_json_with_hashing_embedder(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "z-score retention" in table and "lift from 384" in table
     assert main(["--embedder", "hashing", "--dims", "1"]) == 2
+    assert main(["--embedder", "hashing", "--dims", "384", "--sensitivity", "--json"]) == 0
+    sens = json.loads(capsys.readouterr().out)
+    f = list(sens["transfer"].values())
+    assert all(a < b for a, b in zip(f, f[1:])) and 0.05 < f[0] < 0.25 and f[-1] > 0.8
+    assert set(sens["common_component"]) == {"0", "0.25", "0.5", "0.75", "1"}

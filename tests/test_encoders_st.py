@@ -119,3 +119,33 @@ def test_text_to_code_pipeline(minilm):
     assert ((r > 0).sum(axis=1) == 700).all() and (r.max(axis=1) == 100.0).all()
     u = r / np.linalg.norm(r, axis=1, keepdims=True)
     assert u[0] @ u[1] > u[0] @ u[2] + 0.2
+
+
+# -- AC1 on the real model (slow: about 20-40 s on 2 cores) ------------------------------
+
+@pytest.fixture(scope="module")
+def retention_result(minilm):
+    from sims.retention import RetentionParams, run
+
+    return run(RetentionParams())
+
+
+@pytest.mark.slow
+def test_retention_flat_across_dims_and_powerlaw_rate_drifts(retention_result):
+    prim = retention_result.primary()
+    assert [r.dim for r in prim] == [384, 768, 1024, 1536, 4096]
+    assert prim[0].source == "real" and all(r.source == "lift from 384" for r in prim[1:])
+    z = [r.zscore for r in prim]
+    assert max(z) - min(z) <= 0.03  # AC1(a)
+    assert all(r.zscore_active == 700 for r in prim)
+    rates = [r.powerlaw_mean_rate_hz for r in prim]
+    assert all(a > b for a, b in zip(rates, rates[1:])) and rates[0] > 8 * rates[-1]
+    assert all(r.zscore_centroid >= 0.95 for r in prim)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="AC1(b) not met: z-score retention is 0.67 at every D with MiniLM on the "
+                   "shipped set (paper 0.82-0.84 with BGE); the level tracks the model's anisotropy, see "
+                   "docs/encoders.md. The spec calls this threshold provisional.")
+def test_retention_level_at_least_075(retention_result):
+    assert min(r.zscore for r in retention_result.primary()) >= 0.75

@@ -1,0 +1,141 @@
+"""Encoder speed: one embedding into 5,000 neurons, and one sentence through MiniLM.
+
+    python -m sims.encode_bench            # one JSON object on one line
+    python -m sims.encode_bench --no-model # skip MiniLM (no torch)
+
+Targets (issue 5): encoding one embedding <= 1 ms; one MiniLM sentence <= 50 ms, on this
+CPU. Times are medians over repeats after a warm-up (the first call, which builds or loads
+the directions and the model, is reported separately). Nothing here is asserted; the
+script prints the figures and whether each target is met.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+from encoders.population import PopulationCodeParams, ZScoreTopKCode
+from encoders.projection import STANDARD_DIMS
+from encoders.spikes import PresentationSchedule, present_patterns
+
+ENCODE_TARGET_MS = 1.0
+SENTENCE_TARGET_MS = 50.0
+
+
+def _median_ms(fn, repeats: int) -> dict:
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    ts = np.asarray(ts) * 1e3
+    return {"median_ms": round(float(np.median(ts)), 4), "p90_ms": round(float(np.percentile(ts, 90)), 4),
+            "min_ms": round(float(ts.min()), 4)}
+
+
+def bench_codes(dims, n_neurons: int, repeats: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for d in dims:
+        t0 = time.perf_counter()
+        code = ZScoreTopKCode(d, PopulationCodeParams(n_neurons=n_neurons))
+        gen_s = time.perf_counter() - t0
+        x = rng.standard_normal(d).astype(np.float32)
+        batch = rng.standard_normal((256, d)).astype(np.float32)
+        for _ in range(10):
+            code.encode(x)
+        one = _median_ms(lambda: code.encode(x), repeats)
+        b = _median_ms(lambda: code.encode(batch), max(5, repeats // 50))
+        try:  # the same call with BLAS held to one thread: robust when the other core is busy
+            from threadpoolctl import threadpool_limits
+            with threadpool_limits(1):
+                one_thread = _median_ms(lambda: code.encode(x), repeats)["median_ms"]
+        except ImportError:
+            one_thread = None
+        out[str(d)] = {**one, "blas_1thread_median_ms": one_thread, "directions_build_s": round(gen_s, 3),
+                       "batch256_per_embedding_ms": round(b["median_ms"] / 256, 4),
+                       "meets_1ms": one["median_ms"] <= ENCODE_TARGET_MS}
+    return out
+
+
+def bench_spikes(n_neurons: int, repeats: int) -> dict:
+    code = ZScoreTopKCode(384, PopulationCodeParams(n_neurons=n_neurons))
+    rates = code.encode(np.random.default_rng(1).standard_normal(384))
+    sched = PresentationSchedule()
+    res = {}
+    for kind in ("poisson", "regular"):
+        present_patterns(rates, sched, seed=0, kind=kind)
+        res[kind] = _median_ms(lambda: present_patterns(rates, sched, seed=0, kind=kind), repeats)
+    return res
+
+
+def bench_minilm(repeats: int) -> dict:
+    t0 = time.perf_counter()
+    import sentence_transformers  # noqa: F401  (the cold import, timed on its own)
+    import torch
+    import_s = time.perf_counter() - t0
+    from encoders.evalset import load_eval_set
+    from encoders.st import SentenceTransformerEmbedder
+
+    emb = SentenceTransformerEmbedder()
+    t0 = time.perf_counter()
+    _ = emb.model
+    load_s = time.perf_counter() - t0
+    texts = list(load_eval_set().texts)
+    t0 = time.perf_counter()
+    emb.embed(texts[0])
+    first_ms = (time.perf_counter() - t0) * 1e3
+    for t in texts[1:6]:
+        emb.embed(t)
+    i = iter(range(10**9))
+    one = _median_ms(lambda: emb.embed(texts[6 + next(i) % (len(texts) - 6)]), repeats)
+    t0 = time.perf_counter()
+    emb.embed(texts)
+    batch_ms = (time.perf_counter() - t0) * 1e3 / len(texts)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # this process only: how it fares without the second core
+    try:
+        one_1t = _median_ms(lambda: emb.embed(texts[6 + next(i) % (len(texts) - 6)]), repeats)["median_ms"]
+    finally:
+        torch.set_num_threads(threads)
+    return {"model": emb.name, "dim": emb.dim, "torch_threads": threads,
+            "import_s": round(import_s, 2), "load_s": round(load_s, 2), "first_sentence_ms": round(first_ms, 2),
+            "sentence": one, "sentence_1thread_median_ms": one_1t, "batch_per_sentence_ms": round(batch_ms, 3),
+            "meets_50ms": one["median_ms"] <= SENTENCE_TARGET_MS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sims.encode_bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dims", default=",".join(str(d) for d in STANDARD_DIMS))
+    ap.add_argument("--neurons", type=int, default=5000)
+    ap.add_argument("--repeats", type=int, default=500, help="timed calls per code measurement")
+    ap.add_argument("--sentences", type=int, default=100, help="timed single-sentence embeddings")
+    ap.add_argument("--no-model", action="store_true", help="skip the MiniLM measurement")
+    a = ap.parse_args(argv)
+    dims = [int(d) for d in a.dims.split(",") if d.strip()]
+    result = {
+        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "numpy": np.__version__, "n_neurons": a.neurons,
+        "loadavg_1min_at_start": round(os.getloadavg()[0], 2),
+        "encode_one_embedding": bench_codes(dims, a.neurons, a.repeats),
+        "present_one_pattern_100ms": bench_spikes(a.neurons, max(20, a.repeats // 10)),
+    }
+    if not a.no_model:
+        result["minilm"] = bench_minilm(a.sentences)
+    enc = result["encode_one_embedding"]
+    result["targets"] = {
+        "encode_ms_max": ENCODE_TARGET_MS, "sentence_ms_max": SENTENCE_TARGET_MS,
+        "encode_met_at": [d for d, v in enc.items() if v["meets_1ms"]],
+        "sentence_met": None if a.no_model else result["minilm"]["meets_50ms"],
+    }
+    print(json.dumps(result, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
