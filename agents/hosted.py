@@ -25,10 +25,9 @@ import time
 from typing import Sequence
 
 from .actor import (BackendUnavailable, JsonChoiceMixin, LLMBadOutput, LLMError, LLMRateLimited,
-                    LLMServerError, LLMTimeout, action_prompt, shuffled_actions, validate_action_obj,
-                    with_retries)
+                    LLMServerError, LLMTimeout, with_retries)
 from .config import ActorConfig
-from .types import Action, Context, Message
+from .types import Context, Message
 
 log = logging.getLogger(__name__)
 
