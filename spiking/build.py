@@ -179,7 +179,8 @@ def _izh_group(p: Population, dt: float) -> BuiltGroup:
     params = {"a": a, "b": b, "c": c, "d": d,
               "syn_decay": np.float32(np.exp(-dt / m.tau_syn_ms)),
               "dt": np.float32(dt), "half_steps": bool(m.half_steps),
-              "v_peak": np.float32(m.v_peak_mV), "sigma": float(m.noise_sigma)}
+              "v_peak": np.float32(m.v_peak_mV), "sigma": float(m.noise_sigma),
+              "use_syn": False, "use_ext": bool(np.any(f32("i_ext", m.i_ext) != 0))}
     state = {"v": v0, "u": (b * v0).astype(np.float32), "i_syn": np.zeros(n, np.float32),
              "i_ext": f32("i_ext", m.i_ext).copy()}
     return BuiltGroup(p.name, "izh", n, params, state)
@@ -252,6 +253,8 @@ def build(net: Network):
         if dmax > 32767:
             raise ParameterError(f"Projection {pr.label}: delay of {dmax} steps is too long (max 32767)")
         ring[b] = max(ring[b], dmax + 1)
+        if pr.target == "current" and "use_syn" in groups[b].params:
+            groups[b].params["use_syn"] = True
         projs.append(BuiltProjection(pr.label, a, b, pr.target, indptr, indices, w,
                                      dmax if homog else -1, None if homog else dsteps.astype(np.int16)))
     return groups, projs, ring

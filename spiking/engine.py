@@ -48,7 +48,9 @@ class _Group:
         if g.kind in ("izh", "lif"):
             self.state["pulse_ring"] = be.zeros((ring_rows, g.size), np.float32)
             self.state["current_ring"] = be.zeros((ring_rows, g.size), np.float32)
-            self.noise = be.zeros(g.size, np.float32)
+            self.words = be.zeros(g.size, np.uint64)      # scratch: this step's random words
+            self.deferred = be.zeros(g.size, np.int32)    # scratch: neurons on the ziggurat's slow path
+            self.noisy = self.params["sigma"] > 0.0
         if g.kind == "generator":
             self.gen_ptr = 0
 
@@ -127,6 +129,8 @@ class Simulator:
         v = np.broadcast_to(np.asarray(values, dtype=np.float32), (g.size,))
         if not np.all(np.isfinite(v)):
             raise ParameterError("set_current: values must be finite")
+        if "use_ext" in g.params:
+            g.params["use_ext"] = True
         self.backend.write(g.state["i_ext"], np.ascontiguousarray(v))
 
     # -- one step -----------------------------------------------------------------
@@ -139,25 +143,27 @@ class Simulator:
             if k == "izh":
                 p, s = g.params, g.state
                 row = t % g.ring_rows
-                if p["sigma"] > 0.0:
-                    be.normal_fill(step_key_int(g.noise_key, t), p["sigma"], g.noise, self._zx, self._zr)
+                if g.noisy:
+                    be.hash_fill(step_key_int(g.noise_key, t), g.words)
                     if prof:
                         be.synchronize(); t1 = time.perf_counter(); self.timers["noise"] += t1 - t0; t0 = t1
-                g.n = be.izh_step(s["v"], s["u"], p["a"], p["b"], p["c"], p["d"], s["i_ext"], g.noise, s["i_syn"],
-                                  p["syn_decay"], s["pulse_ring"][row], s["current_ring"][row],
-                                  p["dt"], p["half_steps"], p["v_peak"], g.spikes)
+                g.n = be.izh_step(s["v"], s["u"], p["a"], p["b"], p["c"], p["d"], s["i_ext"], s["i_syn"],
+                                  p["syn_decay"], s["pulse_ring"][row], s["current_ring"][row], g.words,
+                                  p["sigma"], self._zx, self._zr, p["dt"], p["half_steps"], p["v_peak"],
+                                  p["use_syn"], p["use_ext"], g.noisy, g.spikes, g.deferred)
                 if prof:
                     be.synchronize(); self.timers["neuron_update"] += time.perf_counter() - t0
             elif k == "lif":
                 p, s = g.params, g.state
                 row = t % g.ring_rows
-                if p["sigma"] > 0.0:
-                    be.normal_fill(step_key_int(g.noise_key, t), p["sigma"], g.noise, self._zx, self._zr)
+                if g.noisy:
+                    be.hash_fill(step_key_int(g.noise_key, t), g.words)
                     if prof:
                         be.synchronize(); t1 = time.perf_counter(); self.timers["noise"] += t1 - t0; t0 = t1
-                g.n = be.lif_step(s["v"], s["i_syn"], s["refr"], s["i_ext"], g.noise,
-                                  s["pulse_ring"][row], s["current_ring"][row], p["p22"], p["p21"], p["p20"],
-                                  p["p11"], p["v_th"], p["v_reset"], p["ref_steps"], g.spikes)
+                g.n = be.lif_step(s["v"], s["i_syn"], s["refr"], s["i_ext"], s["pulse_ring"][row],
+                                  s["current_ring"][row], g.words, p["sigma"], self._zx, self._zr, p["p22"],
+                                  p["p21"], p["p20"], p["p11"], p["v_th"], p["v_reset"], p["ref_steps"], g.noisy,
+                                  g.spikes, g.deferred)
                 if prof:
                     be.synchronize(); self.timers["neuron_update"] += time.perf_counter() - t0
             elif k == "poisson":

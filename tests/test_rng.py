@@ -6,15 +6,25 @@ from scipy import stats
 from spiking.kernels import noise, rng
 
 
-def test_numba_and_numpy_noise_are_bit_identical():
+def test_numba_and_numpy_words_and_normals_are_bit_identical():
+    from numba import njit
+
+    @njit
+    def normals(words, out, zx, zr):
+        for i in range(words.shape[0]):
+            out[i] = rng.normal_from_hash(words[i], zx, zr)
+
     key = rng.stream_key(7, 3, 1)
-    a = np.empty(300_000, np.float32)
+    a = np.empty(300_000, np.uint64)
     b = np.empty_like(a)
     for step in (0, 1, 12345):
         sk = rng.step_key_int(key, step)
-        noise.normal_fill(sk, 1.5, a, rng.ZIG_X, rng.ZIG_RATIO)
-        noise.normal_fill_np(sk, 1.5, b)
+        noise.hash_fill(sk, a)
+        noise.hash_fill_np(sk, b)
         assert np.array_equal(a, b)
+        z = np.empty(a.size)
+        normals(a, z, rng.ZIG_X, rng.ZIG_RATIO)
+        assert np.array_equal(z, rng.normal_np(b))
 
 
 def test_step_key_host_and_jit_versions_agree():

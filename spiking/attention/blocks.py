@@ -139,6 +139,8 @@ class LanguageModel(nn.Module):
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.apply(_init)
+        if cfg.n_sinks:
+            self.sinks = nn.Parameter(torch.randn(cfg.n_sinks, cfg.d_model) * 0.02)
         for name, mod in self.named_modules():
             if isinstance(mod, SpikingLinear):
                 mod.record_name = name
@@ -152,11 +154,14 @@ class LanguageModel(nn.Module):
         if caches is not None and len(caches) != len(self.layers):
             raise ValueError(f"need one cache per layer ({len(self.layers)}), got {len(caches)}")
         x = self.embed(tokens)
+        S = self.cfg.n_sinks if caches is None else 0
+        if S:  # learnable sink tokens lead the sequence on the first call (prefill)
+            x = torch.cat([self.sinks.to(x.dtype).expand(x.shape[0], -1, -1), x], dim=1)
         new = []
         for i, layer in enumerate(self.layers):
             x, c = layer(x, None if caches is None else caches[i], use_cache)
             new.append(c)
-        logits = self.lm_head(self.norm(x))
+        logits = self.lm_head(self.norm(x[:, S:]))
         return logits, (new if (use_cache or caches is not None) else None)
 
 

@@ -19,8 +19,8 @@ import math
 import numpy as np
 from numba import cuda, float32
 
-from ..kernels.izhikevich import izh_update
-from ..kernels.lif import lif_update
+from ..kernels.izhikevich import _izh_neuron
+from ..kernels.lif import _lif_neuron
 from ..kernels.rng import draw_word, normal_from_hash, uniform_from_hash
 from . import register
 
@@ -28,46 +28,31 @@ _TPB = 128
 
 
 @cuda.jit
-def _normal_fill_k(skey, sigma, out, zx, zr):
+def _hash_fill_k(skey, words):
     i = cuda.grid(1)
-    if i < out.shape[0]:
-        out[i] = float32(sigma * normal_from_hash(draw_word(skey, i), zx, zr))
+    if i < words.shape[0]:
+        words[i] = draw_word(skey, i)
 
 
 @cuda.jit
-def _izh_k(v, u, a, b, c, d, i_ext, noise, i_syn, syn_decay, pulse, cur, dt, half_steps, v_peak, spikes, count):
+def _izh_k(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr, dt, half_steps, v_peak,
+           use_syn, use_ext, noisy, spikes, count):
     i = cuda.grid(1)
     if i < v.shape[0]:
-        vi, ui = izh_update(v[i], u[i], a[i], b[i], i_ext[i] + noise[i] + i_syn[i], dt, half_steps)
-        i_syn[i] = i_syn[i] * syn_decay + cur[i]
-        cur[i] = 0.0
-        fired = vi >= v_peak
-        vi = vi + pulse[i]
-        pulse[i] = 0.0
-        if fired:
-            vi = c[i]
-            ui = ui + d[i]
+        z32 = float32(sigma * normal_from_hash(words[i], zx, zr)) if noisy else float32(0.0)
+        if _izh_neuron(i, z32, v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, dt, half_steps, v_peak,
+                       use_syn, use_ext):
             spikes[cuda.atomic.add(count, 0, 1)] = i
-        v[i] = vi
-        u[i] = ui
 
 
 @cuda.jit
-def _lif_k(v, i_syn, refr, i_ext, noise, pulse, cur, p22, p21, p20, p11, v_th, v_reset, ref_steps, spikes, count):
+def _lif_k(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20, p11, v_th, v_reset, ref_steps,
+           noisy, spikes, count):
     i = cuda.grid(1)
     if i < v.shape[0]:
-        vi, fired, ref = lif_update(v[i], i_syn[i], refr[i], i_ext[i], noise[i], pulse[i],
-                                    p22, p21, p20, v_th, v_reset)
-        if ref:
-            refr[i] -= 1
-        pulse[i] = 0.0
-        i_syn[i] = p11 * i_syn[i] + cur[i]
-        cur[i] = 0.0
-        if fired:
-            vi = v_reset
-            refr[i] = ref_steps
+        z32 = float32(sigma * normal_from_hash(words[i], zx, zr)) if noisy else float32(0.0)
+        if _lif_neuron(i, z32, v, i_syn, refr, i_ext, pulse, cur, p22, p21, p20, p11, v_th, v_reset, ref_steps):
             spikes[cuda.atomic.add(count, 0, 1)] = i
-        v[i] = vi
 
 
 @cuda.jit
@@ -152,17 +137,19 @@ class CudaBackend:
     def spikes_to_host(self, spikes, n) -> np.ndarray:
         return spikes[:n].copy_to_host() if n else np.zeros(0, np.int32)
 
-    def normal_fill(self, skey, sigma, out, zx, zr):
-        _normal_fill_k[_blocks(out.shape[0]), _TPB](skey, sigma, out, zx, zr)
+    def hash_fill(self, skey, words):
+        _hash_fill_k[_blocks(words.shape[0]), _TPB](skey, words)
 
-    def izh_step(self, v, u, a, b, c, d, i_ext, noise, i_syn, syn_decay, pulse, cur, dt, half_steps, v_peak, spikes):
-        _izh_k[_blocks(v.shape[0]), _TPB](v, u, a, b, c, d, i_ext, noise, i_syn, syn_decay, pulse, cur, dt,
-                                          half_steps, v_peak, spikes, self._count)
+    def izh_step(self, v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr, dt, half_steps,
+                 v_peak, use_syn, use_ext, noisy, spikes, deferred):
+        _izh_k[_blocks(v.shape[0]), _TPB](v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx,
+                                          zr, dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, self._count)
         return self._take_count()
 
-    def lif_step(self, v, i_syn, refr, i_ext, noise, pulse, cur, p22, p21, p20, p11, v_th, v_reset, ref_steps, spikes):
-        _lif_k[_blocks(v.shape[0]), _TPB](v, i_syn, refr, i_ext, noise, pulse, cur, p22, p21, p20, p11, v_th,
-                                          v_reset, ref_steps, spikes, self._count)
+    def lif_step(self, v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20, p11, v_th, v_reset,
+                 ref_steps, noisy, spikes, deferred):
+        _lif_k[_blocks(v.shape[0]), _TPB](v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20,
+                                          p11, v_th, v_reset, ref_steps, noisy, spikes, self._count)
         return self._take_count()
 
     def propagate(self, spikes, n_spikes, indptr, indices, weights, row):

@@ -50,7 +50,7 @@ class NumpyBackend(HostBackend):
         if options:
             raise TypeError(f"numpy backend takes no options, got {sorted(options)}")
 
-    normal_fill = staticmethod(_noise.normal_fill_np)
+    hash_fill = staticmethod(_noise.hash_fill_np)
     izh_step = staticmethod(_izh.izh_step_np)
     lif_step = staticmethod(_lif.lif_step_np)
     propagate = staticmethod(_prop.propagate_np)

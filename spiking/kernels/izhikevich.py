@@ -1,24 +1,34 @@
-"""One Izhikevich step for a population: integrate, threshold, deliver, reset.
+"""One Izhikevich step for a population: noise, integrate, threshold, deliver, reset.
 
     dv/dt = 0.04 v^2 + 5 v + 140 - u + I,   du/dt = a (b v - u)      (mV, ms)
-    I = i_ext + noise + i_syn;  spike when v >= v_peak: v <- c, u <- u + d
+    I = (i_ext + sigma * z) + i_syn;  spike when v >= v_peak: v <- c, u <- u + d
 
-``half_steps = 0``: forward Euler with both derivatives at the old (v, u) (Brian2's
-``euler``, the anchor benchmark).  ``half_steps = 1``: Izhikevich's own scheme, v in two
-dt/2 half-steps, then u with the new v.
+``half_steps = False``: forward Euler with both derivatives at the old (v, u) (Brian2's
+``euler``, the anchor benchmark).  ``half_steps = True``: Izhikevich's own scheme, v in
+two dt/2 half-steps, then u with the new v.
+
+z is the exact Gaussian of the neuron's random word for this step (see ``noise``).
+Neurons whose word falls on the ziggurat's fast path (~99 %) are updated in one pass;
+the others are listed in ``deferred`` and updated afterwards, so spikes come out as
+"fast-path neurons in index order, then deferred neurons in index order".  The numpy
+twin reproduces that order, and all arithmetic is float32 in a fixed order, so the two
+are bit-exact.
 
 Within the step, pulses arriving now (``pulse``, a ring-buffer row) are added to v after
 the threshold test and before the reset, as in Brian2's default schedule (groups,
 thresholds, synapses, resets): a pulse that reaches a neuron in the step it fires is
 overwritten by the reset.  Currents arriving now are added to i_syn after its decay.
-Both consumed rows are cleared.  All arithmetic is float32 in a fixed order, so the
-numpy twin is bit-exact.
+Both consumed rows are cleared.  ``use_syn`` / ``use_ext`` / ``noisy`` switch off terms
+that are identically zero (adding an exact zero does not change a float, so results
+do not depend on them).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 from numba.extending import register_jitable
+
+from .rng import ZIG_RATIO, ZIG_X, _MASK7, _normal_slow, normal_np, uniform_from_hash, uniform_np
 
 F04 = np.float32(0.04)
 F5 = np.float32(5.0)
@@ -40,31 +50,80 @@ def izh_update(vi, ui, ai, bi, ii, dt, half_steps):
     return vi + dt * dv, ui + dt * du
 
 
-@njit(cache=True)
-def izh_step(v, u, a, b, c, d, i_ext, noise, i_syn, syn_decay, pulse, cur,
-             dt, half_steps, v_peak, spikes):
-    n = 0
-    for i in range(v.shape[0]):
-        vi, ui = izh_update(v[i], u[i], a[i], b[i], i_ext[i] + noise[i] + i_syn[i], dt, half_steps)
+@register_jitable
+def _izh_neuron(i, z32, v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, dt, half_steps, v_peak,
+                use_syn, use_ext):
+    ii = z32
+    if use_ext:
+        ii = i_ext[i] + ii
+    if use_syn:
+        ii = ii + i_syn[i]
         i_syn[i] = i_syn[i] * syn_decay + cur[i]
         cur[i] = 0.0
-        fired = vi >= v_peak
-        vi = vi + pulse[i]
-        pulse[i] = 0.0
-        if fired:
-            vi = c[i]
-            ui = ui + d[i]
+    vi, ui = izh_update(v[i], u[i], a[i], b[i], ii, dt, half_steps)
+    fired = vi >= v_peak
+    vi = vi + pulse[i]
+    pulse[i] = 0.0
+    if fired:
+        vi = c[i]
+        ui = ui + d[i]
+    v[i] = vi
+    u[i] = ui
+    return fired
+
+
+@njit(cache=True)
+def izh_step(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr,
+             dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, deferred):
+    n = 0
+    nd = 0
+    z32 = np.float32(0.0)
+    for i in range(v.shape[0]):
+        if noisy:
+            h = words[i]
+            layer = np.int64(h & _MASK7)
+            x = 2.0 * uniform_from_hash(h) - 1.0
+            if abs(x) >= zr[layer]:
+                deferred[nd] = i
+                nd += 1
+                continue
+            z32 = np.float32(sigma * (x * zx[layer]))
+        if _izh_neuron(i, z32, v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, dt, half_steps, v_peak,
+                       use_syn, use_ext):
             spikes[n] = i
             n += 1
-        v[i] = vi
-        u[i] = ui
+    for k in range(nd):
+        i = deferred[k]
+        h = words[i]
+        layer = np.int64(h & _MASK7)
+        x = 2.0 * uniform_from_hash(h) - 1.0
+        z32 = np.float32(sigma * _normal_slow(h, layer, x, zx, zr))
+        if _izh_neuron(i, z32, v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, dt, half_steps, v_peak,
+                       use_syn, use_ext):
+            spikes[n] = i
+            n += 1
     return n
 
 
-def izh_step_np(v, u, a, b, c, d, i_ext, noise, i_syn, syn_decay, pulse, cur,
-                dt, half_steps, v_peak, spikes):
+def noise_and_order_np(words, sigma, n, noisy):
+    """(float32 noise, mask of deferred neurons) as the numba kernels see them."""
+    if not noisy:
+        return np.zeros(n, np.float32), np.zeros(n, bool)
+    layer = (words & np.uint64(127)).astype(np.int64)
+    x = 2.0 * uniform_np(words) - 1.0
+    slow = ~(np.abs(x) < ZIG_RATIO[layer])
+    return (sigma * normal_np(words)).astype(np.float32), slow
+
+
+def spike_order_np(fired, slow):
+    return np.concatenate([np.nonzero(fired & ~slow)[0], np.nonzero(fired & slow)[0]])
+
+
+def izh_step_np(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr,
+                dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, deferred):
     """numpy twin of ``izh_step`` (same signature, same float32 operation order)."""
-    ii = i_ext + noise + i_syn
+    z, slow = noise_and_order_np(words, sigma, v.shape[0], noisy)
+    ii = (i_ext + z) + i_syn
     if half_steps:
         hdt = dt * FHALF
         vn = v + hdt * (F04 * v * v + F5 * v + F140 - u + ii)
@@ -80,10 +139,10 @@ def izh_step_np(v, u, a, b, c, d, i_ext, noise, i_syn, syn_decay, pulse, cur,
     fired = vn >= v_peak
     vn = vn + pulse
     pulse[:] = 0.0
-    idx = np.nonzero(fired)[0]
-    vn[idx] = c[idx]
-    un[idx] = un[idx] + d[idx]
+    vn[fired] = c[fired]
+    un[fired] = un[fired] + d[fired]
     v[:] = vn
     u[:] = un
+    idx = spike_order_np(fired, slow)
     spikes[: idx.size] = idx
     return idx.size

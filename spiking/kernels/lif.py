@@ -1,4 +1,4 @@
-"""One LIF step for a population: exact integration, threshold, deliver, reset, refractoriness.
+"""One LIF step for a population: noise, exact integration, threshold, deliver, reset, refractoriness.
 
 Normalised membrane V and a current-based exponential synapse (in membrane units):
 
@@ -6,15 +6,19 @@ Normalised membrane V and a current-based exponential synapse (in membrane units
 
 integrated exactly over one step (propagators p22 = exp(-dt/tau_m), p11 =
 exp(-dt/tau_syn), p21, p20 computed on the host), plus additive Gaussian noise
-``noise[i]`` per step.  During the refractory period V is clamped at v_reset (no
-noise, pulses dropped) while I_syn keeps decaying.  Order within a step as for the
-Izhikevich kernel: integrate, threshold, deliver pulses, reset.
+sigma * z per step.  During the refractory period V is clamped at v_reset (no noise,
+pulses dropped) while I_syn keeps decaying.  Order within a step as for the
+Izhikevich kernel (integrate, threshold, deliver pulses, reset), and the same
+fast-path / deferred split of the noise draws, hence the same spike order.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 from numba.extending import register_jitable
+
+from .izhikevich import noise_and_order_np, spike_order_np
+from .rng import _MASK7, _normal_slow, uniform_from_hash
 
 
 @register_jitable
@@ -27,32 +31,58 @@ def lif_update(vi, isyn_i, refr_i, iext_i, noise_i, pulse_i, p22, p21, p20, v_th
     return vi + pulse_i, fired, False
 
 
+@register_jitable
+def _lif_neuron(i, z32, v, i_syn, refr, i_ext, pulse, cur, p22, p21, p20, p11, v_th, v_reset, ref_steps):
+    vi, fired, ref = lif_update(v[i], i_syn[i], refr[i], i_ext[i], z32, pulse[i], p22, p21, p20, v_th, v_reset)
+    if ref:
+        refr[i] -= 1
+    pulse[i] = 0.0
+    i_syn[i] = p11 * i_syn[i] + cur[i]
+    cur[i] = 0.0
+    if fired:
+        vi = v_reset
+        refr[i] = ref_steps
+    v[i] = vi
+    return fired
+
+
 @njit(cache=True)
-def lif_step(v, i_syn, refr, i_ext, noise, pulse, cur,
-             p22, p21, p20, p11, v_th, v_reset, ref_steps, spikes):
+def lif_step(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
+             p22, p21, p20, p11, v_th, v_reset, ref_steps, noisy, spikes, deferred):
     n = 0
+    nd = 0
+    z32 = np.float32(0.0)
     for i in range(v.shape[0]):
-        vi, fired, ref = lif_update(v[i], i_syn[i], refr[i], i_ext[i], noise[i], pulse[i],
-                                    p22, p21, p20, v_th, v_reset)
-        if ref:
-            refr[i] -= 1
-        pulse[i] = 0.0
-        i_syn[i] = p11 * i_syn[i] + cur[i]
-        cur[i] = 0.0
-        if fired:
-            vi = v_reset
-            refr[i] = ref_steps
+        if noisy:
+            h = words[i]
+            layer = np.int64(h & _MASK7)
+            x = 2.0 * uniform_from_hash(h) - 1.0
+            if abs(x) >= zr[layer]:
+                deferred[nd] = i
+                nd += 1
+                continue
+            z32 = np.float32(sigma * (x * zx[layer]))
+        if _lif_neuron(i, z32, v, i_syn, refr, i_ext, pulse, cur, p22, p21, p20, p11, v_th, v_reset, ref_steps):
             spikes[n] = i
             n += 1
-        v[i] = vi
+    for k in range(nd):
+        i = deferred[k]
+        h = words[i]
+        layer = np.int64(h & _MASK7)
+        x = 2.0 * uniform_from_hash(h) - 1.0
+        z32 = np.float32(sigma * _normal_slow(h, layer, x, zx, zr))
+        if _lif_neuron(i, z32, v, i_syn, refr, i_ext, pulse, cur, p22, p21, p20, p11, v_th, v_reset, ref_steps):
+            spikes[n] = i
+            n += 1
     return n
 
 
-def lif_step_np(v, i_syn, refr, i_ext, noise, pulse, cur,
-                p22, p21, p20, p11, v_th, v_reset, ref_steps, spikes):
+def lif_step_np(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
+                p22, p21, p20, p11, v_th, v_reset, ref_steps, noisy, spikes, deferred):
     """numpy twin of ``lif_step``."""
+    z, slow = noise_and_order_np(words, sigma, v.shape[0], noisy)
     ref = refr > 0
-    vn = p22 * v + p21 * i_syn + p20 * i_ext + noise
+    vn = p22 * v + p21 * i_syn + p20 * i_ext + z
     fired = (vn >= v_th) & ~ref
     vn = vn + pulse
     vn[ref] = v_reset
@@ -60,9 +90,9 @@ def lif_step_np(v, i_syn, refr, i_ext, noise, pulse, cur,
     pulse[:] = 0.0
     i_syn[:] = p11 * i_syn + cur
     cur[:] = 0.0
-    idx = np.nonzero(fired)[0]
-    vn[idx] = v_reset
-    refr[idx] = ref_steps
+    vn[fired] = v_reset
+    refr[fired] = ref_steps
     v[:] = vn
+    idx = spike_order_np(fired, slow)
     spikes[: idx.size] = idx
     return idx.size
