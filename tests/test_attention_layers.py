@@ -305,3 +305,71 @@ def test_ste_training_step_runs():
     grads = [p.grad for p in m.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert float(m.layers[0].attn.q_proj.weight.grad.abs().sum()) > 0
+
+
+# ---------------------------------------------------------------- check 12: intra-layer block with sinks
+def test_intra_block_sinks_and_lse_merge():
+    from spiking.attention.intra import IntraHybridAttention, lse_merge, partial_softmax, sink_window_weights
+    torch.manual_seed(7)
+    torch.set_grad_enabled(False)
+    try:
+        _intra_checks(IntraHybridAttention, lse_merge, partial_softmax, sink_window_weights)
+    finally:
+        torch.set_grad_enabled(True)
+
+
+def _intra_checks(IntraHybridAttention, lse_merge, partial_softmax, sink_window_weights):
+    S, w, T = 4, 6, 20
+    layer = IntraHybridAttention(16, 4, 2, 8, window=w, n_sinks=S).double()
+    x = torch.randn(2, S + T, 16, dtype=torch.float64)
+    q = layer._heads(layer.q_proj(x), 4)
+    k = layer._heads(layer.k_proj(x), 2).repeat_interleave(2, 1)
+    v = layer._heads(layer.v_proj(x), 2).repeat_interleave(2, 1)
+    from spiking.attention.swa import apply_rope, rope_cos_sin
+    pos = torch.arange(T)
+    cos, sin = rope_cos_sin(pos, 8, layer.rope_theta, torch.float64)
+    qr, kr = apply_rope(q[:, :, S:], cos, sin), apply_rope(k[:, :, S:], cos, sin)
+    W = sink_window_weights(q[:, :, S:], qr, k[:, :, :S], kr, pos, pos, w)
+    assert torch.all(W[..., :S] > 0)  # every regular query puts weight on every sink
+    assert torch.all((W[..., S:] > 0).sum(-1) == torch.tensor([min(t + 1, w) for t in range(T)]))
+    single = W @ torch.cat([v[:, :, :S], v[:, :, S:]], dim=2)
+    o_s, l_s = partial_softmax(q[:, :, S:], k[:, :, :S], v[:, :, :S], None)
+    o_w, l_w = partial_softmax(qr, kr, v[:, :, S:], band_mask(pos, pos, w))
+    assert float((lse_merge(o_s, l_s, o_w, l_w) - single).abs().max()) <= 1e-6
+    # sink queries give zero weight to regular keys: changing regular tokens leaves sink outputs unchanged
+    x2 = x.clone()
+    x2[:, S:] = torch.randn(2, T, 16, dtype=torch.float64)
+    y1, _ = layer(x)
+    y2, _ = layer(x2)
+    assert torch.allclose(y1[:, :S], y2[:, :S], atol=1e-12)
+
+
+def test_intra_linear_branch_forms_agree():
+    # sigmoid features, key-tied decay alpha = 1 - k: chunked == recurrent (check 4 for the 76B-style LA)
+    gen = torch.Generator().manual_seed(9)
+    kr = torch.randn(2, 3, 300, 16, generator=gen, dtype=torch.float64)
+    q = torch.sigmoid(torch.randn(2, 3, 300, 16, generator=gen, dtype=torch.float64))
+    v = torch.randn(2, 3, 300, 16, generator=gen, dtype=torch.float64)
+    k, g = torch.sigmoid(kr), F.logsigmoid(-kr)
+    assert torch.allclose(g.exp(), 1 - k)
+    o_r, S_r = gla_recurrent(q, k, v, g)
+    for c in (16, 64):
+        o_c, S_c = gla_chunked(q, k, v, g, c)
+        assert float((o_c - o_r).abs().max()) <= 1e-10 and float((S_c - S_r).abs().max()) <= 1e-10
+
+
+def test_intra_model_streaming_decode():
+    m = _model("intra", n_sinks=4)
+    L = 56  # > 3x the window of 16
+    tok = torch.randint(0, 256, (2, L), generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        full, _ = m(tok)
+        P = int(0.6 * L)
+        logits, caches = m(tok[:, :P], use_cache=True)
+        outs = [logits]
+        for t in range(P, L):
+            lg, caches = m(tok[:, t:t + 1], caches)
+            outs.append(lg)
+            assert all(c.kv.entries <= 16 for c in caches)
+    assert full.shape == (2, L, 256)
+    assert float((torch.cat(outs, 1) - full).abs().max()) <= 1e-5 * max(1.0, float(full.abs().max()))
