@@ -55,3 +55,32 @@ def test_bad_input(ex):
     with pytest.raises(ValueError):
         Extractor(max_topics=0)
     assert ex.extract("").persons == () and ex.extract("").topics == ()
+
+
+def test_llm_extractor_validates_and_falls_back():
+    from agents.actor import ScriptedActor
+    from agents.extract import LLMExtractor
+    from agents.soul import Soul
+
+    reply = '{"persons": ["Maya", "Bob Invented"], "topics": ["Pottery Classes", "lisbon", 5]}'
+    actor = ScriptedActor(replies=[reply])
+    e = LLMExtractor(actor)
+    r = e.extract("I talked to Maya about pottery classes in Lisbon.")
+    assert r.persons == ("Maya",)  # a name not in the text is dropped
+    assert r.topics == ("pottery classes", "lisbon") and r.method == "llm:scripted"
+    assert actor.calls[-1][1].system.startswith(Soul.load().text)
+    assert e.extract("I talked to Maya about pottery classes in Lisbon.") is r  # memoised: same text, same labels
+    assert len(actor.calls) == 1
+    bad = LLMExtractor(ScriptedActor(replies=["Sure! Maya and pottery."]))
+    r2 = bad.extract("I talked to Maya about pottery.")
+    assert r2.persons == ("Maya",) and "fallback" in r2.method and "pottery" in r2.topics
+
+
+def test_make_extractor_picks_by_backend():
+    from agents.actor import ScriptedActor
+    from agents.extract import LLMExtractor, make_extractor
+
+    class Hosted(ScriptedActor):
+        name = "openai:some-model"
+    assert isinstance(make_extractor(Hosted()), LLMExtractor)
+    assert type(make_extractor(ScriptedActor())) is Extractor and type(make_extractor()) is Extractor
