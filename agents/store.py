@@ -166,8 +166,8 @@ class MemoryStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self.conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
-                                    check_same_thread=False)
+        raw = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+        self.conn = _LockedConnection(raw, self._lock)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute(f"PRAGMA synchronous={synchronous}")
         self.conn.execute("PRAGMA foreign_keys=ON")
@@ -420,6 +420,42 @@ class MemoryStore:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         return n
+
+
+class _Result:
+    """A fully fetched cursor result, so no cursor outlives the lock."""
+
+    def __init__(self, cur):
+        self.description = cur.description
+        self.lastrowid = cur.lastrowid
+        self.rowcount = cur.rowcount
+        self._rows = cur.fetchall() if cur.description is not None else []
+
+    def fetchone(self):
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self):
+        return list(self._rows)
+
+    def __iter__(self):
+        return iter(self._rows)
+
+
+class _LockedConnection:
+    """The store's connection: every statement runs and is fetched under the store's lock,
+    so one ``MemoryStore`` may be shared by threads (e.g. the chat and the idle loop)."""
+
+    def __init__(self, conn: sqlite3.Connection, lock):
+        self._conn = conn
+        self._lock = lock
+
+    def execute(self, sql: str, params=()):
+        with self._lock:
+            return _Result(self._conn.execute(sql, params))
+
+    def close(self):
+        with self._lock:
+            self._conn.close()
 
 
 def _only_escapes(text: str) -> bool:

@@ -254,3 +254,23 @@ def test_store_survives_kill_9_mid_write(tmp_path):
     s.add_message("user", "after the crash")
     assert s.search_messages("crash")[0].text == "after the crash"
     s.close()
+
+
+def test_one_store_shared_by_threads(store):
+    import threading
+    errors = []
+
+    def work(k):
+        try:
+            for i in range(50):
+                store.add_message("user", f"thread {k} message {i}")
+                store.search_messages(f"thread {k}")
+                store.recent_messages(5)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert errors == [] and store.count("episodic") == 200 and store.integrity_check() == "ok"
