@@ -5,12 +5,22 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
+
 from spiking.attention import (  # noqa: E402
     GatedLinearAttention, GLAState, KVCache, LanguageModel, ModelConfig, SlidingWindowAttention, SoftmaxAttention,
     attention_core, band_mask, cache_nbytes, convert_softmax_to_hybrid, gla_chunked, gla_parallel, gla_recurrent,
     set_spiking, set_weight_quant, QuantConfig,
 )
 from spiking.attention.swa import softmax_reference  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensors: one torch thread is faster and kinder to a shared machine; restored after."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _gla_inputs(dtype, B=2, H=3, T=1024, d=64, seed=0):
