@@ -91,10 +91,12 @@ class Agent:
     def handle_user_message(self, text: str | bytes, *, conversation_id: str = "", embedding=None,
                             associations: SurfacedAssociations | None = None) -> Reply:
         now = self.clock()
+        # stored first, before any LLM call (an LLM extractor included): nothing that
+        # happens in a call can lose the user's message
+        mid = self.store.add_message("user", text, embedding=embedding, conversation_id=conversation_id, time_s=now)
         labels = self._labels(text)
-        # stored first: nothing that happens in the LLM call can lose the user's message
-        mid = self.store.add_message("user", text, embedding=embedding, labels=labels,
-                                     conversation_id=conversation_id, time_s=now)
+        if labels:
+            self.store.set_labels(mid, labels)
         self.guard.note_user_message(now)
         shown = self.store.get_message(mid).text
         try:

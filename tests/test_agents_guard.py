@@ -239,3 +239,38 @@ def test_agent_puts_relevant_facts_in_context(store):
     agent.handle_user_message("Should I bring my cats when Maya visits?")
     system = actor.calls[-1][1].system
     assert "Maya is allergic to cats" in system and "car is blue" not in system
+
+
+def test_message_is_stored_before_an_llm_extractor_runs(store):
+    from agents.extract import LLMExtractor
+
+    seen = []
+
+    class Counting(ScriptedActor):
+        name = "openai:fake"
+
+        def respond(self, context):
+            seen.append(store.count("episodic"))
+            raise RuntimeError("service down")
+    agent = Agent(ScriptedActor(), store, guardrails=cfg(), clock=Clock(), extractor=LLMExtractor(Counting()))
+    r = agent.handle_user_message("I talked to Maya about pottery.")
+    assert seen and seen[0] == 1  # the extractor's LLM call came after the message was stored
+    assert r.labels[0] == "Maya" and store.get_message(r.user_message_id).labels == r.labels
+
+
+def test_actor_check_runs_with_the_scripted_backend(capsys):
+    import json
+    from sims.actor_check import main
+
+    assert main(["--json", "--backend", "scripted"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["backend"] == "scripted" and out["action"] in ("journal", "reach_out", "continue", "silent")
+    assert out["reply"] and {"load_s", "tokens_per_s", "choose_s"} <= set(out)
+    assert sorted(out["option_order"]) == ["continue", "journal", "reach_out", "silent"]
+
+
+def test_actor_check_reports_a_bad_backend_clearly(capsys):
+    from sims.actor_check import main
+
+    assert main(["--json", "--backend", "nonsense"]) == 1
+    assert "backend" in capsys.readouterr().err
