@@ -217,7 +217,10 @@ def present_patterns(patterns: object, schedule: PresentationSchedule | None = N
         raise EncoderInputError(f"schedule must be a PresentationSchedule, got {type(schedule).__name__}")
     if kind not in ("poisson", "regular"):
         raise EncoderInputError(f"kind must be 'poisson' or 'regular', got {kind!r}")
-    arr = np.asarray(patterns) if not isinstance(patterns, np.ndarray) else patterns
+    try:
+        arr = np.asarray(patterns, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise EncoderInputError(f"patterns could not be read as an array of rates: {exc}") from None
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2:
@@ -242,8 +245,11 @@ def present_patterns(patterns: object, schedule: PresentationSchedule | None = N
 def check_events(steps: object, indices: object, n_neurons: int | None = None) -> SpikeEvents:
     """Validate (steps, indices): 1-D, equal length, integer, steps >= 0 and sorted, indices
     >= 0 (and < n_neurons when given). Returns them as int64 / int32 arrays."""
-    s = np.asarray(steps)
-    i = np.asarray(indices)
+    try:
+        s = np.asarray(steps)
+        i = np.asarray(indices)
+    except (TypeError, ValueError) as exc:
+        raise EncoderInputError(f"steps and indices could not be read as arrays: {exc}") from None
     if s.ndim != 1 or i.ndim != 1 or s.shape != i.shape:
         raise EncoderInputError(f"steps and indices must be 1-D and of equal length, got {s.shape} and {i.shape}")
     if s.size and not (np.issubdtype(s.dtype, np.integer) and np.issubdtype(i.dtype, np.integer)):
