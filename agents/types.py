@@ -71,7 +71,8 @@ class SurfacedAssociations:
         lines = []
         for a in self.strongest(n):
             when = _dt.datetime.fromtimestamp(a.time, tz=_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-            lines.append(f"- {a.label} ({a.kind}), strength {a.strength:.2f}, active {when}")
+            label = " ".join(a.label.split())[:120]  # one line per association, whatever the label holds
+            lines.append(f"- {label} ({a.kind}), strength {a.strength:.2f}, active {when}")
         return "\n".join(lines) if lines else "- (none)"
 
     def to_dict(self) -> dict:
