@@ -226,6 +226,7 @@ def save_plot(res: RetentionResult, path: Path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
     prim = res.primary()
     dims = [r.dim for r in prim]
@@ -234,6 +235,7 @@ def save_plot(res: RetentionResult, path: Path) -> Path:
     a.plot(dims, [r.powerlaw for r in prim], "s--", label="power-law (max(cos,0)^%g)" % res.params.powerlaw_exponent)
     a.set_xscale("log")
     a.set_xticks(dims, [str(d) for d in dims])
+    a.xaxis.set_minor_locator(NullLocator())
     a.set_xlabel("embedding dimension D")
     a.set_ylabel("retention = Disc(rates) / Disc(embeddings)")
     a.set_ylim(0, 1.05)
@@ -244,6 +246,7 @@ def save_plot(res: RetentionResult, path: Path) -> Path:
     b.set_xscale("log")
     b.set_yscale("log")
     b.set_xticks(dims, [str(d) for d in dims])
+    b.xaxis.set_minor_locator(NullLocator())
     b.set_xlabel("embedding dimension D")
     b.set_ylabel("mean rate (Hz)")
     b.legend()
