@@ -10,6 +10,7 @@ Environment variables (all optional; nothing configured means the embedded local
   (default ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY``). Keys are read from the environment
   only when the client is built and are never logged or stored.
 - ``EMBER_LLM_TIMEOUT_S`` (default 60), ``EMBER_LLM_MAX_RETRIES`` (default 3).
+- ``EMBER_LLM_THREADS``: CPU threads for the local backends (default: half the cores, at least 1).
 - ``EMBER_CACHE_DIR``: where the local backend caches dequantised weights
   (default ``$XDG_CACHE_HOME/ember`` or ``~/.cache/ember``).
 """
@@ -65,6 +66,8 @@ class ActorConfig:
             raise ValueError(f"ActorConfig.temperature must be in [0, 2], got {self.temperature!r}")
         if not isinstance(self.context_tokens, int) or self.context_tokens < 256:
             raise ValueError(f"ActorConfig.context_tokens must be an int >= 256, got {self.context_tokens!r}")
+        if not isinstance(self.n_threads, int) or self.n_threads < 0:
+            raise ValueError(f"ActorConfig.n_threads must be an int >= 0 (0: automatic), got {self.n_threads!r}")
         if self.api_key_env and not self.api_key_env.replace("_", "").isalnum():
             raise ValueError("ActorConfig.api_key_env must be an environment variable name, not a key")
 
@@ -95,8 +98,10 @@ class ActorConfig:
                 kw["timeout_s"] = float(e["EMBER_LLM_TIMEOUT_S"])
             if e.get("EMBER_LLM_MAX_RETRIES"):
                 kw["max_retries"] = int(e["EMBER_LLM_MAX_RETRIES"])
+            if e.get("EMBER_LLM_THREADS"):
+                kw["n_threads"] = int(e["EMBER_LLM_THREADS"])
         except ValueError as err:
-            raise ValueError(f"bad number in EMBER_LLM_TIMEOUT_S / EMBER_LLM_MAX_RETRIES: {err}") from None
+            raise ValueError(f"bad number in EMBER_LLM_TIMEOUT_S / EMBER_LLM_MAX_RETRIES / EMBER_LLM_THREADS: {err}") from None
         kw.update(overrides)
         return cls(**kw)
 

@@ -23,6 +23,7 @@ does not import torch.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import inspect
@@ -94,6 +95,17 @@ def _import_stack():
     return torch, transformers, AutoModelForCausalLM, AutoTokenizer
 
 
+def _dtype_kw(transformers, torch) -> dict:
+    """transformers >= 4.56 calls it ``dtype``; older releases ``torch_dtype``."""
+    try:
+        from packaging.version import Version
+
+        new = Version(transformers.__version__.split("+")[0]) >= Version("4.56")
+    except Exception:  # pragma: no cover
+        new = True
+    return {"dtype": torch.float32} if new else {"torch_dtype": torch.float32}
+
+
 def load_smollm2(cache_dir: Path | None = None, gguf_path: Path | None = None):
     """Load model and tokenizer; return ``(model, tokenizer, info)``.
 
@@ -101,6 +113,7 @@ def load_smollm2(cache_dir: Path | None = None, gguf_path: Path | None = None):
     """
     t0 = time.perf_counter()
     torch, transformers, AutoModelForCausalLM, AutoTokenizer = _import_stack()
+    fp32 = _dtype_kw(transformers, torch)
     gguf_path = gguf_path or smollm2_gguf_path()
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     digest = _sha256(gguf_path)
@@ -114,7 +127,7 @@ def load_smollm2(cache_dir: Path | None = None, gguf_path: Path | None = None):
                 raise ValueError("cache manifest does not match the GGUF file")
             tok = AutoTokenizer.from_pretrained(str(target))
             model = AutoModelForCausalLM.from_pretrained(
-                str(target), dtype=torch.float32, use_safetensors=True
+                str(target), use_safetensors=True, **fp32
             ).eval()
             return model, tok, {"cache_hit": True, "cache_path": str(target), "load_s": time.perf_counter() - t0}
         except Exception as e:  # a damaged cache is rebuilt, never trusted
@@ -122,7 +135,7 @@ def load_smollm2(cache_dir: Path | None = None, gguf_path: Path | None = None):
             shutil.rmtree(target, ignore_errors=True)
     src = str(gguf_path.parent)
     tok = AutoTokenizer.from_pretrained(src, gguf_file=gguf_path.name)
-    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf_path.name, dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf_path.name, **fp32).eval()
     try:
         _write_cache(model, tok, cache_root, target, digest)
     except Exception as e:  # caching is an optimisation: a read-only home must not break the agent
@@ -152,6 +165,18 @@ def _write_cache(model, tok, cache_root: Path, target: Path, digest: str) -> Non
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def local_threads(requested: int = 0) -> int:
+    """Torch threads for the 135M model: ``requested`` if > 0, else half the cores (at least 1).
+
+    The model's matrix products are too small to scale across many threads, and spinning
+    worker threads collapse when other processes share the cores: on this 2-core machine
+    under load, 8 tokens took 1.6 s with 1 thread and 5-18 s with 2 (docs/agents.md).
+    """
+    if requested > 0:
+        return requested
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 class TransformersActor:
     """SmolLM2-135M-Instruct through transformers on the CPU (the offline default)."""
 
@@ -160,8 +185,7 @@ class TransformersActor:
     def __init__(self, config: ActorConfig | None = None, *, cache_dir: Path | None = None):
         self.config = config or ActorConfig()
         self._torch, _, _, _ = _import_stack()
-        if self.config.n_threads > 0:
-            self._torch.set_num_threads(self.config.n_threads)
+        self._n_threads = local_threads(self.config.n_threads)
         self.model, self.tokenizer, self.load_info = load_smollm2(cache_dir)
         self._rng = random.Random(self.config.seed)
         self._calls = 0
@@ -173,6 +197,19 @@ class TransformersActor:
         self._end_id = end if isinstance(end, int) and end >= 0 else self.tokenizer.eos_token_id
 
     # -- helpers -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _threads(self):
+        """Use this actor's thread count during its calls only (torch's setting is process-wide)."""
+        torch = self._torch
+        before = torch.get_num_threads()
+        if before != self._n_threads:
+            torch.set_num_threads(self._n_threads)
+        try:
+            yield
+        finally:
+            if before != self._n_threads:
+                torch.set_num_threads(before)
+
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
@@ -199,7 +236,7 @@ class TransformersActor:
         else:
             kw.update(do_sample=False)
         t0 = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), self._threads():
             out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kw)
         dt = time.perf_counter() - t0
         new = out[0, ids.shape[1]:]
@@ -217,7 +254,7 @@ class TransformersActor:
 
         torch = self._torch
         prompt_ids = self._chat_ids(context)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._threads():
             out = self.model(input_ids=prompt_ids, use_cache=True)
             prompt_cache = out.get("cache", None) if out.get("cache", None) is not None else out.get("past_key_values")
             first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)

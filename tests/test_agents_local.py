@@ -60,7 +60,7 @@ def test_cached_prompt_scoring_equals_full_sequence_scoring(actor):
     prompt = actor._chat_ids(ctx)[0].tolist()
     for opt in ACTIONS:
         ids = actor.tokenizer.encode(opt, add_special_tokens=False) + [actor._end_id]
-        with torch.inference_mode():
+        with torch.inference_mode(), actor._threads():
             lp = torch.log_softmax(actor.model(input_ids=torch.tensor([prompt + ids])).logits[0].float(), -1)
         ref = sum(float(lp[len(prompt) - 1 + i, t]) for i, t in enumerate(ids))
         assert fast[opt] == pytest.approx(ref, abs=1e-3)
@@ -87,3 +87,13 @@ def test_weight_cache_is_built_atomically_and_reused(tmp_path):
     (dirs[0] / "model.safetensors").write_bytes(b"corrupt")  # a damaged cache is rebuilt, not trusted
     _, _, info3 = load_smollm2(tmp_path)
     assert info3["cache_hit"] is False and (dirs[0] / CACHE_MANIFEST).is_file()
+
+
+def test_thread_setting_is_restored_after_calls(actor):
+    torch = pytest.importorskip("torch")
+    from agents.local import local_threads
+
+    assert local_threads(3) == 3 and local_threads(0) >= 1
+    torch.set_num_threads(2)
+    actor.score_options(Context("You are Ember.", (Message("user", "Pick."),)), ["journal", "silent"])
+    assert torch.get_num_threads() == 2
