@@ -19,8 +19,8 @@ import math
 import numpy as np
 from numba import cuda, float32
 
-from ..kernels.izhikevich import _izh_neuron
-from ..kernels.lif import _lif_neuron
+from ..kernels.izhikevich import izh_neuron
+from ..kernels.lif import lif_neuron
 from ..kernels.rng import draw_word, normal_from_hash, uniform_from_hash
 from . import register
 
@@ -40,8 +40,15 @@ def _izh_k(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, 
     i = cuda.grid(1)
     if i < v.shape[0]:
         z32 = float32(sigma * normal_from_hash(words[i], zx, zr)) if noisy else float32(0.0)
-        if _izh_neuron(i, z32, v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, dt, half_steps, v_peak,
-                       use_syn, use_ext):
+        vi, ui, si, fired = izh_neuron(z32, v[i], u[i], a[i], b[i], c[i], d[i], i_ext[i], i_syn[i], cur[i],
+                                       pulse[i], syn_decay, dt, half_steps, v_peak, use_syn, use_ext)
+        v[i] = vi
+        u[i] = ui
+        pulse[i] = 0.0
+        if use_syn:
+            i_syn[i] = si
+            cur[i] = 0.0
+        if fired:
             spikes[cuda.atomic.add(count, 0, 1)] = i
 
 
@@ -51,7 +58,14 @@ def _lif_k(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p2
     i = cuda.grid(1)
     if i < v.shape[0]:
         z32 = float32(sigma * normal_from_hash(words[i], zx, zr)) if noisy else float32(0.0)
-        if _lif_neuron(i, z32, v, i_syn, refr, i_ext, pulse, cur, p22, p21, p20, p11, v_th, v_reset, ref_steps):
+        vi, si, ri, fired = lif_neuron(z32, v[i], i_syn[i], refr[i], i_ext[i], pulse[i], cur[i],
+                                       p22, p21, p20, p11, v_th, v_reset, ref_steps)
+        v[i] = vi
+        i_syn[i] = si
+        refr[i] = ri
+        pulse[i] = 0.0
+        cur[i] = 0.0
+        if fired:
             spikes[cuda.atomic.add(count, 0, 1)] = i
 
 

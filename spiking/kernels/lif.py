@@ -18,7 +18,7 @@ from numba import njit
 from numba.extending import register_jitable
 
 from .izhikevich import noise_and_order_np, spike_order_np
-from .rng import _MASK7, _normal_slow, uniform_from_hash
+from .rng import ZIG_MASK, _normal_slow, uniform_from_hash
 
 
 @register_jitable
@@ -32,48 +32,76 @@ def lif_update(vi, isyn_i, refr_i, iext_i, noise_i, pulse_i, p22, p21, p20, v_th
 
 
 @register_jitable
-def _lif_neuron(i, z32, v, i_syn, refr, i_ext, pulse, cur, p22, p21, p20, p11, v_th, v_reset, ref_steps):
-    vi, fired, ref = lif_update(v[i], i_syn[i], refr[i], i_ext[i], z32, pulse[i], p22, p21, p20, v_th, v_reset)
+def lif_neuron(z32, vi, isyn_i, refr_i, iext_i, pulse_i, cur_i, p22, p21, p20, p11, v_th, v_reset, ref_steps):
+    """Everything one neuron does in one step, on scalars: returns (v, i_syn, refr, fired)."""
+    vi, fired, ref = lif_update(vi, isyn_i, refr_i, iext_i, z32, pulse_i, p22, p21, p20, v_th, v_reset)
     if ref:
-        refr[i] -= 1
-    pulse[i] = 0.0
-    i_syn[i] = p11 * i_syn[i] + cur[i]
-    cur[i] = 0.0
+        refr_i -= 1
+    isyn_i = p11 * isyn_i + cur_i
     if fired:
         vi = v_reset
-        refr[i] = ref_steps
-    v[i] = vi
-    return fired
+        refr_i = ref_steps
+    return vi, isyn_i, refr_i, fired
 
 
 @njit(cache=True)
 def lif_step(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
              p22, p21, p20, p11, v_th, v_reset, ref_steps, noisy, spikes, deferred):
+    # Two loops as in ``izh_step`` (fast-path draws, then the deferred ones), with the
+    # body written out for the same reason; ``lif_neuron`` is its CUDA counterpart.
     n = 0
     nd = 0
     z32 = np.float32(0.0)
     for i in range(v.shape[0]):
         if noisy:
             h = words[i]
-            layer = np.int64(h & _MASK7)
+            layer = np.int64(h & ZIG_MASK)
             x = 2.0 * uniform_from_hash(h) - 1.0
             if abs(x) >= zr[layer]:
                 deferred[nd] = i
                 nd += 1
                 continue
             z32 = np.float32(sigma * (x * zx[layer]))
-        if _lif_neuron(i, z32, v, i_syn, refr, i_ext, pulse, cur, p22, p21, p20, p11, v_th, v_reset, ref_steps):
-            spikes[n] = i
-            n += 1
+        if True:
+            fired = False
+            if refr[i] > 0:
+                refr[i] -= 1
+                vi = v_reset
+            else:
+                vi = p22 * v[i] + p21 * i_syn[i] + p20 * i_ext[i] + z32
+                fired = vi >= v_th
+                vi = vi + pulse[i]
+            pulse[i] = 0.0
+            i_syn[i] = p11 * i_syn[i] + cur[i]
+            cur[i] = 0.0
+            if fired:
+                vi = v_reset
+                refr[i] = ref_steps
+                spikes[n] = i
+                n += 1
+            v[i] = vi
     for k in range(nd):
         i = deferred[k]
         h = words[i]
-        layer = np.int64(h & _MASK7)
-        x = 2.0 * uniform_from_hash(h) - 1.0
-        z32 = np.float32(sigma * _normal_slow(h, layer, x, zx, zr))
-        if _lif_neuron(i, z32, v, i_syn, refr, i_ext, pulse, cur, p22, p21, p20, p11, v_th, v_reset, ref_steps):
-            spikes[n] = i
-            n += 1
+        z32 = np.float32(sigma * _normal_slow(h, np.int64(h & ZIG_MASK), 2.0 * uniform_from_hash(h) - 1.0, zx, zr))
+        if True:
+            fired = False
+            if refr[i] > 0:
+                refr[i] -= 1
+                vi = v_reset
+            else:
+                vi = p22 * v[i] + p21 * i_syn[i] + p20 * i_ext[i] + z32
+                fired = vi >= v_th
+                vi = vi + pulse[i]
+            pulse[i] = 0.0
+            i_syn[i] = p11 * i_syn[i] + cur[i]
+            cur[i] = 0.0
+            if fired:
+                vi = v_reset
+                refr[i] = ref_steps
+                spikes[n] = i
+                n += 1
+            v[i] = vi
     return n
 
 

@@ -7,17 +7,18 @@ how a run is chunked, on the backend, or on the order in which neurons are visit
   avalanche).  A draw for neuron ``i`` at step ``t`` of stream ``key`` is
   ``mix64(step_key(key, t) + i * GOLDEN)``: for a fixed step this is exactly the
   splitmix64 sequence seeded with ``step_key``.
-* ``normal_from_hash`` turns such a word into an exact N(0, 1) draw with a 128-layer
-  ziggurat (Marsaglia and Tsang 2000 geometry, in Doornik's ZIGNOR form): 7 bits choose
+* ``normal_from_hash`` turns such a word into an exact N(0, 1) draw with a 256-layer
+  ziggurat (Marsaglia and Tsang 2000 geometry, in Doornik's ZIGNOR form): 8 bits choose
   the layer, 53 bits give a signed uniform, and the draw is accepted at once with
-  probability ~0.99 (one hash, two table loads, one multiply).  Rejected draws and the
+  probability ~0.995 (two table loads, one compare, one multiply).  Rejected draws and the
   tail (|x| > r) chain further hashes of the same word (``mix64(h + GOLDEN2)``), so they
   too are pure functions of the counters.  The tail uses Marsaglia's exponential
   method; the wedges use exp().  The result is the exact normal distribution up to
   the 53-bit resolution of the uniform.
 
-Cost on this machine kind (one core, numba): about 3-4 ns per draw inside a fused
-neuron kernel; see ``sims/anchor.py --breakdown``.
+Cost on this machine kind (one core, numba): the word pass vectorises (~0.5 ns per
+word) and the fast path adds ~1-2 ns inside the neuron kernels; see
+``sims/anchor.py --breakdown`` and docs/engine.md.
 
 The scalar cores are ``register_jitable`` so that numba CPU kernels and numba-cuda
 kernels compile the same source; the numpy twins below are vectorised and bit-exact
@@ -40,16 +41,16 @@ _S27 = np.uint64(27)
 _S31 = np.uint64(31)
 _S11 = np.uint64(11)
 _S7 = np.uint64(7)
-_MASK7 = np.uint64(127)
+ZIG_MASK = np.uint64(255)  # low 8 bits choose one of 256 layers
 _TWO53_INV = 1.0 / 9007199254740992.0  # 2**-53
 
-# --- ziggurat tables (128 layers, float64) ---------------------------------
-ZIG_R = 3.442619855899
-_ZIG_V = 9.91256303526217e-3
+# --- ziggurat tables (256 layers, float64) ---------------------------------
+ZIG_R = 3.6541528853610088        # start of the tail for 256 layers (Marsaglia and Tsang 2000)
+_ZIG_V = 4.92867323399e-3          # area of each layer
 
 
 def _zig_tables():
-    n = 128
+    n = 256
     f = lambda x: math.exp(-0.5 * x * x)  # noqa: E731
     x = np.zeros(n + 1)
     x[0] = _ZIG_V / f(ZIG_R)
@@ -58,10 +59,11 @@ def _zig_tables():
         x[i] = math.sqrt(-2.0 * math.log(_ZIG_V / x[i - 1] + f(x[i - 1])))
     x[n] = 0.0
     ratio = x[1:] / x[:-1]
-    return x, ratio
+    fx = np.array([f(v) for v in x])
+    return x, ratio, fx
 
 
-ZIG_X, ZIG_RATIO = _zig_tables()  # ZIG_X has 129 entries, ZIG_RATIO 128
+ZIG_X, ZIG_RATIO, ZIG_F = _zig_tables()  # 257, 256 and 257 entries; ZIG_F[i] = exp(-X[i]^2 / 2)
 
 
 @register_jitable
@@ -106,6 +108,7 @@ def _normal_slow(h, layer, u, zx, zr):
                     break
             return ZIG_R + xt if u >= 0.0 else -(ZIG_R + xt)
         x = u * zx[layer]
+        # wedge: accept under the density, between the layer's two edges
         f0 = math.exp(-0.5 * (zx[layer] * zx[layer] - x * x))
         f1 = math.exp(-0.5 * (zx[layer + 1] * zx[layer + 1] - x * x))
         h = mix64(h + GOLDEN2)
@@ -113,7 +116,7 @@ def _normal_slow(h, layer, u, zx, zr):
             return x
         # new proposal from the same chain
         h = mix64(h + GOLDEN2)
-        layer = np.int64(h & _MASK7)
+        layer = np.int64(h & ZIG_MASK)
         u = 2.0 * uniform_from_hash(h) - 1.0
         if abs(u) < zr[layer]:
             return u * zx[layer]
@@ -122,7 +125,7 @@ def _normal_slow(h, layer, u, zx, zr):
 @register_jitable
 def normal_from_hash(h, zx, zr):
     """Exact N(0,1) draw (float64) from one hash word; zx, zr are ZIG_X, ZIG_RATIO."""
-    layer = np.int64(h & _MASK7)
+    layer = np.int64(h & ZIG_MASK)
     u = 2.0 * uniform_from_hash(h) - 1.0
     if abs(u) < zr[layer]:
         return u * zx[layer]
@@ -157,7 +160,7 @@ def uniform_np(h: np.ndarray) -> np.ndarray:
 
 def normal_np(h: np.ndarray) -> np.ndarray:
     """Vectorised twin of ``normal_from_hash``: fast path in numpy, the rare rest in Python."""
-    layer = (h & _MASK7).astype(np.int64)
+    layer = (h & ZIG_MASK).astype(np.int64)
     u = 2.0 * uniform_np(h) - 1.0
     out = u * ZIG_X[layer]
     slow = np.nonzero(~(np.abs(u) < ZIG_RATIO[layer]))[0]
@@ -203,7 +206,7 @@ def _normal_slow_py(h: int, layer: int, u: float) -> float:
         if f1 + _unif_int(h) * (f0 - f1) < 1.0:
             return x
         h = _next(h)
-        layer = h & 127
+        layer = h & 255
         u = 2.0 * _unif_int(h) - 1.0
         if abs(u) < zr[layer]:
             return u * zx[layer]
