@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(sens, separators=(",", ":")) if a.json else format_sensitivity(sens))
             return 0
         res = run(params)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # EncoderInputError is a ValueError
         print(f"ember retention: {exc}", file=sys.stderr)
         return 2
     if a.plot:

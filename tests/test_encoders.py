@@ -476,6 +476,8 @@ def test_sims_retention_json_with_hashing_embedder(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "z-score retention" in table and "lift from 384" in table
     assert main(["--embedder", "hashing", "--dims", "1"]) == 2
+    assert main(["--embedder", "hashing", "--neurons", "1"]) == 2
+    assert main(["--embedder", "hashing", "--data", str(tmp_path / "missing.txt")]) == 2
     assert main(["--embedder", "hashing", "--dims", "384", "--sensitivity", "--json"]) == 0
     sens = json.loads(capsys.readouterr().out)
     f = list(sens["transfer"].values())
