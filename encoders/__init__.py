@@ -9,6 +9,7 @@ a sentence-transformers model first embeds text):
 * ``encoders.projection``: seeded random orthogonal lifts to 384/768/1024/1536/4096
 * ``encoders.population``: the z-score top-k code (spec section 4) and the power-law baseline
 * ``encoders.spikes``: Poisson / regular trains, presentation schedules, ``present(sim, ...)``
+* ``encoders.pipeline``: TextToSpikes, the whole chain in one object
 * ``encoders.metrics``, ``encoders.evalset``: the retention measurement and its data
 
 See docs/encoders.md.

@@ -32,7 +32,7 @@ def _unit(x):
 
 def test_import_encoders_does_not_import_torch():
     code = ("import sys, encoders, encoders.base, encoders.hashing, encoders.projection, encoders.population, "
-            "encoders.spikes, encoders.st, encoders.metrics, encoders.evalset, sims.retention; "
+            "encoders.spikes, encoders.st, encoders.metrics, encoders.evalset, encoders.pipeline, sims.retention; "
             "bad = [m for m in ('torch', 'sentence_transformers', 'transformers', 'spiking') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -483,3 +483,28 @@ def test_sims_retention_json_with_hashing_embedder(tmp_path, capsys):
     f = list(sens["transfer"].values())
     assert all(a < b for a, b in zip(f, f[1:])) and 0.05 < f[0] < 0.25 and f[-1] > 0.8
     assert set(sens["common_component"]) == {"0", "0.25", "0.5", "0.75", "1"}
+
+
+# -- the text -> spikes pipeline -------------------------------------------------------------------
+
+def test_text_to_spikes_pipeline_lifts_and_presents():
+    from encoders.pipeline import TextToSpikes
+
+    enc = TextToSpikes(HashingEmbedder(384), ZScoreTopKCode(1024, PopulationCodeParams(n_neurons=1000)),
+                       PresentationSchedule(window_ms=50, gap_ms=20), kind="regular")
+    assert enc.projection is not None and enc.n_neurons == 1000
+    texts = ["The cat is asleep on the sofa.", "I applied for a loan at the bank."]
+    r = enc.rates(texts)
+    assert r.shape == (2, 1000) and ((r > 0).sum(axis=1) == 140).all()
+    np.testing.assert_array_equal(r, enc.code.encode(project(HashingEmbedder(384).embed(texts), 1024, seed=0)))
+    ev = enc.spikes(texts, seed=1)
+    assert ev.steps.max() < 120 and not np.any((ev.steps >= 50) & (ev.steps < 70))
+    sim = _FakeSim(t=40)
+    assert enc.present(sim, "sensory", texts, seed=1) == 140
+    assert sim.calls[0][2] >= 40 and all(c[0] == "sensory" for c in sim.calls)
+    with pytest.raises(EncoderInputError, match="empty"):
+        enc.rates(["fine", " "])
+    with pytest.raises(EncoderInputError, match="code must be"):
+        TextToSpikes(HashingEmbedder(384), object())
+    same = TextToSpikes(HashingEmbedder(384), ZScoreTopKCode(384))
+    assert same.projection is None
