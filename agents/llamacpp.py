@@ -12,10 +12,11 @@ from llama.cpp's logits (``logits_all=True``).
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from pathlib import Path
+
+import numpy as np
 
 from .actor import BackendUnavailable, action_prompt, content_prompt, shuffled_actions
 from .config import ActorConfig
@@ -76,10 +77,9 @@ class LlamaCppActor:
             self.llm.eval(prompt + opt_ids)
             lp = 0.0
             for i, tok in enumerate(opt_ids):
-                row = self.llm.scores[len(prompt) - 1 + i]
-                m = max(row)
-                lse = m + math.log(sum(math.exp(x - m) for x in row))
-                lp += float(row[tok]) - lse
+                row = np.asarray(self.llm.scores[len(prompt) - 1 + i], dtype=np.float64)
+                m = row.max()
+                lp += float(row[tok] - (m + np.log(np.exp(row - m).sum())))
             scores[opt] = lp
         return scores
 
