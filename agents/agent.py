@@ -54,7 +54,12 @@ class Agent:
         else:
             self.guard = Guardrails(guardrails)
             self.guard.seed(store.action_log(limit=10_000))
-        self.builder = builder or ContextBuilder(self.soul, count_tokens=getattr(actor, "count_tokens", None))
+        if builder is None:
+            cfg = getattr(actor, "config", None)
+            budget = (cfg.context_tokens - cfg.max_new_tokens) if cfg is not None else 1800
+            builder = ContextBuilder(self.soul, token_budget=max(64, budget),
+                                     count_tokens=getattr(actor, "count_tokens", None))
+        self.builder = builder
         if self.builder.soul is not self.soul:
             raise ValueError("the context builder must use the agent's soul")
         self.extractor = extractor
