@@ -39,6 +39,8 @@ class AnchorParams:
     backend: str = "numba"
     threads: int = 1
     repeat: int = 1
+    stdp: bool = False
+    wmax_mV: float = 1.0
 
 
 def anchor_network(p: AnchorParams):
@@ -53,8 +55,15 @@ def anchor_network(p: AnchorParams):
     v0 = -65.0 + 5.0 * g.random(N)
     pop = Population("P", N, Izhikevich(a=0.02, b=0.2, c_mV=-65.0, d=8.0, noise_sigma=sigma),
                      per_neuron={"a": a, "d": d, "v_init_mV": v0})
+    rule = None
+    if p.stdp:
+        from spiking.plasticity import STDP
+        # Brian2's variant: Apre = 0.01 wmax, Apost = -0.0105 wmax, tau 20 ms both, clip to [0, wmax]
+        rule = STDP(a_plus=0.01 * p.wmax_mV, a_minus=0.0105 * p.wmax_mV, tau_plus_ms=20.0, tau_minus_ms=20.0,
+                    w_min=0.0, w_max=p.wmax_mV)
     proj = (
-        Projection("P", "P", FixedOutDegree(p.K), weight=p.we_mV, delay_ms=1.0, pre_range=(0, ne), name="E"),
+        Projection("P", "P", FixedOutDegree(p.K), weight=p.we_mV, delay_ms=1.0, pre_range=(0, ne), name="E",
+                   plasticity=rule),
         Projection("P", "P", FixedOutDegree(p.K), weight=p.wi_mV, delay_ms=1.0, inhibitory=True,
                    pre_range=(ne, N), name="I"),
     )
@@ -70,12 +79,12 @@ def _busy_jiffies():
         return 0
 
 
-def _warm_up(backend: str, threads: int, dt_ms: float) -> float:
+def _warm_up(backend: str, threads: int, dt_ms: float, stdp: bool = False) -> float:
     """Compile (or load from numba's cache) every kernel the anchor run uses."""
     t0 = time.perf_counter()
     from spiking import Simulator
 
-    net, _ = anchor_network(AnchorParams(N=200, K=10, dt_ms=dt_ms))
+    net, _ = anchor_network(AnchorParams(N=200, K=10, dt_ms=dt_ms, stdp=stdp))
     sim = Simulator(net, backend=backend, **({"threads": threads} if backend == "numba" else {}))
     from spiking import SpikeCounts, PopulationRate
     sim.add_monitor(SpikeCounts("P"))
@@ -89,7 +98,7 @@ def run(p: AnchorParams, raster_path=None, breakdown: bool = False, progress: bo
     from spiking import PopulationRate, Simulator, SpikeCounts, SpikeTrains
 
     opts = {"threads": p.threads} if p.backend == "numba" else {}
-    compile_s = _warm_up(p.backend, p.threads, p.dt_ms)
+    compile_s = _warm_up(p.backend, p.threads, p.dt_ms, p.stdp)
     rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     walls, best = [], None
     for rep in range(max(1, p.repeat)):
@@ -116,7 +125,7 @@ def run(p: AnchorParams, raster_path=None, breakdown: bool = False, progress: bo
     wall = best["wall"]
     res = {
         "sim": "ember-snn-" + p.backend, "backend": p.backend, "threads": p.threads, "N": N, "K": p.K, "T_s": T,
-        "dt_ms": p.dt_ms, "stdp": False, "precision": "float32", "noise": "exact gaussian (counter-based ziggurat)",
+        "dt_ms": p.dt_ms, "stdp": p.stdp, "precision": "float32", "noise": "exact gaussian (counter-based ziggurat)",
         "seed": p.seed, "compile_s": compile_s, "build_s": best["build_s"], "sim_wall_s": wall, "sim_walls_all": walls,
         "other_load_cores": best["other"], "rss_after_import_mb": rss_import, "rss_at_start_mb": rss0,
         "n_syn": int(sum(int(a["indices"].shape[0]) for _, a in best["sim"].projections)),
@@ -125,6 +134,13 @@ def run(p: AnchorParams, raster_path=None, breakdown: bool = False, progress: bo
         "syn_events": spikes * p.K, "rtf": wall / T, "wall_per_sim_s": wall / T,
         "events_per_s": spikes * p.K / wall, "neuron_steps_per_s": N * steps / wall,
     }
+    if p.stdp:
+        w = best["sim"].weights("E")
+        res["w_end_mean_mV"] = float(w.mean())
+        res["w_end_std_mV"] = float(w.std())
+        res["w_end_frac_at_0"] = float(np.mean(w <= 1e-9))
+        res["w_end_frac_at_wmax"] = float(np.mean(w >= p.wmax_mV - 1e-9))
+        res["stdp_post_updates_est"] = int(spikes * 0.8 * p.K)
     if breakdown:
         net, _ = anchor_network(p)
         sim = Simulator(net, backend=p.backend, **opts)
@@ -135,6 +151,10 @@ def run(p: AnchorParams, raster_path=None, breakdown: bool = False, progress: bo
         parts = {k: v / min(T, 1.0) for k, v in sim.timers.items()}
         parts["other"] = tot / min(T, 1.0) - sum(parts.values())
         res["breakdown_s_per_sim_s"] = parts
+        if p.stdp and "stdp_post" in parts:
+            # post-side updates in the profiled run: every spike touches its ~0.8 K incoming E synapses
+            n_spikes = int(np.sum(best["counts"])) / T * min(T, 1.0)
+            res["stdp_post_ns_per_update"] = sim.timers["stdp_post"] / max(1.0, n_spikes * 0.8 * p.K) * 1e9
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     if raster_path:
@@ -156,18 +176,15 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default="numba", choices=["numpy", "numba", "cuda"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=1, help="repeat the timed run, keep the fastest")
-    ap.add_argument("--stdp", action="store_true", help="STDP variant (lands with the plasticity work)")
+    ap.add_argument("--stdp", action="store_true", help="pair STDP on the excitatory synapses (perf-anchors 2.2)")
     ap.add_argument("--breakdown", action="store_true", help="also time noise / neuron update / propagation")
     ap.add_argument("--json", action="store_true", help="print one JSON line only")
     ap.add_argument("--out", default="out", help="folder for the raster plot (without --json)")
     a = ap.parse_args(argv)
-    if a.stdp:
-        print("ember anchor: --stdp is not implemented yet (plasticity issue)", file=sys.stderr)
-        return 2
     if a.N < 10 or a.K >= a.N or a.T <= 0 or a.dt <= 0:
         ap.error("need N >= 10, 0 <= K < N, T > 0 and dt > 0")
     p = AnchorParams(N=a.N, K=a.K, T_s=a.T, dt_ms=a.dt, seed=a.seed, backend=a.backend, threads=a.threads,
-                     repeat=a.repeat)
+                     repeat=a.repeat, stdp=a.stdp)
     png = None
     if not a.json:
         os.makedirs(a.out, exist_ok=True)
@@ -181,6 +198,9 @@ def main(argv=None) -> int:
     print(f"  CV of the 5 ms population count {res['pop_cv_5ms']:.3f} (Poisson level ~ 1/sqrt(count))")
     print(f"  wall {res['sim_wall_s']:.2f} s -> RTF {res['rtf']:.3f}; {res['events_per_s']:.3g} events/s; "
           f"compile/cache {res['compile_s']:.2f} s; peak RSS {res['peak_rss_mb']:.0f} MB")
+    if a.stdp:
+        print(f"  STDP weights: mean {res['w_end_mean_mV']:.4f} mV, sd {res['w_end_std_mV']:.4f} mV "
+              f"(Brian2 at N=10k after 10 s: 0.4997 / 0.0242)")
     if "breakdown_s_per_sim_s" in res:
         print("  breakdown (s per simulated s): " + ", ".join(f"{k} {v:.3f}" for k, v in res["breakdown_s_per_sim_s"].items()))
     print(f"  raster: {png}")

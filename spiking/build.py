@@ -156,6 +156,8 @@ class BuiltProjection:
     weights: np.ndarray
     delay_steps: int   # homogeneous delay in steps, or -1 when ``delays`` is used
     delays: np.ndarray | None
+    plastic: object = None                      # STDP rule or None
+    extra: dict = field(default_factory=dict)   # plasticity arrays (traces, CSC index, eligibility, ...)
 
 
 @dataclass
@@ -255,6 +257,33 @@ def build(net: Network):
         ring[b] = max(ring[b], dmax + 1)
         if pr.target == "current" and "use_syn" in groups[b].params:
             groups[b].params["use_syn"] = True
-        projs.append(BuiltProjection(pr.label, a, b, pr.target, indptr, indices, w,
-                                     dmax if homog else -1, None if homog else dsteps.astype(np.int16)))
+        bp = BuiltProjection(pr.label, a, b, pr.target, indptr, indices, w,
+                             dmax if homog else -1, None if homog else dsteps.astype(np.int16))
+        if pr.plasticity is not None:
+            _plastic_arrays(bp, pr, n_pre, n_post, homog)
+        projs.append(bp)
     return groups, projs, ring
+
+
+def _plastic_arrays(bp: BuiltProjection, pr: Projection, n_pre: int, n_post: int, homog: bool) -> None:
+    from .plasticity import csc_index
+
+    rule = pr.plasticity
+    if not homog:
+        raise NotImplementedError(f"Projection {pr.label}: STDP with heterogeneous delays is not implemented yet "
+                                  "(per-neuron traces are exact only for a homogeneous delay)")
+    w = bp.weights
+    if w.size and (w.min() < rule.w_min or w.max() > rule.w_max):
+        raise ParameterError(f"Projection {pr.label}: initial weights must lie in [w_min, w_max] = "
+                             f"[{rule.w_min}, {rule.w_max}] of its STDP rule")
+    n_syn = w.size
+    cptr, csyn, cpre = csc_index(bp.indptr, bp.indices, n_post)
+    bp.plastic = rule
+    bp.extra = {
+        "x_pre": np.zeros(n_pre, np.float32), "x_post": np.zeros(n_post, np.float32),
+        "csc_indptr": cptr, "csc_syn": csyn, "csc_pre": cpre,
+        "frozen": np.zeros(n_syn, np.uint8), "potentiated": np.zeros(n_syn, np.uint8),
+        "elig": np.zeros(n_syn if rule.modulated else 1, np.float32),
+        "level": np.zeros(n_syn if rule.cascade is not None else 1, np.uint8),
+        "saved_weights": np.zeros(n_syn, np.float32),   # values kept while quarantined
+    }

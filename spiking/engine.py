@@ -82,11 +82,32 @@ class Simulator:
         self.groups = [_Group(g, be, ring.get(i, 1)) for i, g in enumerate(groups)]
         self.index = {g.name: i for i, g in enumerate(self.groups)}
         self.projections = []
-        for p in projs:
+        self.plastic = {}   # projection index -> PlasticRuntime
+        hist = {}           # pre group -> history depth needed by plastic projections
+        for pi, p in enumerate(projs):
             arrays = {"indptr": be.asarray(p.indptr), "indices": be.asarray(p.indices), "weights": be.asarray(p.weights)}
             if p.delays is not None:
                 arrays["delays"] = be.asarray(p.delays)
+            for k, v in p.extra.items():
+                arrays[k] = be.asarray(v)
             self.projections.append((p, arrays))
+            if p.plastic is not None:
+                from .plasticity import PlasticRuntime
+                if not hasattr(be, "stdp_post"):
+                    raise NotImplementedError(f"the {be.name} backend has no plasticity kernels yet "
+                                              f"(projection {p.label!r}); use numpy or numba")
+                self.plastic[pi] = PlasticRuntime(p.plastic, self.dt_ms, arrays, self.groups[p.pre].size,
+                                                  self.groups[p.post].size, be, be)
+                hist[p.pre] = max(hist.get(p.pre, 0), p.delay_steps)
+        for gi, depth in hist.items():
+            g = self.groups[gi]
+            if "hist_spikes" not in g.state or g.state["hist_spikes"].shape[0] != depth:
+                g.state["hist_spikes"] = be.zeros((depth, g.size + 1), np.int32)
+                g.state["hist_counts"] = be.zeros(depth, np.int64)
+        self.modulator_state = {}
+        if self.net is not None:
+            for m in self.net.modulators:
+                self.modulator_state[m.name] = [float(m.tonic), 0.0, math.exp(-self.dt_ms / m.tau_phasic_ms)]
         self._zx = be.asarray(ZIG_X)
         self._zr = be.asarray(ZIG_RATIO)
 
@@ -184,12 +205,21 @@ class Simulator:
             for gi, idx in self._injected.pop(t):
                 g = self.groups[gi]
                 g.n = be.append_spikes(g.spikes, g.n, idx[:max(0, g.size + 1 - g.n)])
-        t0 = time.perf_counter() if prof else 0.0
-        for p, arr in self.projections:
+        for g in self.groups:
+            if "hist_spikes" in g.state:
+                h = g.state["hist_spikes"]
+                r = t % h.shape[0]
+                be.copy_prefix(h[r], g.spikes, g.n)
+                g.state["hist_counts"][r] = g.n
+        for pi, (p, arr) in enumerate(self.projections):
             pre = self.groups[p.pre]
+            post = self.groups[p.post]
+            if pi in self.plastic:
+                self._plastic_step(pi, p, pre, post, t)
+                continue
             if pre.n == 0:
                 continue
-            post = self.groups[p.post]
+            t0 = time.perf_counter() if prof else 0.0
             ring = post.state["pulse_ring" if p.target == "pulse" else "current_ring"]
             if p.delay_steps > 0:
                 be.propagate(pre.spikes, pre.n, arr["indptr"], arr["indices"], arr["weights"],
@@ -197,11 +227,153 @@ class Simulator:
             else:
                 be.propagate_delays(pre.spikes, pre.n, arr["indptr"], arr["indices"], arr["weights"],
                                     arr["delays"], ring, t)
-        if prof:
-            be.synchronize(); self.timers["propagation"] += time.perf_counter() - t0
+            if prof:
+                be.synchronize(); self.timers["propagation"] += time.perf_counter() - t0
+        if self.modulator_state:
+            for pi, rt in self.plastic.items():
+                if rt.rule.modulated:
+                    ms = self.modulator_state[rt.rule.modulator]
+                    rt.modulate(ms[0] + ms[1])
+            for ms in self.modulator_state.values():
+                ms[1] *= ms[2]
         for m in self.monitors:
             m.record(self)
         self.t = t + 1
+
+    def _plastic_step(self, pi, p, pre, post, t):
+        """Post-side STDP for the post spikes of step t, then the arrivals of step t + 1:
+        transmit into ring row t + 1 and apply the pre-side update (Brian2's order)."""
+        rt = self.plastic[pi]
+        t0 = time.perf_counter() if self.profile else 0.0
+        rt.post(post.spikes, post.n)
+        if self.profile:
+            self.backend.synchronize(); t1 = time.perf_counter(); self.timers["stdp_post"] += t1 - t0; t0 = t1
+        src = t + 1 - p.delay_steps
+        h = pre.state["hist_spikes"]
+        n_arr = 0
+        if src >= 0:
+            r = src % h.shape[0]
+            n_arr = int(pre.state["hist_counts"][r])
+        ring = post.state["pulse_ring" if p.target == "pulse" else "current_ring"]
+        rt.pre(h[src % h.shape[0]], n_arr, ring[(t + 1) % post.ring_rows])
+        if self.profile:
+            self.backend.synchronize(); self.timers["stdp_pre_and_transmit"] += time.perf_counter() - t0
+
+    # -- plasticity: modulators, consolidation, idle, audit ----------------------------
+    def set_modulator(self, name: str, tonic: float | None = None, pulse: float | None = None) -> None:
+        """Set the tonic level of a modulator channel and/or add a phasic pulse (decays with tau_phasic)."""
+        if name not in self.modulator_state:
+            raise KeyError(f"no modulator channel {name!r}; declared: {sorted(self.modulator_state)}")
+        ms = self.modulator_state[name]
+        for label, v in (("tonic", tonic), ("pulse", pulse)):
+            if v is not None and not math.isfinite(float(v)):
+                raise ParameterError(f"set_modulator: {label} must be finite, got {v!r}")
+        if tonic is not None:
+            ms[0] = float(tonic)
+        if pulse is not None:
+            ms[1] += float(pulse)
+
+    def modulator(self, name: str) -> float:
+        ms = self.modulator_state[name]
+        return ms[0] + ms[1]
+
+    def begin_consolidation(self) -> None:
+        """Start a replay: synapses potentiated from now on are promoted one cascade level at the end."""
+        for rt in self.plastic.values():
+            rt.a["potentiated"][:] = 0
+
+    def end_consolidation(self) -> None:
+        for rt in self.plastic.values():
+            c = rt.rule.cascade
+            if c is None:
+                continue
+            lv = self.backend.to_host(rt.a["level"]).astype(np.int64)
+            pot = self.backend.to_host(rt.a["potentiated"]).astype(np.int64)
+            self.backend.write(rt.a["level"], np.minimum(lv + pot, c.levels - 1).astype(np.uint8))
+            rt.a["potentiated"][:] = 0
+
+    def advance_idle(self, duration_ms: float) -> None:
+        """Skip ``duration_ms`` of silent idle time: the clock advances and cascade decay is applied
+        in closed form; traces and the phasic modulator decay; no neuron is simulated."""
+        n = self.steps_for(duration_ms)
+        self.t += n
+        for rt in self.plastic.values():
+            rt.decay_to(self.t)
+            for key, f in (("x_pre", rt.pre_decay), ("x_post", rt.post_decay)):
+                rt.k.trace_scale(rt.a[key], np.float32(float(f) ** n))
+            if rt.rule.modulated:
+                rt.pending *= rt.e_decay ** n
+        for ms in self.modulator_state.values():
+            ms[1] *= ms[2] ** n
+
+    def _projection(self, label: str):
+        for pi, (p, arr) in enumerate(self.projections):
+            if p.label == label:
+                return pi, p, arr
+        raise KeyError(f"no projection {label!r}; have {[p.label for p, _ in self.projections]}")
+
+    def _select(self, label, pre=None, post=None):
+        pi, p, arr = self._projection(label)
+        be = self.backend
+        indptr, indices = be.to_host(arr["indptr"]), be.to_host(arr["indices"])
+        src = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+        keep = np.ones(indices.size, bool)
+        if pre is not None:
+            keep &= np.isin(src, np.asarray(pre))
+        if post is not None:
+            keep &= np.isin(indices, np.asarray(post))
+        return pi, p, arr, np.nonzero(keep)[0], src, indices
+
+    def synapses(self, label: str, pre=None, post=None) -> dict:
+        """The synapses of projection ``label`` between neuron sets (all when None):
+        synapse ids, pre, post, weight (the kept value for quarantined ones) and a quarantine flag."""
+        pi, p, arr, j, src, dst = self._select(label, pre, post)
+        be = self.backend
+        w = be.to_host(arr["weights"])[j].copy()
+        q = np.zeros(j.size, bool)
+        if "frozen" in arr:
+            q = be.to_host(arr["frozen"])[j].astype(bool)
+            w[q] = be.to_host(arr["saved_weights"])[j][q]
+        return {"synapse": j, "pre": src[j], "post": dst[j], "weight": w, "quarantined": q}
+
+    def zero_synapses(self, label: str, pre=None, post=None) -> int:
+        """Set the selected synapses to weight 0 (they may grow again if plastic); returns how many."""
+        pi, p, arr, j, _, _ = self._select(label, pre, post)
+        w = self.backend.to_host(arr["weights"]).copy()
+        w[j] = 0.0
+        self.backend.write(arr["weights"], w)
+        return int(j.size)
+
+    def quarantine(self, label: str, pre=None, post=None, release: bool = False) -> int:
+        """Quarantine (or release) synapses: a quarantined synapse keeps its value but transmits
+        nothing and does not learn until released."""
+        pi, p, arr, j, _, _ = self._select(label, pre, post)
+        if "frozen" not in arr:
+            raise ParameterError(f"projection {label!r} is static; quarantine applies to plastic projections")
+        be = self.backend
+        w, fr, sv = (be.to_host(arr[k]).copy() for k in ("weights", "frozen", "saved_weights"))
+        if release:
+            j = j[fr[j] == 1]
+            w[j], fr[j] = sv[j], 0
+        else:
+            j = j[fr[j] == 0]
+            sv[j], w[j], fr[j] = w[j], 0.0, 1
+        for k, v in (("weights", w), ("frozen", fr), ("saved_weights", sv)):
+            be.write(arr[k], v)
+        return int(j.size)
+
+    def to_networkx(self, label: str, min_weight: float = 0.0):
+        """A networkx DiGraph of the projection's synapses with |weight| > min_weight."""
+        import networkx as nx
+
+        pi, p, arr = self._projection(label)
+        s = self.synapses(label)
+        g = nx.DiGraph(projection=label)
+        keep = np.abs(s["weight"]) > min_weight
+        for a, b, w, q in zip(s["pre"][keep], s["post"][keep], s["weight"][keep], s["quarantined"][keep]):
+            g.add_edge((self.groups[p.pre].name, int(a)), (self.groups[p.post].name, int(b)), weight=float(w),
+                       quarantined=bool(q))
+        return g
 
     # -- running --------------------------------------------------------------------
     def run(self, duration_ms: float, progress: bool | None = None, callback=None,
@@ -221,6 +393,8 @@ class Simulator:
                 for _ in range(m):
                     self.step()
                 done += m
+                for rt in self.plastic.values():
+                    rt.decay_to(self.t)
                 self.check_finite()
                 if bar is not None:
                     bar.update(round((done) * self.dt_ms) - bar.n)
@@ -237,6 +411,11 @@ class Simulator:
                 if arr.dtype.kind == "f" and not be.all_finite(arr):
                     raise NumericalError(f"population {g.name!r}: state variable {name!r} is NaN or infinite "
                                          f"at t = {self.t_ms:.3f} ms (check the parameters and the input)")
+        for pi in self.plastic:
+            p, arr = self.projections[pi]
+            for name in ("weights", "elig", "x_pre", "x_post"):
+                if not be.all_finite(arr[name]):
+                    raise NumericalError(f"projection {p.label!r}: {name!r} is NaN or infinite at t = {self.t_ms:.3f} ms")
 
     # -- access -------------------------------------------------------------------------
     def get_state(self, population: str, variable: str) -> np.ndarray:

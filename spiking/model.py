@@ -148,6 +148,7 @@ class Projection:
     name: Optional[str] = None
     pre_range: Optional[tuple] = None   # (start, stop) neurons of ``pre`` that project
     post_range: Optional[tuple] = None  # (start, stop) neurons of ``post`` that receive
+    plasticity: Optional[object] = None  # a spiking.plasticity.STDP rule, or None (static)
 
     def __post_init__(self):
         label = self.name or f"{self.pre}->{self.post}"
@@ -181,6 +182,12 @@ class Projection:
             arr = np.asarray(w, dtype=float)
             if not np.all(np.isfinite(arr)) or np.any(arr < 0):
                 raise ParameterError(f"Projection {label}: weights are magnitudes and must be finite and >= 0 (use inhibitory=True for negative), got {w!r}")
+        if self.plasticity is not None:
+            from .plasticity import STDP
+            if not isinstance(self.plasticity, STDP):
+                raise ParameterError(f"Projection {label}: plasticity must be a spiking.plasticity.STDP rule")
+            if self.inhibitory:
+                raise ParameterError(f"Projection {label}: plastic projections must be excitatory (weights in [w_min, w_max])")
         d = self.delay_ms
         if isinstance(d, Uniform):
             if not (np.isfinite([d.low, d.high]).all() and 0 < d.low <= d.high):
@@ -204,11 +211,18 @@ class Network:
     sources: tuple = ()
     dt_ms: float = 1.0
     seed: int = 0
+    modulators: tuple = ()   # spiking.plasticity.Modulator channels used by three-factor rules
 
     def __post_init__(self):
         from .params import check_dt
 
         check_dt(self.dt_ms)
+        mods = {m.name for m in self.modulators}
+        for pr in self.projections:
+            rule = pr.plasticity
+            if rule is not None and rule.modulated and rule.modulator not in mods:
+                raise ParameterError(f"Projection {pr.label}: modulator channel {rule.modulator!r} is not declared "
+                                     f"in Network.modulators ({sorted(mods)})")
         names = [p.name for p in self.populations] + [s.name for s in self.sources]
         dup = {n for n in names if names.count(n) > 1}
         if dup:

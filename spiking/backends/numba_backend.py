@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..kernels import izhikevich as _izh, lif as _lif, noise as _noise, propagate as _prop, sources as _src
+from ..kernels import stdp as _stdp
 from ..kernels.rng import draw_word
 from . import register
 from .numpy_backend import HostBackend
@@ -52,6 +53,11 @@ class NumbaBackend(HostBackend):
     propagate = staticmethod(_prop.propagate)
     propagate_delays = staticmethod(_prop.propagate_delays)
     poisson_step = staticmethod(_src.poisson_step)
+    trace_scale = staticmethod(_stdp.trace_scale)
+    stdp_post = staticmethod(_stdp.stdp_post)
+    stdp_pre_transmit = staticmethod(_stdp.stdp_pre_transmit)
+    modulated_update = staticmethod(_stdp.modulated_update)
+    cascade_decay = staticmethod(_stdp.cascade_decay)
 
     def count_spikes(self, counts, spikes, n) -> None:
         _count(counts, spikes, n)

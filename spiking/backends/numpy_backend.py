@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels import izhikevich as _izh, lif as _lif, noise as _noise, propagate as _prop, sources as _src
+from ..kernels import stdp as _stdp
 from . import register
 
 
@@ -43,6 +44,9 @@ class HostBackend:
     def write(self, dst, src) -> None:
         dst[:] = src
 
+    def copy_prefix(self, dst, src, n) -> None:
+        dst[:n] = src[:n]
+
 
 @register("numpy")
 class NumpyBackend(HostBackend):
@@ -56,3 +60,8 @@ class NumpyBackend(HostBackend):
     propagate = staticmethod(_prop.propagate_np)
     propagate_delays = staticmethod(_prop.propagate_delays_np)
     poisson_step = staticmethod(_src.poisson_step_np)
+    trace_scale = staticmethod(_stdp.trace_scale_np)
+    stdp_post = staticmethod(_stdp.stdp_post_np)
+    stdp_pre_transmit = staticmethod(_stdp.stdp_pre_transmit_np)
+    modulated_update = staticmethod(_stdp.modulated_update_np)
+    cascade_decay = staticmethod(_stdp.cascade_decay_np)

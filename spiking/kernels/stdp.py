@@ -1,0 +1,180 @@
+"""Pair-based STDP with per-neuron traces (homogeneous delays), and the three-factor update.
+
+Traces are scaled by their amplitudes (as Brian2's ``apre``/``apost``): ``x_pre`` jumps by
+``a_plus`` when a presynaptic spike *arrives* (after the projection's delay) and decays with
+tau_plus; ``x_post`` jumps by ``a_minus`` at a postsynaptic spike and decays with tau_minus.
+``nearest=True`` sets the trace to the amplitude instead of adding (nearest-neighbour pairing).
+
+* ``stdp_post``: for every postsynaptic spike, potentiate each incoming synapse by the
+  presynaptic trace (through a CSC index: synapse ids and their pre neurons per post neuron).
+* ``stdp_pre_transmit``: for every presynaptic spike arriving next step, add the weight to
+  the target's ring row (transmission uses the weight before the update, as Brian2's
+  ``v_post += w`` comes first), then depress it by the postsynaptic trace.
+
+With ``modulated`` the change goes into the eligibility trace instead of the weight
+(``elig += dw * inv_pending``; see ``spiking.plasticity``).  Bounds: hard clipping to
+[w_min, w_max], or soft (potentiation scaled by (w_max - w)/(w_max - w_min), depression
+by (w - w_min)/(w_max - w_min)) before clipping.  ``frozen`` synapses (quarantined) never change.
+``potentiated`` marks synapses whose weight grew (used for cascade promotion during replay).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def trace_scale(x, factor):
+    for i in range(x.shape[0]):
+        x[i] *= factor
+
+
+def trace_scale_np(x, factor):
+    x *= factor
+
+
+@njit(cache=True)
+def _bounded(wj, dw, w_min, w_max, soft):
+    if soft:
+        span = w_max - w_min
+        if dw > 0:
+            dw = dw * (w_max - wj) / span
+        else:
+            dw = dw * (wj - w_min) / span
+    wj = wj + dw
+    if wj < w_min:
+        wj = w_min
+    elif wj > w_max:
+        wj = w_max
+    return wj
+
+
+@njit(cache=True)
+def stdp_post(post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_post, a_minus, nearest,
+              w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
+    for k in range(n_post):
+        i = post_spikes[k]
+        for q in range(csc_indptr[i], csc_indptr[i + 1]):
+            j = csc_syn[q]
+            if frozen[j]:
+                continue
+            dw = x_pre[csc_pre[q]]
+            if modulated:
+                elig[j] += dw * inv_pending
+            else:
+                old = w[j]
+                w[j] = _bounded(old, dw, w_min, w_max, soft)
+                if w[j] > old:
+                    potentiated[j] = 1
+        if nearest:
+            x_post[i] = a_minus
+        else:
+            x_post[i] += a_minus
+
+
+@njit(cache=True)
+def stdp_pre_transmit(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_decay, a_plus, nearest,
+                      w_min, w_max, soft, frozen, modulated, elig, inv_pending):
+    for k in range(n_pre):
+        s = pre_spikes[k]
+        for j in range(indptr[s], indptr[s + 1]):
+            t = indices[j]
+            row[t] += w[j]
+            if frozen[j]:
+                continue
+            dw = -(x_post[t] * post_decay)
+            if modulated:
+                elig[j] += dw * inv_pending
+            else:
+                w[j] = _bounded(w[j], dw, w_min, w_max, soft)
+        if nearest:
+            x_pre[s] = a_plus
+        else:
+            x_pre[s] += a_plus
+
+
+@njit(cache=True)
+def modulated_update(w, elig, factor, w_min, w_max, frozen, potentiated):
+    """w += factor * elig (factor = eta * D * dt), clipped; marks potentiated synapses."""
+    for j in range(w.shape[0]):
+        if frozen[j]:
+            continue
+        dw = factor * elig[j]
+        nw = w[j] + dw
+        if nw < w_min:
+            nw = w_min
+        elif nw > w_max:
+            nw = w_max
+        if nw > w[j]:
+            potentiated[j] = 1
+        w[j] = nw
+
+
+@njit(cache=True)
+def cascade_decay(w, level, factors, frozen):
+    """w *= factors[level] (closed-form decay over an elapsed stretch, per cascade level)."""
+    for j in range(w.shape[0]):
+        if not frozen[j]:
+            w[j] *= factors[level[j]]
+
+
+# --- numpy twins ---------------------------------------------------------------
+
+def _bounded_np(w, dw, w_min, w_max, soft):
+    if soft:
+        span = w_max - w_min
+        dw = np.where(dw > 0, dw * (w_max - w) / span, dw * (w - w_min) / span).astype(w.dtype)
+    return np.clip(w + dw, w_min, w_max).astype(w.dtype)
+
+
+def stdp_post_np(post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_post, a_minus, nearest,
+                 w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
+    # each synapse appears once per post spike and a post neuron spikes once per step,
+    # so the vectorised form touches every synapse at most once
+    for k in range(n_post):
+        i = post_spikes[k]
+        q = np.arange(csc_indptr[i], csc_indptr[i + 1])
+        j = csc_syn[q]
+        keep = frozen[j] == 0
+        j, q = j[keep], q[keep]
+        dw = x_pre[csc_pre[q]]
+        if modulated:
+            elig[j] += dw * inv_pending
+        else:
+            old = w[j]
+            w[j] = _bounded_np(old, dw, w_min, w_max, soft)
+            potentiated[j[w[j] > old]] = 1
+        if nearest:
+            x_post[i] = a_minus
+        else:
+            x_post[i] += a_minus
+
+
+def stdp_pre_transmit_np(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_decay, a_plus, nearest,
+                         w_min, w_max, soft, frozen, modulated, elig, inv_pending):
+    for k in range(n_pre):
+        s = pre_spikes[k]
+        j = np.arange(indptr[s], indptr[s + 1])
+        np.add.at(row, indices[j], w[j])
+        j = j[frozen[j] == 0]
+        dw = -(x_post[indices[j]] * post_decay)
+        if modulated:
+            elig[j] += dw * inv_pending
+        else:
+            w[j] = _bounded_np(w[j], dw, w_min, w_max, soft)
+        if nearest:
+            x_pre[s] = a_plus
+        else:
+            x_pre[s] += a_plus
+
+
+def modulated_update_np(w, elig, factor, w_min, w_max, frozen, potentiated):
+    live = frozen == 0
+    nw = np.clip(w + factor * elig, w_min, w_max).astype(w.dtype)
+    potentiated[live & (nw > w)] = 1
+    w[live] = nw[live]
+
+
+def cascade_decay_np(w, level, factors, frozen):
+    live = frozen == 0
+    w[live] = (w * factors[level].astype(w.dtype))[live]

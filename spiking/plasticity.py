@@ -1,0 +1,189 @@
+"""Plasticity: descriptions (STDP, Cascade, Modulator) and the runtime of a plastic projection.
+
+Rules (see docs/engine.md "Plasticity"):
+
+* **STDP**, pair-based, with traces per neuron (exact for homogeneous delays, where every
+  synapse of a neuron sees the same arrival times: the optimisation perf-anchors 4.4 allows).
+  Pre-side update when the spike arrives (after the delay), post-side at the post spike,
+  Brian2's order within a step (arrivals first, then post spikes; transmission with the weight
+  before its update).  ``A+ exp(-dt/tau+)`` for post after pre, ``-A- exp(dt/tau-)`` for pre
+  after post.  All-to-all or nearest-neighbour pairing; hard or soft bounds [w_min, w_max].
+* **Three-factor** (``modulated=True``): the STDP term goes into a per-synapse eligibility
+  trace e (tau_e) instead of w, and ``dw = eta * D(t) * e * dt`` with D(t) = tonic + phasic
+  of the projection's modulator channel (global by default; give projections onto different
+  post groups different channels for per-group modulation).  While D = 0 the decay of e is
+  kept as one pending factor, so idle steps cost O(1), not O(synapses).
+* **Cascade** (after Fusi, Drew and Abbott 2005): a level per synapse with its own decay time
+  constant tau_0 * factor^level; decay applied in closed form, w *= exp(-elapsed/tau_c), at
+  every chunk boundary and by ``Simulator.advance_idle``; synapses potentiated between
+  ``begin_consolidation()`` and ``end_consolidation()`` are promoted one level.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .params import ParameterError, _finite, _positive
+
+
+@dataclass(frozen=True)
+class Cascade:
+    levels: int = 5
+    tau0_ms: float = 3_600_000.0   # 1 h
+    factor: float = 4.7            # tau_c = tau0 * factor ** c (EMBER spec 3.3 default)
+
+    def __post_init__(self):
+        if not isinstance(self.levels, int) or not 1 <= self.levels <= 255:
+            raise ParameterError(f"Cascade.levels must be an int in [1, 255], got {self.levels!r}")
+        _positive("Cascade", "tau0_ms", self.tau0_ms)
+        _positive("Cascade", "factor", self.factor)
+
+    def taus_ms(self) -> np.ndarray:
+        return self.tau0_ms * self.factor ** np.arange(self.levels)
+
+
+@dataclass(frozen=True)
+class STDP:
+    """Pair-based STDP.  Amplitudes are in weight units and both are magnitudes (>= 0):
+    potentiation +a_plus, depression -a_minus."""
+
+    a_plus: float = 0.01
+    a_minus: float = 0.0105
+    tau_plus_ms: float = 20.0
+    tau_minus_ms: float = 20.0
+    w_min: float = 0.0
+    w_max: float = 1.0
+    pairing: str = "all"           # "all" (all-to-all traces) or "nearest"
+    bounds: str = "hard"           # "hard" (clip) or "soft" (multiplicative)
+    modulated: bool = False        # three-factor: STDP into eligibility, w changes by eta * D * e
+    tau_e_ms: float = 1000.0
+    eta: float = 1.0
+    modulator: str = "dopamine"
+    cascade: Optional[Cascade] = None
+
+    def __post_init__(self):
+        o = "STDP"
+        for n in ("a_plus", "a_minus"):
+            _finite(o, n, getattr(self, n))
+            if getattr(self, n) < 0:
+                raise ParameterError(f"STDP.{n} is a magnitude and must be >= 0, got {getattr(self, n)!r}")
+        for n in ("tau_plus_ms", "tau_minus_ms", "tau_e_ms"):
+            _positive(o, n, getattr(self, n))
+        _finite(o, "w_min", self.w_min)
+        _positive(o, "w_max", self.w_max)
+        _finite(o, "eta", self.eta)
+        if self.w_min < 0 or self.w_min >= self.w_max:
+            raise ParameterError(f"STDP needs 0 <= w_min < w_max, got w_min={self.w_min}, w_max={self.w_max}")
+        if self.pairing not in ("all", "nearest"):
+            raise ParameterError(f"STDP.pairing must be 'all' or 'nearest', got {self.pairing!r}")
+        if self.bounds not in ("hard", "soft"):
+            raise ParameterError(f"STDP.bounds must be 'hard' or 'soft', got {self.bounds!r}")
+        if self.cascade is not None and not isinstance(self.cascade, Cascade):
+            raise ParameterError("STDP.cascade must be a Cascade or None")
+
+    @classmethod
+    def ember(cls, a_plus: float = 0.01, w_max: float = 1.0, **kw) -> "STDP":
+        """EMBER's rule (spec 3.1): A- = 1.05 A+, tau+ = 20 ms, tau- = 30 ms."""
+        return cls(a_plus=a_plus, a_minus=1.05 * a_plus, tau_plus_ms=20.0, tau_minus_ms=30.0, w_max=w_max, **kw)
+
+
+@dataclass(frozen=True)
+class Modulator:
+    """A neuromodulator channel: D(t) = tonic + phasic, phasic pulses decay with tau_phasic_ms."""
+
+    name: str = "dopamine"
+    tonic: float = 0.0
+    tau_phasic_ms: float = 5000.0
+
+    def __post_init__(self):
+        _finite("Modulator", "tonic", self.tonic)
+        _positive("Modulator", "tau_phasic_ms", self.tau_phasic_ms)
+
+
+class PlasticRuntime:
+    """Backend arrays and the per-step calls of one plastic projection."""
+
+    def __init__(self, rule: STDP, dt_ms: float, arrays: dict, n_pre: int, n_post: int, be, kernels):
+        f32 = np.float32
+        self.rule = rule
+        self.k = kernels
+        self.be = be
+        self.pre_decay = f32(math.exp(-dt_ms / rule.tau_plus_ms))
+        self.post_decay = f32(math.exp(-dt_ms / rule.tau_minus_ms))
+        self.e_decay = math.exp(-dt_ms / rule.tau_e_ms)
+        self.a_plus, self.a_minus = f32(rule.a_plus), f32(rule.a_minus)
+        self.w_min, self.w_max = f32(rule.w_min), f32(rule.w_max)
+        self.nearest = rule.pairing == "nearest"
+        self.soft = rule.bounds == "soft"
+        self.dt_ms = dt_ms
+        self.a = arrays
+        self.pending = 1.0          # true eligibility = stored * pending (deferred decay while D = 0)
+        self.last_decay_step = 0    # cascade decay applied up to this step
+
+    def scalars(self) -> dict:
+        return {"pending": self.pending, "last_decay_step": self.last_decay_step}
+
+    def set_scalars(self, d: dict) -> None:
+        self.pending = float(d["pending"])
+        self.last_decay_step = int(d["last_decay_step"])
+
+    def post(self, post_spikes, n_post):
+        a, k = self.a, self.k
+        k.trace_scale(a["x_post"], self.post_decay)
+        if n_post:
+            k.stdp_post(post_spikes, n_post, a["csc_indptr"], a["csc_syn"], a["csc_pre"], a["weights"], a["x_pre"],
+                        a["x_post"], self.a_minus, self.nearest, self.w_min, self.w_max, self.soft, a["frozen"],
+                        self.rule.modulated, a["elig"], np.float32(1.0 / self.pending), a["potentiated"])
+
+    def pre(self, arrivals, n_arr, row):
+        a, k = self.a, self.k
+        k.trace_scale(a["x_pre"], self.pre_decay)
+        if n_arr:
+            k.stdp_pre_transmit(arrivals, n_arr, a["indptr"], a["indices"], a["weights"], row, a["x_pre"],
+                                a["x_post"], self.post_decay, self.a_plus, self.nearest, self.w_min, self.w_max,
+                                self.soft, a["frozen"], self.rule.modulated, a["elig"],
+                                np.float32(1.0 / self.pending))
+
+    def modulate(self, d_value: float):
+        """Apply dw = eta * D * e * dt for this step, then decay e by one step."""
+        if not self.rule.modulated:
+            return
+        a, k = self.a, self.k
+        if d_value != 0.0:
+            if self.pending != 1.0:
+                k.trace_scale(a["elig"], np.float32(self.pending))
+                self.pending = 1.0
+            k.modulated_update(a["weights"], a["elig"], np.float32(self.rule.eta * d_value * self.dt_ms),
+                               self.w_min, self.w_max, a["frozen"], a["potentiated"])
+            k.trace_scale(a["elig"], np.float32(self.e_decay))
+        else:
+            self.pending *= self.e_decay
+            if self.pending < 1e-30:
+                k.trace_scale(a["elig"], np.float32(self.pending))
+                self.pending = 1.0
+
+    def decay_to(self, step: int):
+        """Closed-form cascade decay from the last application up to ``step``."""
+        c = self.rule.cascade
+        if c is None or step <= self.last_decay_step:
+            self.last_decay_step = max(self.last_decay_step, step)
+            return
+        elapsed = (step - self.last_decay_step) * self.dt_ms
+        factors = np.exp(-elapsed / c.taus_ms()).astype(np.float32)
+        self.k.cascade_decay(self.a["weights"], self.a["level"], self.be.asarray(factors), self.a["frozen"])
+        self.last_decay_step = step
+
+
+def csc_index(indptr: np.ndarray, indices: np.ndarray, n_post: int):
+    """(csc_indptr, synapse ids, pre neuron of each) grouping a CSR matrix's synapses by target."""
+    n_syn = indices.size
+    pre = np.repeat(np.arange(indptr.size - 1, dtype=np.int32), np.diff(indptr))
+    order = np.argsort(indices, kind="stable").astype(np.int32)
+    counts = np.bincount(indices, minlength=n_post)
+    cptr = np.zeros(n_post + 1, dtype=np.int64)
+    np.cumsum(counts, out=cptr[1:])
+    assert cptr[-1] == n_syn
+    return cptr, order, pre[order]
