@@ -1,0 +1,207 @@
+"""The heterogeneous Izhikevich reservoir (spec section 1) on the engine, plus trajectory caching.
+
+Division of labour: the engine (`spiking.Simulator`, numpy or numba backend) integrates the
+Izhikevich (2003) neurons with per-neuron (a, b, c, d) from `izhikevich_2003_heterogeneity`.
+The engine's synaptic current is a single exponential, so the **double-exponential** recurrent
+current (Nicola & Clopath's IPSC/h form, tau_r = 2 ms, tau_d = 20 ms) and the filtered-spike
+features r(t) (same kernel, 1/ms) are computed here from `sim.spikes_now()` every step and fed
+back with `sim.set_current()` (bias + IPSC + input channels [+ noise]).
+
+Deterministic trial resets: the network is warmed up once, the engine state is saved with
+`Simulator.save` (the stored initial state) together with the synaptic state kept here, and every
+trajectory starts from `Simulator.load` of that file with noise off.  A trajectory then depends
+only on its events, i.e. on (cue, latency, identity), and is cached per key.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from spiking import Izhikevich, Network, Population, Simulator, izhikevich_2003_heterogeneity
+
+from .config import ConfigError, ReservoirConfig
+
+
+@dataclass
+class Trajectory:
+    """One simulated trajectory.  ``features[i]`` is r(t) (1/ms, unnormalised) at
+    t = -pre_ms + i * sample_ms; ``spike_steps`` / ``spike_neurons`` list every spike (engine steps
+    counted from the trajectory start); ``n_spikes`` per neuron."""
+
+    key: tuple
+    features: np.ndarray
+    spike_steps: np.ndarray
+    spike_neurons: np.ndarray
+    n_spikes: np.ndarray
+    duration_ms: float
+
+    def rate_hz(self) -> float:
+        return float(self.n_spikes.mean() / (self.duration_ms / 1000.0))
+
+
+class Reservoir:
+    """Build the reservoir and run trajectories.
+
+    ``channels``: names of the input channels (one per cue and one per identity); each drives a
+    fixed random ``input_fraction`` of neurons with ``input_amplitude`` while on."""
+
+    def __init__(self, cfg: ReservoirConfig = ReservoirConfig(), channels=(), backend: str = "numba",
+                 store_dir: Optional[str] = None):
+        if not isinstance(cfg, ReservoirConfig):
+            raise ConfigError(f"Reservoir needs a ReservoirConfig, got {type(cfg).__name__}")
+        self.cfg = cfg
+        self.backend = backend
+        N = cfg.n_neurons
+        rng = np.random.default_rng(cfg.seed)
+        self.n_exc = cfg.n_exc
+        self.heterogeneity = izhikevich_2003_heterogeneity(self.n_exc, N - self.n_exc, rng)
+        # Gaussian sign-mixed recurrence, W[post, pre]; stored transposed (rows = pre) for spike sums
+        mask = rng.random((N, N)) < cfg.connection_p
+        np.fill_diagonal(mask, False)
+        W = cfg.gain_G * rng.standard_normal((N, N)) * mask / (cfg.connection_p * np.sqrt(N))
+        self.W_pre_post = np.ascontiguousarray(W.T)
+        self.channels = tuple(channels)
+        if len(set(self.channels)) != len(self.channels):
+            raise ConfigError(f"Reservoir: channel names must be unique, got {self.channels}")
+        n_in = max(1, int(round(cfg.input_fraction * N)))
+        self.channel_neurons = {ch: np.sort(rng.choice(N, n_in, replace=False)) for ch in self.channels}
+        v0 = (-65.0 + 10.0 * rng.random(N)).astype(np.float32)
+        per = dict(self.heterogeneity)
+        per["v_init_mV"] = v0
+        self.model = Izhikevich(noise_sigma=0.0, half_steps=cfg.half_steps)
+        self.net = Network(populations=(Population("res", N, self.model, per_neuron=per),),
+                           dt_ms=cfg.dt_ms, seed=cfg.seed)
+        self._tmp = None
+        if store_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="reservoir_")
+            store_dir = self._tmp.name
+        self.state_path = os.path.join(store_dir, f"reservoir_init_{cfg.seed}_{N}.h5")
+        self.er = np.exp(-cfg.dt_ms / cfg.tau_rise_ms)
+        self.ed = np.exp(-cfg.dt_ms / cfg.tau_decay_ms)
+        self._store_initial_state()
+
+    # -- state -------------------------------------------------------------------------
+    def _fresh_syn(self):
+        N = self.cfg.n_neurons
+        return {k: np.zeros(N) for k in ("ipsc", "h", "r", "hr")}
+
+    def _store_initial_state(self) -> None:
+        sim = Simulator(self.net, backend=self.backend)
+        syn = self._fresh_syn()
+        self._advance(sim, syn, int(round(self.cfg.warmup_ms / self.cfg.dt_ms)), [], None, None, None)
+        sim.save(self.state_path)
+        self.syn0 = {k: v.copy() for k, v in syn.items()}
+
+    def _advance(self, sim, syn, n_steps, pulses, rng, record, spikes_out, noise_sigma=0.0):
+        """Run ``n_steps`` engine steps.  ``pulses``: list of (first_step, last_step_exclusive, neurons).
+        ``record``: (array, steps_per_sample) to store r every sample (row 0 = state before step 0)."""
+        cfg = self.cfg
+        N, dt = cfg.n_neurons, cfg.dt_ms
+        er, ed, k2 = self.er, self.ed, 1.0 / (cfg.tau_rise_ms * cfg.tau_decay_ms)
+        ipsc, h, r, hr = syn["ipsc"], syn["h"], syn["r"], syn["hr"]
+        Wt = self.W_pre_post
+        drive = np.empty(N)
+        if record is not None:
+            rec, sps = record
+            rec[0] = r
+        for step in range(n_steps):
+            drive[:] = cfg.bias_current
+            drive += ipsc
+            for a, b, idx in pulses:
+                if a <= step < b:
+                    drive[idx] += cfg.input_amplitude
+            if noise_sigma > 0:
+                drive += noise_sigma * rng.standard_normal(N)
+            sim.set_current("res", drive)
+            sim.step()
+            spk = sim.spikes_now("res")
+            # Nicola & Clopath: IPSC <- IPSC e^-dt/tr + h dt; h <- h e^-dt/td + sum W[:, spiked]/(tr td)
+            ipsc *= er
+            ipsc += h * dt
+            h *= ed
+            r *= er
+            r += hr * dt
+            hr *= ed
+            if spk.size:
+                h += Wt[spk].sum(axis=0) * k2
+                hr[spk] += k2
+                if spikes_out is not None:
+                    spikes_out.append((step, spk.copy()))
+            if record is not None and (step + 1) % sps == 0:
+                rec[(step + 1) // sps] = r
+
+    # -- trajectories ------------------------------------------------------------------
+    def run(self, events, duration_ms: float, noise_sigma: Optional[float] = None, rng=None,
+            key=None) -> Trajectory:
+        """Reset to the stored initial state, then run ``duration_ms`` with ``events``: pairs
+        (channel, onset_ms) with onsets counted from the start of the run; each pulse lasts
+        ``cfg.pulse_ms``."""
+        cfg = self.cfg
+        sigma = cfg.noise_sigma if noise_sigma is None else float(noise_sigma)
+        if sigma > 0 and rng is None:
+            raise ConfigError("Reservoir.run: noise_sigma > 0 needs an rng")
+        pulses = []
+        for ch, onset in events:
+            if ch not in self.channel_neurons:
+                raise ConfigError(f"Reservoir.run: unknown channel {ch!r}; have {self.channels}")
+            a = int(round(onset / cfg.dt_ms))
+            pulses.append((a, a + int(round(cfg.pulse_ms / cfg.dt_ms)), self.channel_neurons[ch]))
+        n_steps = int(round(duration_ms / cfg.dt_ms))
+        sps = cfg.steps_per_sample
+        n_samples = n_steps // sps
+        rec = np.zeros((n_samples + 1, cfg.n_neurons), dtype=np.float32)
+        sim = Simulator.load(self.state_path, backend=self.backend)
+        syn = {k: v.copy() for k, v in self.syn0.items()}
+        spikes = []
+        self._advance(sim, syn, n_steps, pulses, rng, (rec, sps), spikes, sigma)
+        if spikes:
+            st = np.concatenate([np.full(s.size, t, np.int32) for t, s in spikes])
+            sn = np.concatenate([s for _, s in spikes]).astype(np.int32)
+        else:
+            st = sn = np.zeros(0, np.int32)
+        counts = np.bincount(sn, minlength=cfg.n_neurons)
+        return Trajectory(key, rec[:n_samples], st, sn, counts, float(duration_ms))
+
+    def close(self):
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+class TrajectoryCache:
+    """Trajectories per (cue, latency, identity) for a task: the cue pulse comes at ``pre_ms`` into
+    the run, the identity pulse ``latency`` after it; runs last pre_ms + trial_ms + tail_ms."""
+
+    def __init__(self, reservoir: Reservoir, trial_ms: float, tail_ms: float = 0.0):
+        self.res = reservoir
+        self.trial_ms = float(trial_ms)
+        self.tail_ms = float(tail_ms)
+        self.store: dict = {}
+
+    @property
+    def duration_ms(self) -> float:
+        return self.res.cfg.pre_ms + self.trial_ms + self.tail_ms
+
+    def events_for(self, key):
+        cue, L, ident = key
+        pre = self.res.cfg.pre_ms
+        ev = [(cue, pre)]
+        if L is not None:
+            ev.append((ident, pre + L))
+        return ev
+
+    def get(self, key) -> Trajectory:
+        if key not in self.store:
+            self.store[key] = self.res.run(self.events_for(key), self.duration_ms, noise_sigma=0.0, key=key)
+        return self.store[key]
+
+    def fill(self, keys, progress=None):
+        for k in keys:
+            self.get(k)
+            if progress is not None:
+                progress.update(1)
+        return self
