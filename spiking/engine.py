@@ -104,6 +104,7 @@ class Simulator:
             if "hist_spikes" not in g.state or g.state["hist_spikes"].shape[0] != depth:
                 g.state["hist_spikes"] = be.zeros((depth, g.size + 1), np.int32)
                 g.state["hist_counts"] = be.zeros(depth, np.int64)
+        self._cascade_every = max(1, int(round(1000.0 / self.dt_ms)))  # cascade decay once per simulated second
         self.modulator_state = {}
         if self.net is not None:
             for m in self.net.modulators:
@@ -229,6 +230,9 @@ class Simulator:
                                     arr["delays"], ring, t)
             if prof:
                 be.synchronize(); self.timers["propagation"] += time.perf_counter() - t0
+        if self.plastic and (t + 1) % self._cascade_every == 0:
+            for rt in self.plastic.values():
+                rt.decay_to(t + 1)
         if self.modulator_state:
             for pi, rt in self.plastic.items():
                 if rt.rule.modulated:
@@ -393,8 +397,6 @@ class Simulator:
                 for _ in range(m):
                     self.step()
                 done += m
-                for rt in self.plastic.values():
-                    rt.decay_to(self.t)
                 self.check_finite()
                 if bar is not None:
                     bar.update(round((done) * self.dt_ms) - bar.n)

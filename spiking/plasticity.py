@@ -14,8 +14,9 @@ Rules (see docs/engine.md "Plasticity"):
   post groups different channels for per-group modulation).  While D = 0 the decay of e is
   kept as one pending factor, so idle steps cost O(1), not O(synapses).
 * **Cascade** (after Fusi, Drew and Abbott 2005): a level per synapse with its own decay time
-  constant tau_0 * factor^level; decay applied in closed form, w *= exp(-elapsed/tau_c), at
-  every chunk boundary and by ``Simulator.advance_idle``; synapses potentiated between
+  constant tau_0 * factor^level; decay applied in closed form, w *= exp(-elapsed/tau_c), once
+  per simulated second (at steps that are multiples of 1 s, so chunking never changes the
+  result) and by ``Simulator.advance_idle``; synapses potentiated between
   ``begin_consolidation()`` and ``end_consolidation()`` are promoted one level.
 """
 from __future__ import annotations
@@ -172,7 +173,7 @@ class PlasticRuntime:
             self.last_decay_step = max(self.last_decay_step, step)
             return
         elapsed = (step - self.last_decay_step) * self.dt_ms
-        factors = np.exp(-elapsed / c.taus_ms()).astype(np.float32)
+        factors = np.exp(-elapsed / c.taus_ms())
         self.k.cascade_decay(self.a["weights"], self.a["level"], self.be.asarray(factors), self.a["frozen"])
         self.last_decay_step = step
 

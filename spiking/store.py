@@ -37,9 +37,9 @@ class CheckpointError(Exception):
 # --- description <-> JSON -----------------------------------------------------------
 
 def _types():
-    from . import model, params
+    from . import model, params, plasticity
     names = {}
-    for mod in (model, params):
+    for mod in (model, params, plasticity):
         for k, v in vars(mod).items():
             if dataclasses.is_dataclass(v) and isinstance(v, type):
                 names[k] = v
@@ -136,8 +136,12 @@ def save(sim, path) -> None:
             for pj, (p, arr) in enumerate(sim.projections):
                 pg = h.create_group(f"projections/{pj}")
                 pg.attrs.update(label=p.label, pre=p.pre, post=p.post, target=p.target, delay_steps=p.delay_steps)
+                if p.plastic is not None:
+                    pg.attrs["plastic"] = json.dumps(_encode(p.plastic, []))
+                    pg.attrs["plastic_runtime"] = json.dumps(sim.plastic[pj].scalars())
                 for k, v in arr.items():
                     _put(pg, k, be.to_host(v))
+            h.attrs["modulators"] = json.dumps(sim.modulator_state)
             steps, groups, idx = [], [], []
             for s, items in sim._injected.items():
                 for gi, ix in items:
@@ -220,9 +224,16 @@ def load(path, backend: str = "numba", **backend_options):
             for pj in range(n_proj):
                 pg = h[f"projections/{pj}"]
                 a = pg.attrs
-                projs.append(BuiltProjection(str(a["label"]), int(a["pre"]), int(a["post"]), str(a["target"]),
-                                             _get(pg, "indptr"), _get(pg, "indices"), _get(pg, "weights"),
-                                             int(a["delay_steps"]), _get(pg, "delays") if "delays" in pg else None))
+                core = ("indptr", "indices", "weights", "delays")
+                bp = BuiltProjection(str(a["label"]), int(a["pre"]), int(a["post"]), str(a["target"]),
+                                     _get(pg, "indptr"), _get(pg, "indices"), _get(pg, "weights"),
+                                     int(a["delay_steps"]), _get(pg, "delays") if "delays" in pg else None)
+                if "plastic" in a:
+                    bp.plastic = _decode(json.loads(a["plastic"]), [], _types())
+                    bp.extra = {k: _get(pg, k) for k in pg if k not in core}
+                    bp._runtime = json.loads(a["plastic_runtime"])
+                projs.append(bp)
+            modulators = json.loads(h.attrs.get("modulators", "{}"))
             inj = (_get(h, "injected/steps"), _get(h, "injected/groups"), _get(h, "injected/indices"))
             t = int(h.attrs["t_steps"])
             dt = float(h.attrs["dt_ms"])
@@ -244,6 +255,10 @@ def load(path, backend: str = "numba", **backend_options):
         if g.kind == "generator":
             g.gen_ptr = bg._gen_ptr
     sim.t = t
+    for pj, bp in enumerate(projs):
+        if pj in sim.plastic:
+            sim.plastic[pj].set_scalars(bp._runtime)
+    sim.modulator_state = {k: [float(x) for x in v] for k, v in modulators.items()}
     sim.monitors = []
     sim._injected = defaultdict(list)
     steps, gids, idx = inj

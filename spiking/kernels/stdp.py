@@ -112,10 +112,13 @@ def modulated_update(w, elig, factor, w_min, w_max, frozen, potentiated):
 
 @njit(cache=True)
 def cascade_decay(w, level, factors, frozen):
-    """w *= factors[level] (closed-form decay over an elapsed stretch, per cascade level)."""
+    """w *= factors[level] (closed-form decay over an elapsed stretch, per cascade level).
+
+    ``factors`` is float64 and the product is rounded once to float32: factors as close
+    to 1 as exp(-1 s / 488 h) would lose most of their information as float32."""
     for j in range(w.shape[0]):
         if not frozen[j]:
-            w[j] *= factors[level[j]]
+            w[j] = np.float32(np.float64(w[j]) * factors[level[j]])
 
 
 # --- numpy twins ---------------------------------------------------------------
@@ -177,4 +180,4 @@ def modulated_update_np(w, elig, factor, w_min, w_max, frozen, potentiated):
 
 def cascade_decay_np(w, level, factors, frozen):
     live = frozen == 0
-    w[live] = (w * factors[level].astype(w.dtype))[live]
+    w[live] = (w.astype(np.float64) * factors[level]).astype(np.float32)[live]
