@@ -233,6 +233,7 @@ class Simulator:
         if self.plastic and (t + 1) % self._cascade_every == 0:
             for rt in self.plastic.values():
                 rt.decay_to(t + 1)
+                rt.homeostasis()
         if self.modulator_state:
             for pi, rt in self.plastic.items():
                 if rt.rule.modulated:

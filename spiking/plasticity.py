@@ -13,6 +13,9 @@ Rules (see docs/engine.md "Plasticity"):
   of the projection's modulator channel (global by default; give projections onto different
   post groups different channels for per-group modulation).  While D = 0 the decay of e is
   kept as one pending factor, so idle steps cost O(1), not O(synapses).
+* **Homeostasis** (optional, off by default): once per simulated second each neuron's
+  summed incoming weight of the projection is scaled down to at most ``max_total_in``
+  (EMBER spec 3.5's synaptic scaling, e.g. 5 * w_max).
 * **Cascade** (after Fusi, Drew and Abbott 2005): a level per synapse with its own decay time
   constant tau_0 * factor^level; decay applied in closed form, w *= exp(-elapsed/tau_c), once
   per simulated second (at steps that are multiples of 1 s, so chunking never changes the
@@ -64,6 +67,7 @@ class STDP:
     eta: float = 1.0
     modulator: str = "dopamine"
     cascade: Optional[Cascade] = None
+    max_total_in: Optional[float] = None   # homeostasis: cap on each neuron's summed incoming weight (off)
 
     def __post_init__(self):
         o = "STDP"
@@ -84,6 +88,8 @@ class STDP:
             raise ParameterError(f"STDP.bounds must be 'hard' or 'soft', got {self.bounds!r}")
         if self.cascade is not None and not isinstance(self.cascade, Cascade):
             raise ParameterError("STDP.cascade must be a Cascade or None")
+        if self.max_total_in is not None:
+            _positive(o, "max_total_in", self.max_total_in)
 
     @classmethod
     def ember(cls, a_plus: float = 0.01, w_max: float = 1.0, **kw) -> "STDP":
@@ -165,6 +171,12 @@ class PlasticRuntime:
             if self.pending < 1e-30:
                 k.trace_scale(a["elig"], np.float32(self.pending))
                 self.pending = 1.0
+
+    def homeostasis(self):
+        cap = self.rule.max_total_in
+        if cap is not None:
+            a = self.a
+            self.k.synaptic_scaling(a["csc_indptr"], a["csc_syn"], a["weights"], float(cap), a["frozen"])
 
     def decay_to(self, step: int):
         """Closed-form cascade decay from the last application up to ``step``."""

@@ -257,3 +257,22 @@ def test_nan_weights_are_caught_at_the_chunk_check():
     w[0] = np.nan
     with pytest.raises(NumericalError, match="weights"):
         sim.run(10.0)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_homeostasis_caps_the_summed_input(backend):
+    rule = STDP(a_plus=0.05, a_minus=0.0, w_max=1.0, max_total_in=2.0)
+    net = Network(populations=(Population("L", 50, LIF(noise_sigma=0.4, v_th=0.6)),),
+                  projections=(Projection("L", "L", FixedOutDegree(10), weight=0.3, plasticity=rule),),
+                  dt_ms=1.0, seed=2)
+    sim = Simulator(net, backend=backend)
+    sim.run(3000.0)
+    s = sim.synapses("L->L")
+    totals = np.bincount(s["post"], weights=s["weight"], minlength=50)
+    assert totals.max() <= 2.0 * (1 + 1e-5)   # the run ends on a scaling step (every simulated second)
+    free = Simulator(Network(populations=net.populations, projections=(
+        Projection("L", "L", FixedOutDegree(10), weight=0.3, plasticity=STDP(a_plus=0.05, a_minus=0.0)),),
+        dt_ms=1.0, seed=2), backend=backend)
+    free.run(3000.0)
+    s2 = free.synapses("L->L")
+    assert np.bincount(s2["post"], weights=s2["weight"], minlength=50).max() > totals.max()

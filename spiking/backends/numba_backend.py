@@ -58,6 +58,7 @@ class NumbaBackend(HostBackend):
     stdp_pre_transmit = staticmethod(_stdp.stdp_pre_transmit)
     modulated_update = staticmethod(_stdp.modulated_update)
     cascade_decay = staticmethod(_stdp.cascade_decay)
+    synaptic_scaling = staticmethod(_stdp.synaptic_scaling)
 
     def count_spikes(self, counts, spikes, n) -> None:
         _count(counts, spikes, n)

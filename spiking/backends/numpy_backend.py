@@ -65,3 +65,4 @@ class NumpyBackend(HostBackend):
     stdp_pre_transmit = staticmethod(_stdp.stdp_pre_transmit_np)
     modulated_update = staticmethod(_stdp.modulated_update_np)
     cascade_decay = staticmethod(_stdp.cascade_decay_np)
+    synaptic_scaling = staticmethod(_stdp.synaptic_scaling_np)

@@ -121,6 +121,23 @@ def cascade_decay(w, level, factors, frozen):
             w[j] = np.float32(np.float64(w[j]) * factors[level[j]])
 
 
+@njit(cache=True)
+def synaptic_scaling(csc_indptr, csc_syn, w, cap, frozen):
+    """Scale each neuron's incoming (unfrozen) weights down so that their sum is at most ``cap``."""
+    for i in range(csc_indptr.shape[0] - 1):
+        total = 0.0
+        for q in range(csc_indptr[i], csc_indptr[i + 1]):
+            j = csc_syn[q]
+            if not frozen[j]:
+                total += w[j]
+        if total > cap:
+            f = np.float32(cap / total)
+            for q in range(csc_indptr[i], csc_indptr[i + 1]):
+                j = csc_syn[q]
+                if not frozen[j]:
+                    w[j] = w[j] * f
+
+
 # --- numpy twins ---------------------------------------------------------------
 
 def _bounded_np(w, dw, w_min, w_max, soft):
@@ -181,3 +198,14 @@ def modulated_update_np(w, elig, factor, w_min, w_max, frozen, potentiated):
 def cascade_decay_np(w, level, factors, frozen):
     live = frozen == 0
     w[live] = (w.astype(np.float64) * factors[level]).astype(np.float32)[live]
+
+
+def synaptic_scaling_np(csc_indptr, csc_syn, w, cap, frozen):
+    for i in range(csc_indptr.shape[0] - 1):
+        j = csc_syn[csc_indptr[i]:csc_indptr[i + 1]]
+        j = j[frozen[j] == 0]
+        total = 0.0
+        for x in w[j]:           # the same float64 summation order as the numba kernel
+            total += float(x)
+        if total > cap:
+            w[j] = w[j] * np.float32(cap / total)
