@@ -93,9 +93,6 @@ class Simulator:
             self.projections.append((p, arrays))
             if p.plastic is not None:
                 from .plasticity import PlasticRuntime
-                if not hasattr(be, "stdp_post"):
-                    raise NotImplementedError(f"the {be.name} backend has no plasticity kernels yet "
-                                              f"(projection {p.label!r}); use numpy or numba")
                 self.plastic[pi] = PlasticRuntime(p.plastic, self.dt_ms, arrays, self.groups[p.pre].size,
                                                   self.groups[p.post].size, be, be)
                 hist[p.pre] = max(hist.get(p.pre, 0), p.delay_steps)
@@ -104,6 +101,7 @@ class Simulator:
             if "hist_spikes" not in g.state or g.state["hist_spikes"].shape[0] != depth:
                 g.state["hist_spikes"] = be.zeros((depth, g.size + 1), np.int32)
                 g.state["hist_counts"] = be.zeros(depth, np.int64)
+            g.hist_n = be.to_host(g.state["hist_counts"]).astype(np.int64)  # host copy of the counts
         self._cascade_every = max(1, int(round(1000.0 / self.dt_ms)))  # cascade decay once per simulated second
         self.modulator_state = {}
         if self.net is not None:
@@ -211,7 +209,7 @@ class Simulator:
                 h = g.state["hist_spikes"]
                 r = t % h.shape[0]
                 be.copy_prefix(h[r], g.spikes, g.n)
-                g.state["hist_counts"][r] = g.n
+                g.hist_n[r] = g.n
         for pi, (p, arr) in enumerate(self.projections):
             pre = self.groups[p.pre]
             post = self.groups[p.post]
@@ -258,7 +256,7 @@ class Simulator:
         n_arr = 0
         if src >= 0:
             r = src % h.shape[0]
-            n_arr = int(pre.state["hist_counts"][r])
+            n_arr = int(pre.hist_n[r])
         ring = post.state["pulse_ring" if p.target == "pulse" else "current_ring"]
         rt.pre(h[src % h.shape[0]], n_arr, ring[(t + 1) % post.ring_rows])
         if self.profile:

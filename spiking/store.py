@@ -106,6 +106,9 @@ def save(sim, path) -> None:
         raise CheckpointError(f"cannot save checkpoint: folder {folder!r} does not exist")
     be = sim.backend
     be.synchronize()
+    for g in sim.groups:
+        if hasattr(g, "hist_n"):   # the spike-history counts live on the host while running
+            be.write(g.state["hist_counts"], g.hist_n)
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
     try:
         with h5py.File(tmp, "w") as h:

@@ -276,3 +276,27 @@ def test_homeostasis_caps_the_summed_input(backend):
     free.run(3000.0)
     s2 = free.synapses("L->L")
     assert np.bincount(s2["post"], weights=s2["weight"], minlength=50).max() > totals.max()
+
+
+def test_plasticity_kernels_under_the_cuda_simulator_match_cpu():
+    from numba import cuda
+    if not cuda.is_available():
+        pytest.skip("no CUDA device and NUMBA_ENABLE_CUDASIM is not set")
+    rule = STDP.ember(a_plus=0.05, modulated=True, tau_e_ms=200.0, cascade=Cascade(tau0_ms=50.0), max_total_in=3.0)
+    net = Network(populations=(Population("L", 40, LIF(noise_sigma=0.4, v_th=0.6)),),
+                  sources=(PoissonSource("P", 10, rate_hz=100.0),),
+                  projections=(Projection("L", "L", FixedOutDegree(6), weight=0.3, plasticity=rule),
+                               Projection("P", "L", FixedOutDegree(8), weight=0.3)),
+                  modulators=(Modulator("dopamine", tonic=1.0),), dt_ms=1.0, seed=4)
+    out = {}
+    for be in ("numba", "cuda"):
+        sim = Simulator(net, backend=be)
+        sim._cascade_every = 10   # exercise cascade decay and scaling within the short run
+        from spiking import SpikeCounts
+        c = sim.add_monitor(SpikeCounts("L"))
+        sim.run(30.0)
+        out[be] = (c.counts, sim.weights("L->L"))
+    assert out["numba"][0].sum() > 5
+    assert np.array_equal(out["numba"][0], out["cuda"][0])
+    assert np.allclose(out["numba"][1], out["cuda"][1], atol=1e-5)
+    assert not np.allclose(out["numba"][1], 0.3)

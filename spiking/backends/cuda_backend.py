@@ -103,6 +103,107 @@ def _count_k(counts, spikes, n):
         cuda.atomic.add(counts, spikes[k], 1)
 
 
+@cuda.jit
+def _trace_scale_k(x, factor):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        x[i] *= factor
+
+
+@cuda.jit(device=True)
+def _bounded_d(wj, dw, w_min, w_max, soft):
+    if soft:
+        span = w_max - w_min
+        if dw > 0:
+            dw = dw * (w_max - wj) / span
+        else:
+            dw = dw * (wj - w_min) / span
+    wj = wj + dw
+    return min(max(wj, w_min), w_max)
+
+
+@cuda.jit
+def _stdp_post_k(post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_post, a_minus, nearest,
+                 w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
+    # one thread per post spike: a synapse has one post neuron, so no two threads share a weight
+    k = cuda.grid(1)
+    if k < n_post:
+        i = post_spikes[k]
+        for q in range(csc_indptr[i], csc_indptr[i + 1]):
+            j = csc_syn[q]
+            if frozen[j]:
+                continue
+            dw = x_pre[csc_pre[q]]
+            if modulated:
+                elig[j] += dw * inv_pending
+            else:
+                old = w[j]
+                w[j] = _bounded_d(old, dw, w_min, w_max, soft)
+                if w[j] > old:
+                    potentiated[j] = 1
+        if nearest:
+            x_post[i] = a_minus
+        else:
+            x_post[i] += a_minus
+
+
+@cuda.jit
+def _stdp_pre_k(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_decay, a_plus, nearest,
+                w_min, w_max, soft, frozen, modulated, elig, inv_pending):
+    # one thread per arriving pre neuron: each owns its row of synapses
+    k = cuda.grid(1)
+    if k < n_pre:
+        s = pre_spikes[k]
+        for j in range(indptr[s], indptr[s + 1]):
+            t = indices[j]
+            cuda.atomic.add(row, t, w[j])
+            if frozen[j]:
+                continue
+            dw = -(x_post[t] * post_decay)
+            if modulated:
+                elig[j] += dw * inv_pending
+            else:
+                w[j] = _bounded_d(w[j], dw, w_min, w_max, soft)
+        if nearest:
+            x_pre[s] = a_plus
+        else:
+            x_pre[s] += a_plus
+
+
+@cuda.jit
+def _modulated_k(w, elig, factor, w_min, w_max, frozen, potentiated):
+    j = cuda.grid(1)
+    if j < w.shape[0] and not frozen[j]:
+        nw = min(max(w[j] + factor * elig[j], w_min), w_max)
+        if nw > w[j]:
+            potentiated[j] = 1
+        w[j] = nw
+
+
+@cuda.jit
+def _cascade_k(w, level, factors, frozen):
+    j = cuda.grid(1)
+    if j < w.shape[0] and not frozen[j]:
+        w[j] = float32(w[j] * factors[level[j]])
+
+
+@cuda.jit
+def _scaling_k(csc_indptr, csc_syn, w, cap, frozen):
+    i = cuda.grid(1)
+    if i < csc_indptr.shape[0] - 1:
+        total = 0.0
+        for q in range(csc_indptr[i], csc_indptr[i + 1]):
+            j = csc_syn[q]
+            if not frozen[j]:
+                total += w[j]
+        if total > cap:
+            f = float32(cap / total)
+            for q in range(csc_indptr[i], csc_indptr[i + 1]):
+                j = csc_syn[q]
+                if not frozen[j]:
+                    w[j] = w[j] * f
+
+
 def _blocks(n: int) -> int:
     return max(1, math.ceil(n / _TPB))
 
@@ -178,3 +279,32 @@ class CudaBackend:
 
     def write(self, dst, src) -> None:
         dst.copy_to_device(np.ascontiguousarray(src))
+
+    def copy_prefix(self, dst, src, n) -> None:
+        if n:
+            dst[:n].copy_to_device(src[:n])
+
+    # plasticity (same semantics as kernels/stdp.py; post-side and pre-side updates of one
+    # step touch disjoint synapse sets per thread, so only the transmission needs atomics)
+    def trace_scale(self, x, factor):
+        _trace_scale_k[_blocks(x.shape[0]), _TPB](x, factor)
+
+    def stdp_post(self, post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_post, a_minus, nearest,
+                  w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
+        _stdp_post_k[_blocks(n_post), _TPB](post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_post,
+                                            a_minus, nearest, w_min, w_max, soft, frozen, modulated, elig,
+                                            inv_pending, potentiated)
+
+    def stdp_pre_transmit(self, pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_decay, a_plus,
+                          nearest, w_min, w_max, soft, frozen, modulated, elig, inv_pending):
+        _stdp_pre_k[_blocks(n_pre), _TPB](pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_decay,
+                                          a_plus, nearest, w_min, w_max, soft, frozen, modulated, elig, inv_pending)
+
+    def modulated_update(self, w, elig, factor, w_min, w_max, frozen, potentiated):
+        _modulated_k[_blocks(w.shape[0]), _TPB](w, elig, factor, w_min, w_max, frozen, potentiated)
+
+    def cascade_decay(self, w, level, factors, frozen):
+        _cascade_k[_blocks(w.shape[0]), _TPB](w, level, factors, frozen)
+
+    def synaptic_scaling(self, csc_indptr, csc_syn, w, cap, frozen):
+        _scaling_k[_blocks(csc_indptr.shape[0] - 1), _TPB](csc_indptr, csc_syn, w, cap, frozen)
