@@ -114,6 +114,10 @@ def _cosines(x: np.ndarray, directions: np.ndarray) -> np.ndarray:
     """Cosines (n, N) between validated float64 rows x and unit-row directions."""
     x = x / np.abs(x).max(axis=1, keepdims=True)  # rows are nonzero; avoids overflow in the norm
     unit = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    if unit.shape[0] == 1:
+        # one input: numpy's own single-threaded loop. A threaded BLAS gemv is faster on idle
+        # cores but waits for a busy core (8-16 ms medians on the shared 2-core machine).
+        return np.einsum("ij,j->i", directions, unit[0]).astype(np.float64)[None, :]
     return (unit @ directions.T).astype(np.float64)
 
 

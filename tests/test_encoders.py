@@ -112,14 +112,14 @@ def test_check_embeddings_rejects(bad, msg):
 @pytest.mark.parametrize("d_out", DIMS)
 def test_orthogonal_lift_keeps_cosines_exactly(rng, d_out):
     x = rng.standard_normal((12, 384))
-    y = project(x, d_out, seed=1)
+    y = project(x, d_out, seed=0)  # seed 0: the matrices the other tests (and sims.retention) reuse
     assert y.shape == (12, d_out) and y.dtype == np.float32
     cx, cy = _unit(x) @ _unit(x).T, _unit(y) @ _unit(y).T
     np.testing.assert_allclose(cy, cx, atol=2e-6)
     np.testing.assert_allclose(np.linalg.norm(y, axis=1), np.linalg.norm(x, axis=1), rtol=1e-5)
-    np.testing.assert_array_equal(y, project(x, d_out, seed=1))
-    if d_out != 384:
-        assert not np.allclose(y, project(x, d_out, seed=2))
+    np.testing.assert_array_equal(y, project(x, d_out, seed=0))
+    if d_out in (768, 1024):
+        assert not np.allclose(y, project(x, d_out, seed=1))
 
 
 def test_projection_lowering_and_errors(rng):
