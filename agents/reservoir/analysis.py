@@ -68,7 +68,7 @@ def pearson_fit(x, y) -> dict:
 
 
 def bump_decoding(Z, timing: Timing, centres_ms=(300.0, 600.0, 900.0), sigma_ms=40.0, ridge=1.0,
-                  chunk_ms=20.0) -> dict:
+                  chunk_ms=10.0) -> dict:
     """Check 1: ridge decoding of Gaussian bumps from a cue-only trajectory.  Time is cut into
     ``chunk_ms`` chunks, alternately train / held out; returns held-out R^2 (all bumps together) and
     the peak error of each bump on the held-out-inclusive prediction."""

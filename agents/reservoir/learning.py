@@ -303,20 +303,33 @@ class ForceLearner:
                 b += c * bs[key]
         return G, b
 
-    def solve(self, trials, upto: int, reset_at=None):
-        """Weights (when (D,), what (K, D)) after trials[:upto]; with ``reset_at`` (a trial index), P is
-        reset to P(0) there and the weights continue from their value at that trial."""
+    def solve(self, trials, upto: int, reset_at=None, which=("when", "what")):
+        """Weights (when (D,) or None, what (K, D) or None) after trials[:upto]; with ``reset_at`` (a
+        trial index), P is reset to P(0) there and the weights continue from their value at that
+        trial.  ``which`` selects the readouts to solve for."""
         def counts(a, b):
             c = {}
             for tr in trials[a:b]:
                 c[tr.key] = c.get(tr.key, 0) + 1
             return c
         if reset_at is None or upto <= reset_at:
-            G, b = self._stats(counts(0, upto))
-            Gw, bw = self._stats(counts(0, upto), "what")
-            return ridge_solution(G, b, self.p0)[:, 0], ridge_solution(Gw, bw, self.p0).T
-        w0, v0 = self.solve(trials, reset_at)
-        G, b = self._stats(counts(reset_at, upto))
-        Gw, bw = self._stats(counts(reset_at, upto), "what")
-        return (ridge_solution(G, b, self.p0, w0[:, None])[:, 0],
-                ridge_solution(Gw, bw, self.p0, v0.T).T)
+            c = counts(0, upto)
+            base = {"when": None, "what": None}
+            lo = 0
+        else:
+            bkey = (id(trials), reset_at, tuple(which))
+            if getattr(self, "_base_key", None) != bkey:
+                self._base = self.solve(trials, reset_at, None, which)
+                self._base_key = bkey
+            c = counts(reset_at, upto)
+            base = {"when": None if self._base[0] is None else self._base[0][:, None],
+                    "what": None if self._base[1] is None else self._base[1].T}
+        out = []
+        for name in ("when", "what"):
+            if name not in which:
+                out.append(None)
+                continue
+            G, b = self._stats(c, name)
+            sol = ridge_solution(G, b, self.p0, base[name])
+            out.append(sol[:, 0] if name == "when" else sol.T)
+        return tuple(out)
