@@ -269,9 +269,6 @@ def _plastic_arrays(bp: BuiltProjection, pr: Projection, n_pre: int, n_post: int
     from .plasticity import csc_index
 
     rule = pr.plasticity
-    if not homog:
-        raise NotImplementedError(f"Projection {pr.label}: STDP with heterogeneous delays is not implemented yet "
-                                  "(per-neuron traces are exact only for a homogeneous delay)")
     w = bp.weights
     if w.size and (w.min() < rule.w_min or w.max() > rule.w_max):
         raise ParameterError(f"Projection {pr.label}: initial weights must lie in [w_min, w_max] = "
@@ -287,3 +284,12 @@ def _plastic_arrays(bp: BuiltProjection, pr: Projection, n_pre: int, n_post: int
         "level": np.zeros(n_syn if rule.cascade is not None else 1, np.uint8),
         "saved_weights": np.zeros(n_syn, np.float32),   # values kept while quarantined
     }
+    if not homog:
+        # per-synapse presynaptic traces; rows sorted by (delay, target) so a spike's synapses that
+        # arrive in the same step are one segment (found by binary search)
+        row = np.repeat(np.arange(bp.indptr.size - 1), np.diff(bp.indptr))
+        order = np.lexsort((bp.indices, bp.delays, row))
+        bp.indices, bp.weights, bp.delays = bp.indices[order], bp.weights[order], bp.delays[order]
+        cptr, csyn, cpre = csc_index(bp.indptr, bp.indices, n_post)
+        bp.extra.update(csc_indptr=cptr, csc_syn=csyn, csc_pre=cpre,
+                        a_pre=np.zeros(n_syn, np.float32), last=np.full(n_syn, -(2 ** 40), np.int64))

@@ -95,7 +95,11 @@ class Simulator:
                 from .plasticity import PlasticRuntime
                 self.plastic[pi] = PlasticRuntime(p.plastic, self.dt_ms, arrays, self.groups[p.pre].size,
                                                   self.groups[p.post].size, be, be)
-                hist[p.pre] = max(hist.get(p.pre, 0), p.delay_steps)
+                depth = p.delay_steps if p.delay_steps > 0 else int(np.max(p.delays, initial=1))
+                hist[p.pre] = max(hist.get(p.pre, 0), depth)
+                if p.delays is not None and not hasattr(be, "stdp_pre_hetero"):
+                    raise NotImplementedError(f"the {be.name} backend has no kernels for STDP with heterogeneous "
+                                              f"delays (projection {p.label!r}); use numpy or numba")
         for gi, depth in hist.items():
             g = self.groups[gi]
             if "hist_spikes" not in g.state or g.state["hist_spikes"].shape[0] != depth:
@@ -248,17 +252,11 @@ class Simulator:
         transmit into ring row t + 1 and apply the pre-side update (Brian2's order)."""
         rt = self.plastic[pi]
         t0 = time.perf_counter() if self.profile else 0.0
-        rt.post(post.spikes, post.n)
+        rt.post(post.spikes, post.n, t)
         if self.profile:
             self.backend.synchronize(); t1 = time.perf_counter(); self.timers["stdp_post"] += t1 - t0; t0 = t1
-        src = t + 1 - p.delay_steps
-        h = pre.state["hist_spikes"]
-        n_arr = 0
-        if src >= 0:
-            r = src % h.shape[0]
-            n_arr = int(pre.hist_n[r])
         ring = post.state["pulse_ring" if p.target == "pulse" else "current_ring"]
-        rt.pre(h[src % h.shape[0]], n_arr, ring[(t + 1) % post.ring_rows])
+        rt.pre(pre.state["hist_spikes"], pre.hist_n, t + 1, p.delay_steps, ring[(t + 1) % post.ring_rows])
         if self.profile:
             self.backend.synchronize(); self.timers["stdp_pre_and_transmit"] += time.perf_counter() - t0
 

@@ -2,8 +2,10 @@
 
 Rules (see docs/engine.md "Plasticity"):
 
-* **STDP**, pair-based, with traces per neuron (exact for homogeneous delays, where every
-  synapse of a neuron sees the same arrival times: the optimisation perf-anchors 4.4 allows).
+* **STDP**, pair-based.  With a homogeneous delay every synapse of a neuron sees the same
+  arrival times, so the presynaptic trace is kept per neuron (the optimisation perf-anchors
+  4.4 allows); with heterogeneous delays it is kept per synapse and updated at that
+  synapse's own arrival (rows sorted by delay), exactly as Brian2's event-driven traces.
   Pre-side update when the spike arrives (after the delay), post-side at the post spike,
   Brian2's order within a step (arrivals first, then post spikes; transmission with the weight
   before its update).  ``A+ exp(-dt/tau+)`` for post after pre, ``-A- exp(dt/tau-)`` for pre
@@ -129,6 +131,14 @@ class PlasticRuntime:
         self.a = arrays
         self.pending = 1.0          # true eligibility = stored * pending (deferred decay while D = 0)
         self.last_decay_step = 0    # cascade decay applied up to this step
+        self.hetero = "a_pre" in arrays
+        if self.hetero:
+            # decay^k down to below float32's smallest subnormal (the trace is 0 beyond the table)
+            n_tab = int(math.ceil(105.0 * rule.tau_plus_ms / dt_ms)) + 2
+            self.log_decay = -dt_ms / rule.tau_plus_ms
+            self.table = be.asarray(np.exp(np.arange(n_tab) * self.log_decay).astype(np.float32))
+            d = be.to_host(arrays["delays"])
+            self.d_min, self.d_max = (int(d.min()), int(d.max())) if d.size else (1, 1)
 
     def scalars(self) -> dict:
         return {"pending": self.pending, "last_decay_step": self.last_decay_step}
@@ -137,22 +147,44 @@ class PlasticRuntime:
         self.pending = float(d["pending"])
         self.last_decay_step = int(d["last_decay_step"])
 
-    def post(self, post_spikes, n_post):
+    def post(self, post_spikes, n_post, t):
+        """Post-side update for the post spikes of step t."""
         a, k = self.a, self.k
         k.trace_scale(a["x_post"], self.post_decay)
-        if n_post:
+        if not n_post:
+            return
+        inv = np.float32(1.0 / self.pending)
+        if self.hetero:
+            k.stdp_post_hetero(post_spikes, n_post, t, a["csc_indptr"], a["csc_syn"], a["weights"], a["a_pre"],
+                               a["last"], self.table, self.log_decay, a["x_post"], self.a_minus, self.nearest,
+                               self.w_min, self.w_max, self.soft, a["frozen"], self.rule.modulated, a["elig"], inv,
+                               a["potentiated"])
+        else:
             k.stdp_post(post_spikes, n_post, a["csc_indptr"], a["csc_syn"], a["csc_pre"], a["weights"], a["x_pre"],
                         a["x_post"], self.a_minus, self.nearest, self.w_min, self.w_max, self.soft, a["frozen"],
-                        self.rule.modulated, a["elig"], np.float32(1.0 / self.pending), a["potentiated"])
+                        self.rule.modulated, a["elig"], inv, a["potentiated"])
 
-    def pre(self, arrivals, n_arr, row):
+    def pre(self, hist, hist_n, t_next, homog_delay, row):
+        """Arrivals of step t_next: transmit into ``row`` and apply the pre-side update.
+        ``hist``/``hist_n`` are the presynaptic group's spike history (ring over steps)."""
         a, k = self.a, self.k
+        inv = np.float32(1.0 / self.pending)
+        if self.hetero:
+            k.stdp_pre_hetero(hist, hist_n, t_next, self.d_min, self.d_max, a["indptr"], a["indices"], a["delays"],
+                              a["weights"], row, a["a_pre"], a["last"], self.table, self.log_decay, a["x_post"],
+                              self.post_decay, self.a_plus, self.nearest, self.w_min, self.w_max, self.soft,
+                              a["frozen"], self.rule.modulated, a["elig"], inv)
+            return
         k.trace_scale(a["x_pre"], self.pre_decay)
+        src = t_next - homog_delay
+        if src < 0:
+            return
+        r = src % hist.shape[0]
+        n_arr = int(hist_n[r])
         if n_arr:
-            k.stdp_pre_transmit(arrivals, n_arr, a["indptr"], a["indices"], a["weights"], row, a["x_pre"],
+            k.stdp_pre_transmit(hist[r], n_arr, a["indptr"], a["indices"], a["weights"], row, a["x_pre"],
                                 a["x_post"], self.post_decay, self.a_plus, self.nearest, self.w_min, self.w_max,
-                                self.soft, a["frozen"], self.rule.modulated, a["elig"],
-                                np.float32(1.0 / self.pending))
+                                self.soft, a["frozen"], self.rule.modulated, a["elig"], inv)
 
     def modulate(self, d_value: float):
         """Apply dw = eta * D * e * dt for this step, then decay e by one step."""

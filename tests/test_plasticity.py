@@ -300,3 +300,47 @@ def test_plasticity_kernels_under_the_cuda_simulator_match_cpu():
     assert np.array_equal(out["numba"][0], out["cuda"][0])
     assert np.allclose(out["numba"][1], out["cuda"][1], atol=1e-5)
     assert not np.allclose(out["numba"][1], 0.3)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_stdp_with_heterogeneous_delays_pairs_on_each_synapse_arrival(backend):
+    """Three synapses from one pre neuron with delays 1, 4 and 9 ms onto three post neurons that all
+    fire at 60 ms: each sees its own pairing interval 60 - (50 + d)."""
+    delays = np.array([1.0, 4.0, 9.0])
+    rule = STDP(a_plus=A, a_minus=1.05 * A, tau_plus_ms=20.0, tau_minus_ms=30.0)
+    pre = SpikeGenerator("pre", 1, times_ms=(50.0,), indices=(0,))
+    post = Population("post", 3, QUIET)
+    proj = Projection("pre", "post", Pairs((0, 0, 0), (0, 1, 2)), weight=0.5, delay_ms=delays, plasticity=rule)
+    sim = Simulator(Network(populations=(post,), sources=(pre,), projections=(proj,), dt_ms=0.5), backend=backend)
+    sim.inject_spikes("post", [0, 1, 2], at_step=120)   # 60 ms
+    sim.run(120.0)
+    dw = sim.weights("pre->post").astype(float) - 0.5
+    expected = A * np.exp(-(60.0 - (50.0 + delays)) / 20.0)
+    assert np.allclose(dw, expected, rtol=1e-4)
+    # and the reverse order: post first (at 52 ms), arrivals at 51, 54 and 59 ms
+    sim = Simulator(Network(populations=(post,), sources=(pre,), projections=(proj,), dt_ms=0.5), backend=backend)
+    sim.inject_spikes("post", [0, 1, 2], at_step=104)   # 52 ms
+    sim.run(120.0)
+    dw = sim.weights("pre->post").astype(float) - 0.5
+    arr = 50.0 + delays
+    exp = np.where(arr > 52.0, -1.05 * A * np.exp(-(arr - 52.0) / 30.0), A * np.exp(-(52.0 - arr) / 20.0))
+    assert np.allclose(dw, exp, rtol=1e-4)
+
+
+def test_heterogeneous_delay_stdp_numpy_equals_numba():
+    from spiking import SpikeTrains, Uniform
+    rule = STDP.ember(a_plus=0.02, w_max=0.6)
+    net = Network(populations=(Population("L", 150, LIF(noise_sigma=0.35, v_th=0.7)),),
+                  sources=(PoissonSource("P", 40, rate_hz=40.0),),
+                  projections=(Projection("L", "L", FixedOutDegree(15), weight=0.2, delay_ms=Uniform(1.0, 8.0),
+                                          plasticity=rule),
+                               Projection("P", "L", FixedOutDegree(20), weight=0.3)), dt_ms=1.0, seed=9)
+    res = []
+    for be in ("numpy", "numba"):
+        sim = Simulator(net, backend=be)
+        m = sim.add_monitor(SpikeTrains("L"))
+        sim.run(400.0)
+        res.append((m.indices, sim.weights("L->L")))
+    assert res[0][0].size > 100
+    assert np.array_equal(res[0][0], res[1][0]) and np.array_equal(res[0][1], res[1][1])
+    assert not np.allclose(res[0][1], 0.2)

@@ -59,6 +59,8 @@ class NumbaBackend(HostBackend):
     modulated_update = staticmethod(_stdp.modulated_update)
     cascade_decay = staticmethod(_stdp.cascade_decay)
     synaptic_scaling = staticmethod(_stdp.synaptic_scaling)
+    stdp_pre_hetero = staticmethod(_stdp.stdp_pre_hetero)
+    stdp_post_hetero = staticmethod(_stdp.stdp_post_hetero)
 
     def count_spikes(self, counts, spikes, n) -> None:
         _count(counts, spikes, n)

@@ -66,3 +66,5 @@ class NumpyBackend(HostBackend):
     modulated_update = staticmethod(_stdp.modulated_update_np)
     cascade_decay = staticmethod(_stdp.cascade_decay_np)
     synaptic_scaling = staticmethod(_stdp.synaptic_scaling_np)
+    stdp_pre_hetero = staticmethod(_stdp.stdp_pre_hetero_np)
+    stdp_post_hetero = staticmethod(_stdp.stdp_post_hetero_np)

@@ -209,3 +209,151 @@ def synaptic_scaling_np(csc_indptr, csc_syn, w, cap, frozen):
             total += float(x)
         if total > cap:
             w[j] = w[j] * np.float32(cap / total)
+
+
+# --- heterogeneous delays: per-synapse presynaptic traces, updated at each synapse's arrival ---
+#
+# Rows of a plastic projection with heterogeneous delays are sorted by (delay, target), so the
+# synapses of a spike that arrive together form one contiguous segment of its row.  The
+# presynaptic trace lives on the synapse (value at its last arrival ``last[j]``) and is decayed
+# on use with a table of decay^k that reaches below float32's smallest number (0 beyond), as
+# Brian2's event-driven per-synapse traces.
+
+@njit(cache=True)
+def _seg(delays, lo, hi, d):
+    """[a, b) of the synapses in delays[lo:hi] (sorted) equal to d."""
+    a, b = lo, hi
+    while a < b:
+        m = (a + b) // 2
+        if delays[m] < d:
+            a = m + 1
+        else:
+            b = m
+    e, b = a, hi
+    while e < b:
+        m = (e + b) // 2
+        if delays[m] <= d:
+            e = m + 1
+        else:
+            b = m
+    return a, e
+
+
+@njit(cache=True)
+def _decayed(value, steps, table, log_decay):
+    # the table reaches below float32's smallest number, so beyond it the trace is 0
+    if steps < table.shape[0]:
+        return value * table[steps]
+    return np.float32(0.0)
+
+
+@njit(cache=True)
+def stdp_pre_hetero(hist, hist_n, t_next, d_min, d_max, indptr, indices, delays, w, row, a_pre, last, table,
+                    log_decay, x_post, post_decay, a_plus, nearest, w_min, w_max, soft, frozen, modulated, elig,
+                    inv_pending):
+    h = hist.shape[0]
+    for d in range(d_min, d_max + 1):
+        src = t_next - d
+        if src < 0:
+            continue
+        r = src % h
+        for k in range(hist_n[r]):
+            s = hist[r, k]
+            a, b = _seg(delays, indptr[s], indptr[s + 1], d)
+            for j in range(a, b):
+                tgt = indices[j]
+                row[tgt] += w[j]
+                if nearest:
+                    a_pre[j] = a_plus
+                else:
+                    a_pre[j] = _decayed(a_pre[j], t_next - last[j], table, log_decay) + a_plus
+                last[j] = t_next
+                if frozen[j]:
+                    continue
+                dw = -(x_post[tgt] * post_decay)
+                if modulated:
+                    elig[j] += dw * inv_pending
+                else:
+                    w[j] = _bounded(w[j], dw, w_min, w_max, soft)
+
+
+@njit(cache=True)
+def stdp_post_hetero(post_spikes, n_post, t, csc_indptr, csc_syn, w, a_pre, last, table, log_decay, x_post,
+                     a_minus, nearest, w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
+    for k in range(n_post):
+        i = post_spikes[k]
+        for q in range(csc_indptr[i], csc_indptr[i + 1]):
+            j = csc_syn[q]
+            if frozen[j] or a_pre[j] == 0.0:
+                continue
+            dw = _decayed(a_pre[j], t - last[j], table, log_decay)
+            if modulated:
+                elig[j] += dw * inv_pending
+            else:
+                old = w[j]
+                w[j] = _bounded(old, dw, w_min, w_max, soft)
+                if w[j] > old:
+                    potentiated[j] = 1
+        if nearest:
+            x_post[i] = a_minus
+        else:
+            x_post[i] += a_minus
+
+
+def _decayed_np(value, steps, table, log_decay):
+    steps = np.asarray(steps, dtype=np.int64)
+    inside = steps < table.shape[0]
+    out = np.empty(np.shape(value), np.float32)
+    out[inside] = value[inside] * table[steps[inside]]
+    out[~inside] = 0.0
+    return out
+
+
+def stdp_pre_hetero_np(hist, hist_n, t_next, d_min, d_max, indptr, indices, delays, w, row, a_pre, last, table,
+                       log_decay, x_post, post_decay, a_plus, nearest, w_min, w_max, soft, frozen, modulated, elig,
+                       inv_pending):
+    h = hist.shape[0]
+    for d in range(d_min, d_max + 1):
+        src = t_next - d
+        if src < 0:
+            continue
+        r = src % h
+        for k in range(int(hist_n[r])):
+            s = hist[r, k]
+            lo, hi = indptr[s], indptr[s + 1]
+            a = lo + np.searchsorted(delays[lo:hi], d, side="left")
+            b = lo + np.searchsorted(delays[lo:hi], d, side="right")
+            j = np.arange(a, b)
+            tgt = indices[j]
+            np.add.at(row, tgt, w[j])
+            if nearest:
+                a_pre[j] = a_plus
+            else:
+                a_pre[j] = _decayed_np(a_pre[j], t_next - last[j], table, log_decay) + a_plus
+            last[j] = t_next
+            live = frozen[j] == 0
+            j, tgt = j[live], tgt[live]
+            dw = -(x_post[tgt] * post_decay)
+            if modulated:
+                elig[j] += dw * inv_pending
+            else:
+                w[j] = _bounded_np(w[j], dw, w_min, w_max, soft)
+
+
+def stdp_post_hetero_np(post_spikes, n_post, t, csc_indptr, csc_syn, w, a_pre, last, table, log_decay, x_post,
+                        a_minus, nearest, w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
+    for k in range(n_post):
+        i = post_spikes[k]
+        j = csc_syn[csc_indptr[i]:csc_indptr[i + 1]]
+        j = j[(frozen[j] == 0) & (a_pre[j] != 0.0)]
+        dw = _decayed_np(a_pre[j], t - last[j], table, log_decay)
+        if modulated:
+            elig[j] += dw * inv_pending
+        else:
+            old = w[j]
+            w[j] = _bounded_np(old, dw, w_min, w_max, soft)
+            potentiated[j[w[j] > old]] = 1
+        if nearest:
+            x_post[i] = a_minus
+        else:
+            x_post[i] += a_minus
