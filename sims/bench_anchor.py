@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 
-DEFAULT_T = {10_000: 10.0, 100_000: 5.0, 220_000: 3.0}
+DEFAULT_T = {10_000: 10.0, 100_000: 5.0, 220_000: 3.0}  # perf-anchors 4.8
 
 
 def _run(cmd, env, cwd=None) -> dict:
@@ -40,6 +40,7 @@ def main(argv=None) -> int:
     ap.add_argument("--brian2-python", default=os.path.expanduser("~/.cache/project-checks/b2venv/bin/python"))
     ap.add_argument("--brian2-script", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bench",
                                                             "izh_brian2.py"))
+    ap.add_argument("--stdp", action="store_true", help="the STDP variant on both sides")
     ap.add_argument("--no-brian2", action="store_true")
     ap.add_argument("--append", default=None)
     a = ap.parse_args(argv)
@@ -56,9 +57,11 @@ def main(argv=None) -> int:
             with tempfile.TemporaryDirectory() as bd:
                 b2 = _run([a.brian2_python, os.path.abspath(a.brian2_script), "--N", str(n), "--T", str(T),
                            "--dt", str(a.dt), "--mode", "cpp_standalone", "--repeat", str(a.repeat),
-                           "--builddir", os.path.join(bd, "b")], env, cwd=os.path.dirname(os.path.abspath(a.brian2_script)))
+                           "--builddir", os.path.join(bd, "b")] + (["--stdp"] if a.stdp else []), env,
+                          cwd=os.path.dirname(os.path.abspath(a.brian2_script)))
         ours = _run([sys.executable, "-m", "sims.anchor", "--N", str(n), "--T", str(T), "--dt", str(a.dt),
-                     "--threads", "1", "--repeat", str(a.repeat), "--json", "--breakdown"], env)
+                     "--threads", "1", "--repeat", str(a.repeat), "--json", "--breakdown"]
+                    + (["--stdp"] if a.stdp else []), env)
         for rec in (b2, ours):
             if rec is None:
                 continue
@@ -69,12 +72,14 @@ def main(argv=None) -> int:
                     f.write(line + "\n")
         rows.append((n, T, b2, ours))
     print()
+    part_names = "noise / neuron / propagation" + (" / STDP post / STDP pre+transmit" if a.stdp else "")
     print("| N | T s | Brian2 RTF | ours RTF | speed-up | rate Hz (B2 / ours) | ours E / I Hz | CV 5 ms (ours) "
-          "| peak RSS MB (B2 / ours) | ours: noise / neuron / propagation s per sim s | load (B2 / ours) |")
+          f"| peak RSS MB (B2 / ours) | ours: {part_names} s per sim s | load (B2 / ours) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n, T, b2, o in rows:
         bd = o.get("breakdown_s_per_sim_s", {})
-        parts = " / ".join(f"{bd.get(k, float('nan')):.2f}" for k in ("noise", "neuron_update", "propagation"))
+        keys = ("noise", "neuron_update", "propagation") + (("stdp_post", "stdp_pre_and_transmit") if a.stdp else ())
+        parts = " / ".join(f"{bd.get(k, float('nan')):.2f}" for k in keys)
         if b2:
             print(f"| {n} | {T:g} | {b2['rtf']:.3f} | {o['rtf']:.3f} | {b2['rtf'] / o['rtf']:.2f}x | "
                   f"{b2['rate_all_hz']:.2f} / {o['rate_all_hz']:.2f} | {o['rate_E_hz']:.2f} / {o['rate_I_hz']:.2f} | "

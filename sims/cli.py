@@ -16,6 +16,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "attention-decode": ("sims.attention_decode", "per-token decode time of GLA / SWA / softmax attention at two contexts"),
     "spiking-lm": ("sims.spiking_lm", "byte-level LM: softmax baseline, hybrid conversion, post-hoc spiking"),
     "actor-check": ("sims.actor_check", "load the configured LLM actor, answer a prompt, choose an action"),
+    "predict": ("sims.predict", "reservoir prediction suite: what / when / probability tasks, three learners"),
+    "bench-anchor": ("sims.bench_anchor", "side-by-side anchor benchmark against Brian2 (one thread)"),
+    "encode-bench": ("sims.encode_bench", "time the population code and the sentence embedder"),
+    "store-bench": ("sims.store_bench", "insert and search rates of the agent's SQLite stores"),
 }
 
 
