@@ -106,23 +106,30 @@ class SentenceTransformerEmbedder:
 
     model: a key of :data:`PACKAGED_MODELS`. device: torch device string ("cpu").
     batch_size: texts per forward pass. on_overflow: "warn", "truncate" or "error" (see the
-    module docstring). Outputs are float32 (n, dim) with unit rows.
+    module docstring). torch_threads: if set, torch runs on that many threads during each
+    ``embed`` call (torch's setting is process-wide and is restored afterwards); 1 is the
+    robust choice for single sentences on a machine whose other cores are busy. Outputs are
+    float32 (n, dim) with unit rows.
     """
 
     def __init__(self, model: str = "all-MiniLM-L6-v2", device: str = "cpu", batch_size: int = 32,
-                 on_overflow: str = "warn") -> None:
+                 on_overflow: str = "warn", torch_threads: int | None = None) -> None:
         if model not in PACKAGED_MODELS:
             raise EncoderInputError(f"unknown packaged model {model!r}; known: {sorted(PACKAGED_MODELS)}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise EncoderInputError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if on_overflow not in ("warn", "truncate", "error"):
             raise EncoderInputError(f"on_overflow must be 'warn', 'truncate' or 'error', got {on_overflow!r}")
+        if torch_threads is not None and (isinstance(torch_threads, bool) or not isinstance(torch_threads, int)
+                                          or torch_threads < 1):
+            raise EncoderInputError(f"torch_threads must be None or an int >= 1, got {torch_threads!r}")
         if not isinstance(device, str) or not device:
             raise EncoderInputError(f"device must be a torch device string, got {device!r}")
         self.spec = PACKAGED_MODELS[model]
         self.device = device
         self.batch_size = batch_size
         self.on_overflow = on_overflow
+        self.torch_threads = torch_threads
 
     @property
     def name(self) -> str:
@@ -167,8 +174,18 @@ class SentenceTransformerEmbedder:
                 if self.on_overflow == "error":
                     raise EncoderInputError(msg + "; shorten or split them, or use on_overflow='truncate'")
                 warnings.warn(msg + "; only the first part of each is embedded", TextTruncatedWarning, stacklevel=2)
-        out = model.encode(items, batch_size=self.batch_size, normalize_embeddings=True,
-                           convert_to_numpy=True, show_progress_bar=False)
+        prev = None
+        if self.torch_threads is not None:
+            import torch  # already loaded with the model
+            prev = torch.get_num_threads()
+            if prev != self.torch_threads:
+                torch.set_num_threads(self.torch_threads)
+        try:
+            out = model.encode(items, batch_size=self.batch_size, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=False)
+        finally:
+            if prev is not None and prev != self.torch_threads:
+                torch.set_num_threads(prev)
         out = np.ascontiguousarray(out, dtype=np.float32)
         if out.shape != (len(items), self.dim) or not np.isfinite(out).all():
             raise RuntimeError(f"{self.name} returned an unusable array of shape {out.shape}")
@@ -176,4 +193,4 @@ class SentenceTransformerEmbedder:
 
     def __repr__(self) -> str:
         return (f"SentenceTransformerEmbedder({self.name!r}, device={self.device!r}, "
-                f"batch_size={self.batch_size}, on_overflow={self.on_overflow!r})")
+                f"batch_size={self.batch_size}, on_overflow={self.on_overflow!r}, torch_threads={self.torch_threads})")

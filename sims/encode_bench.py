@@ -5,8 +5,10 @@
 
 Targets (issue 5): encoding one embedding <= 1 ms; one MiniLM sentence <= 50 ms, on this
 CPU. Times are medians over repeats after a warm-up (the first call, which builds or loads
-the directions and the model, is reported separately). Nothing here is asserted; the
-script prints the figures and whether each target is met.
+the directions and the model, is reported separately). MiniLM is timed with torch's default
+threads and with ``torch_threads=1`` (robust when other processes keep the cores busy); the
+bare threaded BLAS product is timed for reference. Nothing here is asserted; the script
+prints the figures and whether each target is met.
 """
 from __future__ import annotations
 
@@ -51,13 +53,9 @@ def bench_codes(dims, n_neurons: int, repeats: int, seed: int = 0) -> dict:
             code.encode(x)
         one = _median_ms(lambda: code.encode(x), repeats)
         b = _median_ms(lambda: code.encode(batch), max(5, repeats // 50))
-        try:  # the same call with BLAS held to one thread: robust when the other core is busy
-            from threadpoolctl import threadpool_limits
-            with threadpool_limits(1):
-                one_thread = _median_ms(lambda: code.encode(x), repeats)["median_ms"]
-        except ImportError:
-            one_thread = None
-        out[str(d)] = {**one, "blas_1thread_median_ms": one_thread, "directions_build_s": round(gen_s, 3),
+        unit = (x / np.linalg.norm(x)).astype(np.float32)
+        gemv = _median_ms(lambda: code.directions @ unit, repeats)["median_ms"]  # threaded BLAS, for reference
+        out[str(d)] = {**one, "blas_gemv_only_median_ms": gemv, "directions_build_s": round(gen_s, 3),
                        "batch256_per_embedding_ms": round(b["median_ms"] / 256, 4),
                        "meets_1ms": one["median_ms"] <= ENCODE_TARGET_MS}
     return out
@@ -98,15 +96,13 @@ def bench_minilm(repeats: int) -> dict:
     emb.embed(texts)
     batch_ms = (time.perf_counter() - t0) * 1e3 / len(texts)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # this process only: how it fares without the second core
-    try:
-        one_1t = _median_ms(lambda: emb.embed(texts[6 + next(i) % (len(texts) - 6)]), repeats)["median_ms"]
-    finally:
-        torch.set_num_threads(threads)
+    emb1 = SentenceTransformerEmbedder(torch_threads=1)  # the same cached model, one torch thread per call
+    one_1t = _median_ms(lambda: emb1.embed(texts[6 + next(i) % (len(texts) - 6)]), repeats)["median_ms"]
     return {"model": emb.name, "dim": emb.dim, "torch_threads": threads,
             "import_s": round(import_s, 2), "load_s": round(load_s, 2), "first_sentence_ms": round(first_ms, 2),
             "sentence": one, "sentence_1thread_median_ms": one_1t, "batch_per_sentence_ms": round(batch_ms, 3),
-            "meets_50ms": one["median_ms"] <= SENTENCE_TARGET_MS}
+            "meets_50ms": one["median_ms"] <= SENTENCE_TARGET_MS,
+            "meets_50ms_with_torch_threads_1": one_1t <= SENTENCE_TARGET_MS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         "encode_ms_max": ENCODE_TARGET_MS, "sentence_ms_max": SENTENCE_TARGET_MS,
         "encode_met_at": [d for d, v in enc.items() if v["meets_1ms"]],
         "sentence_met": None if a.no_model else result["minilm"]["meets_50ms"],
+        "sentence_met_torch_threads_1": None if a.no_model else result["minilm"]["meets_50ms_with_torch_threads_1"],
     }
     print(json.dumps(result, separators=(",", ":")))
     return 0

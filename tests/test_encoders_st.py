@@ -149,3 +149,15 @@ def test_retention_flat_across_dims_and_powerlaw_rate_drifts(retention_result):
                    "docs/encoders.md. The spec calls this threshold provisional.")
 def test_retention_level_at_least_075(retention_result):
     assert min(r.zscore for r in retention_result.primary()) >= 0.75
+
+
+def test_torch_threads_option_restores_the_setting(minilm):
+    import torch
+
+    before = torch.get_num_threads()
+    one = st.SentenceTransformerEmbedder(torch_threads=1)
+    x1 = one.embed("The cat is asleep on the sofa.")
+    assert torch.get_num_threads() == before
+    np.testing.assert_allclose(x1, minilm.embed("The cat is asleep on the sofa."), atol=1e-5)
+    with pytest.raises(EncoderInputError, match="torch_threads"):
+        st.SentenceTransformerEmbedder(torch_threads=0)
