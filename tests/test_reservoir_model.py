@@ -1,0 +1,99 @@
+"""The heterogeneous Izhikevich reservoir on the engine: heterogeneity, filters, determinism, check 1."""
+import numpy as np
+import pytest
+from scipy import stats
+
+from agents.reservoir import ReservoirConfig, factorial_task
+from agents.reservoir.analysis import bump_decoding
+from agents.reservoir.learning import Features, Timing
+from agents.reservoir.reservoir import Reservoir, TrajectoryCache
+from spiking import Simulator
+
+
+def test_izhikevich_2003_heterogeneity_distributions():
+    res = Reservoir(ReservoirConfig(n_neurons=2000, warmup_ms=0.0), channels=("c",))
+    h = res.heterogeneity
+    ne = res.n_exc
+    assert ne == 1600
+    a, b, c, d = (np.asarray(h[k], float) for k in ("a", "b", "c_mV", "d"))
+    # excitatory: a = 0.02, b = 0.2, c = -65 + 15 r^2, d = 8 - 6 r^2 with one r per neuron
+    np.testing.assert_allclose(a[:ne], 0.02, rtol=1e-6)
+    np.testing.assert_allclose(b[:ne], 0.2, rtol=1e-6)
+    r2e = (c[:ne] + 65.0) / 15.0
+    np.testing.assert_allclose((8.0 - d[:ne]) / 6.0, r2e, atol=1e-5)
+    # r^2 with r ~ U(0,1): sqrt is uniform
+    assert stats.kstest(np.sqrt(np.clip(r2e, 0, 1)), "uniform").pvalue > 1e-3
+    # inhibitory: a = 0.02 + 0.08 r, b = 0.25 - 0.05 r, c = -65, d = 2
+    ri = (a[ne:] - 0.02) / 0.08
+    np.testing.assert_allclose((0.25 - b[ne:]) / 0.05, ri, atol=1e-5)
+    np.testing.assert_allclose(c[ne:], -65.0)
+    np.testing.assert_allclose(d[ne:], 2.0)
+    assert stats.kstest(ri, "uniform").pvalue > 1e-3
+    # the engine population really carries them
+    per = res.net.populations[0].per_neuron
+    np.testing.assert_array_equal(per["d"], h["d"])
+    # Gaussian sign-mixed recurrence with connection probability p
+    W = res.W_pre_post
+    assert abs((W != 0).mean() - 0.1) < 0.005
+    assert 0.45 < (W > 0).sum() / (W != 0).sum() < 0.55
+    res.close()
+
+
+def test_double_exponential_feature_kernel():
+    # a silent reservoir (no bias, no recurrence) with one injected spike: r(t) follows
+    # (exp(-t/td) - exp(-t/tr)) / (td - tr) (the N&C kernel, 1/ms, integral 1)
+    cfg = ReservoirConfig(n_neurons=20, gain_G=0.0, bias_current=0.0, warmup_ms=0.0)
+    res = Reservoir(cfg, channels=())
+    sim = Simulator.load(res.state_path, backend="numpy")
+    sim.inject_spikes("res", [3])
+    syn = res._fresh_syn()
+    rec = np.zeros((201, 20), np.float32)
+    res._advance(sim, syn, 400, [], None, (rec, 2), None)
+    t = np.arange(1, 201) * 1.0 - 0.5          # the spike is seen after step 0 (0.5 ms)
+    ref = (np.exp(-t / 20.0) - np.exp(-t / 2.0)) / (20.0 - 2.0)
+    # N&C's update (r += hr dt after decaying r) at dt = 0.5 ms integrates the rise with the gain
+    # dt / (tau_r (1 - exp(-dt/tau_r))) = 1.13; the shape is the continuous kernel's
+    gain = 0.5 / (2.0 * (1 - np.exp(-0.5 / 2.0)))
+    np.testing.assert_allclose(rec[1:, 3], gain * ref, rtol=0.03, atol=2e-4)
+    assert np.all(rec[:, [0, 1, 2, 4]] == 0)
+    assert abs(rec[:, 3].sum() * 1.0 - gain) < 0.05
+    res.close()
+
+
+def test_trials_are_deterministic_and_backends_agree():
+    cfg = ReservoirConfig(n_neurons=300, warmup_ms=100.0)
+    r1 = Reservoir(cfg, channels=("c1", "c2"), backend="numba")
+    a = r1.run([("c1", 50.0)], 300.0)
+    b = r1.run([("c1", 50.0)], 300.0)
+    c = r1.run([("c2", 50.0)], 300.0)
+    np.testing.assert_array_equal(a.features, b.features)
+    assert np.abs(a.features[200] - c.features[200]).max() > 1e-3
+    # before the cue the two runs coincide (the stored initial state)
+    np.testing.assert_array_equal(a.features[:50], c.features[:50])
+    r2 = Reservoir(cfg, channels=("c1", "c2"), backend="numpy")
+    d = r2.run([("c1", 50.0)], 300.0)
+    np.testing.assert_allclose(d.features, a.features, atol=1e-5)
+    # the noisy variant differs from trial to trial
+    e1 = r1.run([("c1", 50.0)], 300.0, noise_sigma=0.2, rng=np.random.default_rng(1))
+    e2 = r1.run([("c1", 50.0)], 300.0, noise_sigma=0.2, rng=np.random.default_rng(2))
+    assert np.abs(e1.features[-1] - e2.features[-1]).max() > 1e-4
+    r1.close()
+    r2.close()
+
+
+def test_timing_basis_and_rate_check1():
+    """Acceptance check 1 at the default N = 1000: held-out R^2 >= 0.8, bump peaks within 20 ms,
+    mean rate 5-40 Hz (cue-only trajectories, deterministic setting)."""
+    task = factorial_task((10, 10))
+    cfg = ReservoirConfig()
+    res = Reservoir(cfg, channels=tuple(c.name for c in task.cues) + task.identities)
+    cache = TrajectoryCache(res, task.trial_ms)
+    keys = [(c.name, None, None) for c in task.cues[:3]]
+    cache.fill(keys)
+    timing = Timing.make(task, cfg.pre_ms, cfg.sample_ms, 50.0)
+    F = Features([cache.get(k) for k in keys], timing.pre_rows, timing.trial_rows)
+    for k in keys:
+        d = bump_decoding(F.transform(cache.get(k)), timing)
+        assert d["r2_heldout"] >= 0.8 and max(d["peak_error_ms"]) <= 20.0, d
+        assert 5.0 <= cache.get(k).rate_hz() <= 40.0
+    res.close()
