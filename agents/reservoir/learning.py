@@ -26,16 +26,20 @@ except Exception:  # pragma: no cover
 # -- features -------------------------------------------------------------------------------
 class Features:
     """Per-neuron z-scoring of the filtered spikes (statistics from ``trajectories``' trial samples;
-    fixed afterwards), plus a constant bias feature appended as the last column."""
+    fixed afterwards), plus a constant bias feature appended as the last column.  Neurons silent in
+    those samples get feature 0; the std is floored at ``rel_floor`` x the median std so that a
+    nearly silent neuron that fires in another trajectory cannot blow up |x|^2 (LMS stability)."""
 
-    def __init__(self, trajectories, pre_rows: int, trial_rows: int, std_floor: float = 1e-6):
+    def __init__(self, trajectories, pre_rows: int, trial_rows: int, std_floor: float = 1e-6,
+                 rel_floor: float = 0.25):
         if not trajectories:
             raise ConfigError("Features needs at least one trajectory")
         X = np.concatenate([t.features[pre_rows:pre_rows + trial_rows] for t in trajectories]).astype(np.float64)
         self.mean = X.mean(axis=0)
         sd = X.std(axis=0)
         self.silent = sd <= std_floor
-        self.std = np.where(self.silent, 1.0, sd)
+        floor = rel_floor * np.median(sd[~self.silent]) if np.any(~self.silent) else 1.0
+        self.std = np.where(self.silent, 1.0, np.maximum(sd, floor))
         self.n_features = X.shape[1] + 1
         Z = self.transform_array(X)
         self.mean_sq_norm = float((Z ** 2).sum(axis=1).mean())

@@ -64,12 +64,13 @@ class Reservoir:
         np.fill_diagonal(mask, False)
         W = cfg.gain_G * rng.standard_normal((N, N)) * mask / (cfg.connection_p * np.sqrt(N))
         self.W_pre_post = np.ascontiguousarray(W.T)
+        v0 = (-65.0 + 10.0 * rng.random(N)).astype(np.float32)
+        # channel masks come last, so adding a channel does not change the network or its initial state
         self.channels = tuple(channels)
         if len(set(self.channels)) != len(self.channels):
             raise ConfigError(f"Reservoir: channel names must be unique, got {self.channels}")
         n_in = max(1, int(round(cfg.input_fraction * N)))
         self.channel_neurons = {ch: np.sort(rng.choice(N, n_in, replace=False)) for ch in self.channels}
-        v0 = (-65.0 + 10.0 * rng.random(N)).astype(np.float32)
         per = dict(self.heterogeneity)
         per["v_init_mV"] = v0
         self.model = Izhikevich(noise_sigma=0.0, half_steps=cfg.half_steps)

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import analysis as an
 from .config import ConfigError, ForceConfig, LearnConfig, ReservoirConfig, replace
-from .learning import Features, ForceLearner, Timing, run_three_factor
+from .learning import Features, ForceLearner, Timing, centred_code, lms_pass, run_three_factor
 from .reservoir import Reservoir, TrajectoryCache
 from .tasks import Cue, Switch, Task, factorial_task, foreperiod_task
 
@@ -134,7 +134,8 @@ def run_suite(rcfg: ReservoirConfig = ReservoirConfig(), lcfg: LearnConfig = Lea
     # -- reservoir and trajectories -----------------------------------------------------------
     bar.stage("reservoir")
     t0 = time.perf_counter()
-    res = Reservoir(rcfg, channels=tuple(c.name for c in task.cues) + task.identities, backend=scfg.backend)
+    extra = tuple(c.name for c in foreperiod_task(10).cues) if scfg.foreperiod else ()
+    res = Reservoir(rcfg, channels=tuple(c.name for c in task.cues) + task.identities + extra, backend=scfg.backend)
     cache = TrajectoryCache(res, task.trial_ms, tail_ms=lcfg.iti_ms if need_tail else 0.0)
     cache.fill(keys, bar)
     timings["trajectories_s"] = time.perf_counter() - t0
@@ -341,8 +342,7 @@ def run_foreperiod(res: Reservoir, rcfg, lcfg, scfg, keep=None) -> dict:
     cache = TrajectoryCache(res, task.trial_ms)
     cache.fill(task.trajectory_keys())
     timing = Timing.make(task, rcfg.pre_ms, rcfg.sample_ms, lcfg.lead_ms)
-    probe = cache.get(("f", None, None))
-    F = Features([probe], timing.pre_rows, timing.trial_rows)
+    F = Features(list(cache.store.values()), timing.pre_rows, timing.trial_rows)
     Zs = {k: F.transform(t) for k, t in cache.store.items()}
     trials = task.sample_trials(np.random.default_rng(scfg.seed + 1))
     r = run_three_factor(task, trials, Zs, timing, lcfg, F.mean_sq_norm, scfg.kernel)
@@ -386,19 +386,15 @@ def run_robustness(rcfg, lcfg, scfg, bar=None) -> dict:
         rng = np.random.default_rng(1000 + s)
         cache = TrajectoryCache(res, task.trial_ms)
         timing = Timing.make(task, rc.pre_ms, rc.sample_ms, lcfg.lead_ms)
-        # z-scoring statistics from one noisy probe per cue
-        probes0 = [res.run(cache.events_for((c.name, None, None)), cache.duration_ms, rng=rng) for c in task.cues]
+        # z-scoring statistics from one noisy run of every trajectory kind
+        probes0 = [res.run(cache.events_for(k), cache.duration_ms, rng=rng) for k in task.trajectory_keys()]
         F = Features(probes0, timing.pre_rows, timing.trial_rows)
         trials = task.sample_trials(np.random.default_rng(scfg.seed + s))
-        # a fresh noisy trajectory per trial: feed the learner one trial at a time under a unique key
+        # a fresh noisy trajectory per trial (no cache): the same rules, one trial at a time
         D = F.n_features
-        import copy
-        w_when, w_what = None, None
-        hist = []
         lc = lcfg
-        from .learning import LearnResult
         state = {"when": np.zeros((1, D)), "what": np.zeros((len(task.identities), D))}
-        from .learning import lms_pass, centred_code
+        hist = []
         eta_w = lc.alpha_when / F.mean_sq_norm
         eta_k = lc.alpha_what / F.mean_sq_norm
         P, T, Lr = timing.pre_rows, timing.trial_rows, timing.lead_rows
