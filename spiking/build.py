@@ -81,6 +81,9 @@ def connect(proj: Projection, n_pre_pop: int, n_post_pop: int, same_pop: bool, k
     indices into the whole post population); ``order`` maps explicit per-pair values
     to synapse order (None otherwise)."""
     c = proj.connectivity
+    from .growth import Grow
+    if isinstance(c, Grow):   # starts empty: the GrowingStore holds the synapses
+        return np.zeros(n_pre_pop + 1, np.int64), np.zeros(0, np.int32), None
     if isinstance(c, Pairs):
         if proj.pre_range is not None or proj.post_range is not None:
             raise ParameterError(f"Projection {proj.label}: Pairs take population indices; do not combine them with pre_range/post_range")
@@ -158,6 +161,7 @@ class BuiltProjection:
     delays: np.ndarray | None
     plastic: object = None                      # STDP rule or None
     extra: dict = field(default_factory=dict)   # plasticity arrays (traces, CSC index, eligibility, ...)
+    grow: object = None                         # a Grow spec: the synapses live in a GrowingStore
 
 
 @dataclass
@@ -259,7 +263,10 @@ def build(net: Network):
             groups[b].params["use_syn"] = True
         bp = BuiltProjection(pr.label, a, b, pr.target, indptr, indices, w,
                              dmax if homog else -1, None if homog else dsteps.astype(np.int16))
-        if pr.plasticity is not None:
+        from .growth import Grow
+        if isinstance(pr.connectivity, Grow):
+            bp.plastic, bp.grow = pr.plasticity, pr.connectivity
+        elif pr.plasticity is not None:
             _plastic_arrays(bp, pr, n_pre, n_post, homog)
         projs.append(bp)
     return groups, projs, ring

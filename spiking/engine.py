@@ -83,6 +83,7 @@ class Simulator:
         self.index = {g.name: i for i, g in enumerate(self.groups)}
         self.projections = []
         self.plastic = {}   # projection index -> PlasticRuntime
+        self.growing = {}   # projection index -> GrowingStore
         hist = {}           # pre group -> history depth needed by plastic projections
         for pi, p in enumerate(projs):
             arrays = {"indptr": be.asarray(p.indptr), "indices": be.asarray(p.indices), "weights": be.asarray(p.weights)}
@@ -91,7 +92,17 @@ class Simulator:
             for k, v in p.extra.items():
                 arrays[k] = be.asarray(v)
             self.projections.append((p, arrays))
-            if p.plastic is not None:
+            if p.grow is not None:
+                from .growth import GrowingStore
+                from .plasticity import PlasticRuntime
+                if be.name == "cuda":
+                    raise NotImplementedError(f"growing stores run on the CPU backends (projection {p.label!r})")
+                st = GrowingStore(p.grow, p.plastic, self.groups[p.pre].size, self.groups[p.post].size,
+                                  p.delay_steps, self.dt_ms, p.pre == p.post)
+                st.rt = PlasticRuntime(p.plastic, self.dt_ms, st.arrays(), 0, 0, be, be)
+                self.growing[pi] = st
+                hist[p.pre] = max(hist.get(p.pre, 0), p.delay_steps + st.window)
+            elif p.plastic is not None:
                 from .plasticity import PlasticRuntime
                 self.plastic[pi] = PlasticRuntime(p.plastic, self.dt_ms, arrays, self.groups[p.pre].size,
                                                   self.groups[p.post].size, be, be)
@@ -220,6 +231,9 @@ class Simulator:
             if pi in self.plastic:
                 self._plastic_step(pi, p, pre, post, t)
                 continue
+            if pi in self.growing:
+                self._growing_step(pi, p, pre, post, t)
+                continue
             if pre.n == 0:
                 continue
             t0 = time.perf_counter() if prof else 0.0
@@ -232,15 +246,24 @@ class Simulator:
                                     arr["delays"], ring, t)
             if prof:
                 be.synchronize(); self.timers["propagation"] += time.perf_counter() - t0
-        if self.plastic and (t + 1) % self._cascade_every == 0:
+        if (self.plastic or self.growing) and (t + 1) % self._cascade_every == 0:
             for rt in self.plastic.values():
                 rt.decay_to(t + 1)
                 rt.homeostasis()
+            for st in self.growing.values():
+                st.rt.a = st.arrays()
+                st.rt.decay_to(t + 1)
+                st.housekeeping()
         if self.modulator_state:
             for pi, rt in self.plastic.items():
                 if rt.rule.modulated:
                     ms = self.modulator_state[rt.rule.modulator]
                     rt.modulate(ms[0] + ms[1])
+            for st in self.growing.values():
+                if st.rule.modulated:
+                    ms = self.modulator_state[st.rule.modulator]
+                    st.rt.a = st.arrays()
+                    st.rt.modulate(ms[0] + ms[1])
             for ms in self.modulator_state.values():
                 ms[1] *= ms[2]
         for m in self.monitors:
@@ -259,6 +282,23 @@ class Simulator:
         rt.pre(pre.state["hist_spikes"], pre.hist_n, t + 1, p.delay_steps, ring[(t + 1) % post.ring_rows])
         if self.profile:
             self.backend.synchronize(); self.timers["stdp_pre_and_transmit"] += time.perf_counter() - t0
+
+    def _growing_step(self, pi, p, pre, post, t):
+        st = self.growing[pi]
+        rule = st.rule
+        gain = 1.0
+        if rule.modulated:
+            gain = rule.eta * self.modulator(rule.modulator) * rule.tau_e_ms
+        ring = post.state["pulse_ring" if p.target == "pulse" else "current_ring"]
+        st.step(t, pre, post, ring[(t + 1) % post.ring_rows], gain, np.float32(1.0 / st.rt.pending),
+                (st.rt.pre_decay, st.rt.post_decay))
+
+    def store_stats(self, label: str, bins: int = 20) -> dict:
+        """Counts and a weight histogram of a growing projection's store."""
+        pi, p, arr = self._projection(label)
+        if pi not in self.growing:
+            raise KeyError(f"projection {label!r} is not a growing store")
+        return self.growing[pi].stats(bins)
 
     # -- plasticity: modulators, consolidation, idle, audit ----------------------------
     def set_modulator(self, name: str, tonic: float | None = None, pulse: float | None = None) -> None:
@@ -282,8 +322,16 @@ class Simulator:
         """Start a replay: synapses potentiated from now on are promoted one cascade level at the end."""
         for rt in self.plastic.values():
             rt.a["potentiated"][:] = 0
+        for st in self.growing.values():
+            st.arrays()["potentiated"][:] = 0
 
     def end_consolidation(self) -> None:
+        for st in self.growing.values():
+            c = st.rule.cascade
+            a = st.arrays()
+            if c is not None:
+                a["level"][:] = np.minimum(a["level"].astype(np.int64) + a["potentiated"], c.levels - 1)
+            a["potentiated"][:] = 0
         for rt in self.plastic.values():
             c = rt.rule.cascade
             if c is None:
@@ -298,6 +346,14 @@ class Simulator:
         in closed form; traces and the phasic modulator decay; no neuron is simulated."""
         n = self.steps_for(duration_ms)
         self.t += n
+        for st in self.growing.values():
+            st.rt.a = st.arrays()
+            st.rt.decay_to(self.t)
+            st.x_pre *= np.float32(float(st.rt.pre_decay) ** n)
+            st.x_post *= np.float32(float(st.rt.post_decay) ** n)
+            if st.rule.modulated:
+                st.rt.pending *= st.rt.e_decay ** n
+            st.housekeeping()
         for rt in self.plastic.values():
             rt.decay_to(self.t)
             for key, f in (("x_pre", rt.pre_decay), ("x_post", rt.post_decay)):
@@ -316,8 +372,12 @@ class Simulator:
     def _select(self, label, pre=None, post=None):
         pi, p, arr = self._projection(label)
         be = self.backend
-        indptr, indices = be.to_host(arr["indptr"]), be.to_host(arr["indices"])
-        src = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+        if pi in self.growing:
+            arr = self.growing[pi].arrays()   # host views of the live synapses
+            src, indices = arr["pre"].astype(np.int64), arr["post"]
+        else:
+            indptr, indices = be.to_host(arr["indptr"]), be.to_host(arr["indices"])
+            src = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
         keep = np.ones(indices.size, bool)
         if pre is not None:
             keep &= np.isin(src, np.asarray(pre))
@@ -410,6 +470,10 @@ class Simulator:
                 if arr.dtype.kind == "f" and not be.all_finite(arr):
                     raise NumericalError(f"population {g.name!r}: state variable {name!r} is NaN or infinite "
                                          f"at t = {self.t_ms:.3f} ms (check the parameters and the input)")
+        for pi, st in self.growing.items():
+            if not np.isfinite(st.arrays()["weights"]).all():
+                raise NumericalError(f"projection {self.projections[pi][0].label!r}: 'weights' is NaN or infinite "
+                                     f"at t = {self.t_ms:.3f} ms")
         for pi in self.plastic:
             p, arr = self.projections[pi]
             for name in ("weights", "elig", "x_pre", "x_post"):
@@ -433,10 +497,10 @@ class Simulator:
         return monitor
 
     def weights(self, label: str) -> np.ndarray:
-        for p, arr in self.projections:
-            if p.label == label:
-                return self.backend.to_host(arr["weights"]).copy()
-        raise KeyError(f"no projection {label!r}; have {[p.label for p, _ in self.projections]}")
+        pi, p, arr = self._projection(label)
+        if pi in self.growing:
+            return self.growing[pi].arrays()["weights"].copy()
+        return self.backend.to_host(arr["weights"]).copy()
 
     def save(self, path) -> None:
         from .store import save

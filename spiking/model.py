@@ -19,6 +19,11 @@ from .params import LIF, Izhikevich, ParameterError
 NeuronModel = Union[LIF, Izhikevich]
 
 
+def _is_grow(c) -> bool:
+    from .growth import Grow
+    return isinstance(c, Grow)
+
+
 def _name_ok(kind: str, name: str) -> None:
     if not isinstance(name, str) or not name or not name.replace("_", "").isalnum():
         raise ParameterError(f"{kind} name must be a non-empty identifier, got {name!r}")
@@ -169,6 +174,15 @@ class Projection:
             pre, post = np.asarray(c.pre), np.asarray(c.post)
             if pre.shape != post.shape or pre.ndim != 1:
                 raise ParameterError(f"Projection {label}: Pairs pre and post must be 1-d of equal length ({pre.shape} vs {post.shape})")
+        elif _is_grow(c):
+            if self.plasticity is None:
+                raise ParameterError(f"Projection {label}: a growing store (Grow) needs a plasticity rule")
+            if np.ndim(self.delay_ms) != 0 or isinstance(self.delay_ms, Uniform):
+                raise ParameterError(f"Projection {label}: a growing store needs one homogeneous delay_ms")
+            if self.plasticity.max_total_in is not None:
+                raise ParameterError(f"Projection {label}: homeostasis is not available for growing stores yet")
+            if self.pre_range is not None or self.post_range is not None:
+                raise ParameterError(f"Projection {label}: pre_range/post_range do not apply to growing stores")
         else:
             raise ParameterError(f"Projection {label}: unknown connectivity {c!r}")
         w = self.weight

@@ -37,9 +37,9 @@ class CheckpointError(Exception):
 # --- description <-> JSON -----------------------------------------------------------
 
 def _types():
-    from . import model, params, plasticity
+    from . import growth, model, params, plasticity
     names = {}
-    for mod in (model, params, plasticity):
+    for mod in (model, params, plasticity, growth):
         for k, v in vars(mod).items():
             if dataclasses.is_dataclass(v) and isinstance(v, type):
                 names[k] = v
@@ -141,7 +141,14 @@ def save(sim, path) -> None:
                 pg.attrs.update(label=p.label, pre=p.pre, post=p.post, target=p.target, delay_steps=p.delay_steps)
                 if p.plastic is not None:
                     pg.attrs["plastic"] = json.dumps(_encode(p.plastic, []))
-                    pg.attrs["plastic_runtime"] = json.dumps(sim.plastic[pj].scalars())
+                    rt = sim.growing[pj].rt if pj in sim.growing else sim.plastic[pj]
+                    pg.attrs["plastic_runtime"] = json.dumps(rt.scalars())
+                if pj in sim.growing:
+                    st = sim.growing[pj]
+                    pg.attrs["grow"] = json.dumps(_encode(p.grow, []))
+                    pg.attrs["grow_scalars"] = json.dumps(st.scalars())
+                    for k, v in st.state().items():
+                        _put(pg, f"grow_state/{k}", v)
                 for k, v in arr.items():
                     _put(pg, k, be.to_host(v))
             h.attrs["modulators"] = json.dumps(sim.modulator_state)
@@ -233,8 +240,13 @@ def load(path, backend: str = "numba", **backend_options):
                                      int(a["delay_steps"]), _get(pg, "delays") if "delays" in pg else None)
                 if "plastic" in a:
                     bp.plastic = _decode(json.loads(a["plastic"]), [], _types())
-                    bp.extra = {k: _get(pg, k) for k in pg if k not in core}
                     bp._runtime = json.loads(a["plastic_runtime"])
+                    if "grow" in a:
+                        bp.grow = _decode(json.loads(a["grow"]), [], _types())
+                        bp._grow = (json.loads(a["grow_scalars"]),
+                                    {k: _get(pg, f"grow_state/{k}") for k in pg["grow_state"]})
+                    else:
+                        bp.extra = {k: _get(pg, k) for k in pg if k not in core}
                 projs.append(bp)
             modulators = json.loads(h.attrs.get("modulators", "{}"))
             inj = (_get(h, "injected/steps"), _get(h, "injected/groups"), _get(h, "injected/indices"))
@@ -261,6 +273,10 @@ def load(path, backend: str = "numba", **backend_options):
     for pj, bp in enumerate(projs):
         if pj in sim.plastic:
             sim.plastic[pj].set_scalars(bp._runtime)
+        if pj in sim.growing:
+            st = sim.growing[pj]
+            st.restore(bp._grow[1], bp._grow[0])
+            st.rt.set_scalars(bp._runtime)
     sim.modulator_state = {k: [float(x) for x in v] for k, v in modulators.items()}
     sim.monitors = []
     sim._injected = defaultdict(list)

@@ -1,0 +1,205 @@
+"""Structural plasticity: a synapse store that starts empty, grows where STDP finds causal
+co-activation, and prunes what decays (EMBER's lateral concept-layer store, spec 2.3).
+
+``Projection(pre, post, Grow(w_create, w_prune), plasticity=STDP(...), delay_ms=d)``:
+
+* creation: when a postsynaptic neuron i fires, every presynaptic neuron j whose spike arrived
+  within ``candidate_window_ms`` is a candidate; if the update that pairing would make,
+  ``gain * x_pre[j]`` (gain = 1; for a three-factor rule eta * D(t) * tau_e, the change the
+  eligibility would produce at the current modulator level), exceeds ``w_create`` and (j, i)
+  has no synapse yet, one is created: with that weight (capped at w_max), or for a three-factor
+  rule with weight w_create and the pairing's eligibility;
+* existing synapses learn by the projection's STDP rule (traces per neuron, homogeneous delay);
+* pruning: once per simulated second, synapses below ``w_prune`` are removed (quarantined ones
+  are kept), the arrays are compacted and the indices rebuilt;
+* memory: per synapse 4 + 4 bytes of ids, 12 bytes of floats (weight, eligibility, kept value),
+  3 bytes of flags, and ~24 bytes of hash table and indices; capacity doubles when full, so a
+  store of 2 x 10^5 synapses among 150,000 neurons takes ~10 MB, never a dense matrix.
+
+The store lives in host memory and its kernels are numba-compiled on both CPU backends (there is
+no separate numpy twin: the store is checked by invariants — no duplicate pairs, hash and arrays
+consistent, counts — and by behaviour); the CUDA backend raises NotImplementedError for growing
+projections.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .kernels import growth as gk
+from .params import ParameterError, _nonneg, _positive
+
+
+@dataclass(frozen=True)
+class Grow:
+    """Connectivity of a growing projection: empty at the start."""
+
+    w_create: float = 0.01
+    w_prune: float = 0.005
+    candidate_window_ms: float = 100.0
+    initial_capacity: int = 1024
+    autapses: bool = False
+
+    def __post_init__(self):
+        _positive("Grow", "w_create", self.w_create)
+        _nonneg("Grow", "w_prune", self.w_prune)
+        _positive("Grow", "candidate_window_ms", self.candidate_window_ms)
+        if self.w_create < self.w_prune:
+            raise ParameterError(f"Grow needs w_create >= w_prune, got w_create={self.w_create}, w_prune={self.w_prune}")
+        if not isinstance(self.initial_capacity, int) or self.initial_capacity < 1:
+            raise ParameterError(f"Grow.initial_capacity must be an int >= 1, got {self.initial_capacity!r}")
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(4, int(math.ceil(math.log2(max(n, 1)))))
+
+
+class GrowingStore:
+    """Host arrays of a growing projection and its per-step operations."""
+
+    F = ("weights", "elig", "saved_weights")
+    U = ("frozen", "potentiated", "level")
+
+    def __init__(self, grow: Grow, rule, n_pre: int, n_post: int, delay_steps: int, dt_ms: float, same_pop: bool):
+        self.grow, self.rule = grow, rule
+        self.n_pre, self.n_post = n_pre, n_post
+        self.delay, self.dt_ms, self.same_pop = delay_steps, dt_ms, same_pop
+        self.window = max(1, int(round(grow.candidate_window_ms / dt_ms)))
+        self.k = gk
+        self.n = 0
+        self.tail_start = 0
+        self._alloc(grow.initial_capacity)
+        self.x_pre = np.zeros(n_pre, np.float32)
+        self.x_post = np.zeros(n_post, np.float32)
+        self.created_total = 0
+        self.pruned_total = 0
+
+    # -- storage ---------------------------------------------------------------------
+    def _alloc(self, cap: int, keep: int = 0):
+        old = getattr(self, "fdata", None)
+        fdata = np.zeros((3, cap), np.float32)
+        udata = np.zeros((3, cap), np.uint8)
+        pre = np.zeros(cap, np.int32)
+        post = np.zeros(cap, np.int32)
+        if old is not None and keep:
+            fdata[:, :keep] = self.fdata[:, :keep]
+            udata[:, :keep] = self.udata[:, :keep]
+            pre[:keep] = self.pre[:keep]
+            post[:keep] = self.post[:keep]
+        self.fdata, self.udata, self.pre, self.post = fdata, udata, pre, post
+        self.capacity = cap
+        self.keys = np.empty(_pow2(2 * cap), np.uint64)
+        self.vals = np.zeros(self.keys.size, np.int64)
+        self.k.hash_rebuild(self.keys, self.vals, self.pre, self.post, self.n)
+        if not hasattr(self, "out_ptr"):
+            self._reindex()
+
+    def _reindex(self):
+        n = self.n
+        pre, post = self.pre[:n], self.post[:n]
+        self.out_idx = np.argsort(pre, kind="stable").astype(np.int64)
+        self.out_ptr = np.zeros(self.n_pre + 1, np.int64)
+        np.cumsum(np.bincount(pre, minlength=self.n_pre), out=self.out_ptr[1:])
+        self.in_idx = np.argsort(post, kind="stable").astype(np.int64)
+        self.in_ptr = np.zeros(self.n_post + 1, np.int64)
+        np.cumsum(np.bincount(post, minlength=self.n_post), out=self.in_ptr[1:])
+        self.tail_start = n
+
+    @property
+    def weights(self):
+        return self.fdata[0]
+
+    def arrays(self) -> dict:
+        """The live part of every per-synapse array (views)."""
+        n = self.n
+        d = {name: self.fdata[i, :n] for i, name in enumerate(self.F)}
+        d.update({name: self.udata[i, :n] for i, name in enumerate(self.U)})
+        d.update(pre=self.pre[:n], post=self.post[:n])
+        return d
+
+    # -- one step --------------------------------------------------------------------------
+    def step(self, t, pre_group, post_group, row, gain, inv_pending, decays):
+        """Post-side learning and creation for the post spikes of step t, then the arrivals of
+        step t + 1 (transmission into ``row`` and depression).  ``decays`` = (pre, post) trace
+        decay per step."""
+        r, k = self.rule, self.k
+        f32 = np.float32
+        self.x_post *= decays[1]
+        a = self.fdata
+        u = self.udata
+        if post_group.n:
+            k.growing_post(post_group.spikes, post_group.n, self.in_ptr, self.in_idx, self.tail_start, self.n,
+                           self.post, self.pre, a[0], self.x_pre, self.x_post, f32(r.a_minus),
+                           r.pairing == "nearest", f32(r.w_min), f32(r.w_max), u[0], r.modulated, a[1], inv_pending,
+                           u[1])
+            if gain > 0.0:
+                hist, hist_n = pre_group.state["hist_spikes"], pre_group.hist_n
+                first, last = t - self.delay - self.window + 1, t - self.delay
+                while True:
+                    n, done = k.grow_post(post_group.spikes, post_group.n, t, hist, hist_n, first, last, self.x_pre,
+                                          f32(gain), f32(self.grow.w_create), f32(r.w_max), self.grow.autapses,
+                                          self.same_pop, self.keys, self.vals, self.pre, self.post, a[0], a[1],
+                                          r.modulated, self.n, self.capacity)
+                    self.created_total += n - self.n
+                    self.n = n
+                    if done:
+                        break
+                    self._alloc(2 * self.capacity, keep=self.n)
+                    a, u = self.fdata, self.udata
+        self.x_pre *= decays[0]
+        src = t + 1 - self.delay
+        if src >= 0:
+            hist, hist_n = pre_group.state["hist_spikes"], pre_group.hist_n
+            rr = src % hist.shape[0]
+            if hist_n[rr]:
+                k.growing_pre(hist[rr], int(hist_n[rr]), self.out_ptr, self.out_idx, self.tail_start, self.n,
+                              self.pre, self.post, a[0], row, self.x_pre, self.x_post, decays[1], f32(r.a_plus),
+                              r.pairing == "nearest", f32(r.w_min), f32(r.w_max), u[0], r.modulated, a[1],
+                              inv_pending)
+
+    def housekeeping(self):
+        """Prune below w_prune, compact, rebuild the hash table and the indices."""
+        before = self.n
+        self.n = self.k.prune_compact(self.n, self.fdata[0], np.float32(self.grow.w_prune), self.udata[0], self.fdata,
+                                      self.udata, self.pre, self.post)
+        self.pruned_total += before - self.n
+        self.fdata[:, self.n:] = 0
+        self.udata[:, self.n:] = 0
+        self.k.hash_rebuild(self.keys, self.vals, self.pre, self.post, self.n)
+        self._reindex()
+
+    def stats(self, bins: int = 20) -> dict:
+        w = self.fdata[0, :self.n]
+        counts, edges = np.histogram(w, bins=bins, range=(self.rule.w_min, self.rule.w_max))
+        return {"synapses": int(self.n), "capacity": int(self.capacity), "created_total": int(self.created_total),
+                "pruned_total": int(self.pruned_total), "weight_hist": counts, "weight_edges": edges,
+                "bytes": int(self.fdata.nbytes + self.udata.nbytes + self.pre.nbytes + self.post.nbytes
+                             + self.keys.nbytes + self.vals.nbytes + self.out_idx.nbytes + self.in_idx.nbytes
+                             + self.out_ptr.nbytes + self.in_ptr.nbytes)}
+
+    # -- checkpoint ---------------------------------------------------------------------------
+    def state(self) -> dict:
+        d = {k: np.array(v) for k, v in self.arrays().items()}
+        d.update(x_pre=self.x_pre.copy(), x_post=self.x_post.copy())
+        return d
+
+    def scalars(self) -> dict:
+        return {"n": self.n, "capacity": self.capacity, "created_total": self.created_total,
+                "pruned_total": self.pruned_total}
+
+    def restore(self, arrays: dict, scalars: dict):
+        n = int(scalars["n"])
+        self.n = 0
+        self._alloc(max(int(scalars["capacity"]), n, 1))
+        self.n = n
+        for i, name in enumerate(self.F):
+            self.fdata[i, :n] = arrays[name]
+        for i, name in enumerate(self.U):
+            self.udata[i, :n] = arrays[name]
+        self.pre[:n], self.post[:n] = arrays["pre"], arrays["post"]
+        self.x_pre[:], self.x_post[:] = arrays["x_pre"], arrays["x_post"]
+        self.created_total, self.pruned_total = int(scalars["created_total"]), int(scalars["pruned_total"])
+        self.k.hash_rebuild(self.keys, self.vals, self.pre, self.post, self.n)
+        self._reindex()

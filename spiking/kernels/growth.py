@@ -1,0 +1,174 @@
+"""Kernels of the growing synapse store (structural plasticity).
+
+The store is a list of synapses (pre, post, weight, ...) with spare capacity, an
+open-addressing hash table from the pair (pre, post) to the synapse's slot, and two
+permutation indices (by pre and by post) rebuilt at housekeeping; synapses created since
+the last rebuild form a short "tail" that the step kernels scan directly.
+
+These kernels are pure loops over flat arrays, numba-compiled on every CPU backend.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
+_M = np.uint64(0x9E3779B97F4A7C15)
+_S = np.uint64(29)
+
+
+@njit(cache=True)
+def pair_key(pre, post):
+    return (np.uint64(pre) << np.uint64(32)) | np.uint64(post)
+
+
+@njit(cache=True)
+def _slot(key, mask):
+    h = key * _M
+    return np.int64((h ^ (h >> _S)) & mask)
+
+
+@njit(cache=True)
+def hash_find(keys, vals, key):
+    mask = np.uint64(keys.shape[0] - 1)
+    i = _slot(key, mask)
+    while True:
+        k = keys[i]
+        if k == key:
+            return vals[i]
+        if k == EMPTY:
+            return -1
+        i = (i + 1) & np.int64(mask)
+
+
+@njit(cache=True)
+def hash_insert(keys, vals, key, value):
+    mask = np.uint64(keys.shape[0] - 1)
+    i = _slot(key, mask)
+    while keys[i] != EMPTY and keys[i] != key:
+        i = (i + 1) & np.int64(mask)
+    keys[i] = key
+    vals[i] = value
+
+
+@njit(cache=True)
+def hash_rebuild(keys, vals, pre, post, n):
+    keys[:] = EMPTY
+    for j in range(n):
+        hash_insert(keys, vals, pair_key(pre[j], post[j]), j)
+
+
+@njit(cache=True)
+def grow_post(post_spikes, n_post, t, hist, hist_n, first_src, last_src, x_pre, gain, w_create, w_max, autapse_ok,
+              same_pop, keys, vals, pre, post, w, elig, modulated, n, capacity):
+    """Create synapses (j -> i) for each post spike i and each presynaptic neuron j that arrived
+    in the candidate window, when the update the pairing would make, gain * x_pre[j], exceeds
+    w_create.  Returns the new count (stops at capacity; the caller grows and calls again)."""
+    h = hist.shape[0]
+    for k in range(n_post):
+        i = post_spikes[k]
+        for src in range(first_src, last_src + 1):
+            if src < 0:
+                continue
+            r = src % h
+            for q in range(hist_n[r]):
+                j = hist[r, q]
+                if same_pop and not autapse_ok and j == i:
+                    continue
+                u = gain * x_pre[j]
+                if u <= w_create:
+                    continue
+                key = pair_key(j, i)
+                if hash_find(keys, vals, key) >= 0:
+                    continue
+                if n >= capacity:
+                    return n, False
+                pre[n] = j
+                post[n] = i
+                if modulated:
+                    w[n] = w_create
+                    elig[n] = x_pre[j]
+                else:
+                    w[n] = min(u, w_max)
+                hash_insert(keys, vals, key, n)
+                n += 1
+    return n, True
+
+
+@njit(cache=True)
+def growing_post(post_spikes, n_post, in_ptr, in_idx, tail_start, n, post, pre, w, x_pre, x_post, a_minus, nearest,
+                 w_min, w_max, frozen, modulated, elig, inv_pending, potentiated):
+    """Post-side potentiation of existing synapses (indexed ones through in_ptr/in_idx, then the tail)."""
+    for k in range(n_post):
+        i = post_spikes[k]
+        for q in range(in_ptr[i], in_ptr[i + 1]):
+            _pot(in_idx[q], pre, w, x_pre, w_min, w_max, frozen, modulated, elig, inv_pending, potentiated)
+        for j in range(tail_start, n):
+            if post[j] == i:
+                _pot(j, pre, w, x_pre, w_min, w_max, frozen, modulated, elig, inv_pending, potentiated)
+        if nearest:
+            x_post[i] = a_minus
+        else:
+            x_post[i] += a_minus
+
+
+@njit(cache=True)
+def _pot(j, pre, w, x_pre, w_min, w_max, frozen, modulated, elig, inv_pending, potentiated):
+    if frozen[j]:
+        return
+    dw = x_pre[pre[j]]
+    if modulated:
+        elig[j] += dw * inv_pending
+    else:
+        nw = min(max(w[j] + dw, w_min), w_max)
+        if nw > w[j]:
+            potentiated[j] = 1
+        w[j] = nw
+
+
+@njit(cache=True)
+def growing_pre(arrivals, n_arr, out_ptr, out_idx, tail_start, n, pre, post, w, row, x_pre, x_post, post_decay,
+                a_plus, nearest, w_min, w_max, frozen, modulated, elig, inv_pending):
+    """Transmission and pre-side depression for the arriving presynaptic neurons."""
+    for k in range(n_arr):
+        s = arrivals[k]
+        for q in range(out_ptr[s], out_ptr[s + 1]):
+            _dep(out_idx[q], post, w, row, x_post, post_decay, w_min, w_max, frozen, modulated, elig, inv_pending)
+        for j in range(tail_start, n):
+            if pre[j] == s:
+                _dep(j, post, w, row, x_post, post_decay, w_min, w_max, frozen, modulated, elig, inv_pending)
+        if nearest:
+            x_pre[s] = a_plus
+        else:
+            x_pre[s] += a_plus
+
+
+@njit(cache=True)
+def _dep(j, post, w, row, x_post, post_decay, w_min, w_max, frozen, modulated, elig, inv_pending):
+    t = post[j]
+    row[t] += w[j]
+    if frozen[j]:
+        return
+    dw = -(x_post[t] * post_decay)
+    if modulated:
+        elig[j] += dw * inv_pending
+    else:
+        w[j] = min(max(w[j] + dw, w_min), w_max)
+
+
+@njit(cache=True)
+def prune_compact(n, w, w_prune, frozen, arrays_f32, arrays_u8, pre, post):
+    """Drop synapses with w < w_prune (quarantined ones are kept); compacts every per-synapse
+    array in place, keeping order.  Returns the new count."""
+    m = 0
+    for j in range(n):
+        if w[j] >= w_prune or frozen[j]:
+            if m != j:
+                pre[m] = pre[j]
+                post[m] = post[j]
+                for a in range(arrays_f32.shape[0]):
+                    arrays_f32[a, m] = arrays_f32[a, j]
+                for a in range(arrays_u8.shape[0]):
+                    arrays_u8[a, m] = arrays_u8[a, j]
+            m += 1
+    return m

@@ -1,0 +1,134 @@
+"""Structural plasticity: a store that starts empty, grows from causal co-activation, prunes."""
+import numpy as np
+import pytest
+
+from spiking import LIF, Network, Population, PoissonSource, Projection, Simulator, SpikeGenerator
+from spiking.growth import Grow
+from spiking.params import ParameterError
+from spiking.plasticity import STDP
+
+QUIET = LIF(tau_m_ms=1e6, tau_syn_ms=1e6, v_th=100.0, noise_sigma=0.0)
+
+
+def _assembly_net(w_create=0.004, w_prune=0.002, a_plus=0.01):
+    from spiking.plasticity import Cascade
+    # a fast cascade so that idle decay is visible within a test: level 0 decays with 10 s
+    rule = STDP.ember(a_plus=a_plus, w_max=1.0, cascade=Cascade(levels=5, tau0_ms=10_000.0, factor=4.7))
+    pops = (Population("C", 400, QUIET),)
+    proj = Projection("C", "C", Grow(w_create=w_create, w_prune=w_prune, initial_capacity=16), weight=0.0,
+                      delay_ms=1.0, plasticity=rule)
+    return Network(populations=pops, projections=(proj,), dt_ms=1.0, seed=3)
+
+
+def _drive(sim, steps, pattern):
+    """pattern(t) -> indices to inject at step t."""
+    for _ in range(steps):
+        idx = pattern(sim.t)
+        if len(idx):
+            sim.inject_spikes("C", idx)
+        sim.step()
+
+
+def test_store_starts_empty_and_correlated_assemblies_get_connected():
+    sim = Simulator(_assembly_net())
+    assert sim.store_stats("C->C")["synapses"] == 0
+    A, B = np.arange(0, 20), np.arange(100, 120)
+    # every 50 ms assembly A fires, and B fires 5 ms later: causal A -> B pairs
+    sim.begin_consolidation()
+    _drive(sim, 3000, lambda t: A if t % 50 == 0 else (B if t % 50 == 5 else []))
+    sim.end_consolidation()
+    st = sim.store_stats("C->C")
+    assert st["synapses"] > 0 and st["created_total"] >= 400
+    s = sim.synapses("C->C")
+    ab = np.isin(s["pre"], A) & np.isin(s["post"], B)
+    assert ab.sum() == 400                           # every A -> B pair exists
+    assert np.all(s["weight"][ab] > 0.05)            # and they grew
+    ba = np.isin(s["pre"], B) & np.isin(s["post"], A)
+    assert np.all(s["weight"][ba] < 0.02) if ba.any() else True
+    pairs = set(zip(s["pre"].tolist(), s["post"].tolist()))
+    assert len(pairs) == s["pre"].size               # no duplicate synapse
+    assert st["capacity"] >= st["synapses"] and st["capacity"] > 16   # grew its capacity
+    # consolidated (promoted) associations survive a minute of idle decay
+    sim.advance_idle(60_000.0)
+    s = sim.synapses("C->C")
+    assert (np.isin(s["pre"], A) & np.isin(s["post"], B)).sum() == 400
+
+
+def test_uncorrelated_noise_creates_few_and_they_are_pruned():
+    sim = Simulator(_assembly_net(w_create=0.008))
+    g = np.random.default_rng(1)
+    _drive(sim, 5000, lambda t: np.nonzero(g.random(400) < 0.002)[0])   # 2 Hz independent noise
+    st = sim.store_stats("C->C")
+    n_spikes = 400 * 2 * 5
+    # ~4 per spike (presynaptic spikes in the last 4.5 ms, where a_plus e^(-dt/20) > w_create)
+    assert 0 < st["created_total"] < 6 * n_spikes
+    assert st["synapses"] < 0.1 * 400 * 400          # sparse: a few % of the possible pairs
+    sim.advance_idle(60_000.0)                         # never consolidated: level 0 decays away
+    st = sim.store_stats("C->C")
+    assert st["synapses"] == 0 and st["pruned_total"] == st["created_total"]
+
+
+def test_growing_store_transmits_its_weights():
+    rule = STDP(a_plus=0.5, a_minus=0.0, w_max=1.0)
+    pre = SpikeGenerator("G", 1, times_ms=(10.0, 40.0), indices=(0, 0))
+    post = Population("P", 1, QUIET)
+    net = Network(populations=(post,), sources=(pre,),
+                  projections=(Projection("G", "P", Grow(w_create=0.1, w_prune=0.01), weight=0.0, delay_ms=1.0,
+                                          plasticity=rule),), dt_ms=1.0)
+    sim = Simulator(net)
+    sim.inject_spikes("P", [0], at_step=13)      # 2 ms after the arrival at 11 ms: creates w = 0.5 e^-0.1
+    sim.run(60.0)
+    w = float(sim.weights("G->P")[0])
+    assert w == pytest.approx(0.5 * np.exp(-2.0 / 20.0), rel=1e-5)
+    # the second spike (arrival at 41 ms) delivered w to the membrane
+    assert sim.get_state("P", "v")[0] == pytest.approx(w, rel=1e-4)   # (tau_m = 1e6 ms: a trace of leak)
+
+
+def test_growing_store_checkpoint_roundtrip(tmp_path):
+    sim = Simulator(_assembly_net())
+    A, B = np.arange(0, 10), np.arange(50, 60)
+    pattern = lambda t: A if t % 40 == 0 else (B if t % 40 == 4 else [])  # noqa: E731
+    _drive(sim, 1500, pattern)
+    sim.save(tmp_path / "g.h5")
+    back = Simulator.load(tmp_path / "g.h5")
+    _drive(sim, 1000, pattern)
+    _drive(back, 1000, pattern)
+    a, b = sim.synapses("C->C"), back.synapses("C->C")
+    assert np.array_equal(a["pre"], b["pre"]) and np.array_equal(a["post"], b["post"])
+    assert np.array_equal(a["weight"], b["weight"])
+
+
+def test_quarantine_in_a_growing_store():
+    sim = Simulator(_assembly_net())
+    A, B = np.arange(0, 5), np.arange(100, 105)
+    _drive(sim, 500, lambda t: A if t % 50 == 0 else (B if t % 50 == 5 else []))
+    n = sim.quarantine("C->C", pre=A[:1])
+    assert n == 5
+    s = sim.synapses("C->C", pre=A[:1])
+    assert s["quarantined"].all() and np.all(s["weight"] > 0)
+
+
+def test_bad_grow_parameters():
+    with pytest.raises(ParameterError, match="w_create"):
+        Grow(w_create=0.001, w_prune=0.01)
+    with pytest.raises(ParameterError, match="plasticity"):
+        Projection("C", "C", Grow())
+
+
+def test_three_factor_store_grows_only_while_the_modulator_is_on():
+    from spiking.plasticity import Modulator
+    rule = STDP.ember(a_plus=0.01, w_max=1.0, modulated=True, tau_e_ms=500.0, eta=0.002)
+    net = Network(populations=(Population("C", 300, QUIET),),
+                  projections=(Projection("C", "C", Grow(w_create=0.004, w_prune=0.001), weight=0.0, delay_ms=1.0,
+                                          plasticity=rule),),
+                  modulators=(Modulator("dopamine", tonic=0.0),), dt_ms=1.0, seed=2)
+    sim = Simulator(net)
+    A, B = np.arange(0, 10), np.arange(50, 60)
+    pattern = lambda t: A if t % 50 == 0 else (B if t % 50 == 5 else [])  # noqa: E731
+    _drive(sim, 1000, pattern)                       # idle: D = 0, nothing is learned or created
+    assert sim.store_stats("C->C")["created_total"] == 0
+    sim.set_modulator("dopamine", tonic=1.0)         # a message is being presented
+    _drive(sim, 1000, pattern)
+    s = sim.synapses("C->C")
+    ab = np.isin(s["pre"], A) & np.isin(s["post"], B)
+    assert ab.sum() == 100 and np.all(s["weight"][ab] > 0.004)
