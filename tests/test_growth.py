@@ -132,3 +132,27 @@ def test_three_factor_store_grows_only_while_the_modulator_is_on():
     s = sim.synapses("C->C")
     ab = np.isin(s["pre"], A) & np.isin(s["post"], B)
     assert ab.sum() == 100 and np.all(s["weight"][ab] > 0.004)
+
+
+def test_store_holds_an_ember_sized_lateral_layer():
+    """150,000 neurons, growing to ~10^5 synapses: memory follows the synapses, not N^2."""
+    n = 150_000
+    rule = STDP(a_plus=0.01, a_minus=0.0, w_max=1.0)
+    net = Network(populations=(Population("concept", n, QUIET),),
+                  projections=(Projection("concept", "concept", Grow(w_create=0.005, w_prune=0.001,
+                                                                     candidate_window_ms=5.0),
+                                          weight=0.0, delay_ms=1.0, plasticity=rule),), dt_ms=1.0, seed=1)
+    sim = Simulator(net)
+    g = np.random.default_rng(0)
+    for k in range(300):                      # 300 episodes: assembly X (20) then Y (20) 2 ms later
+        x, y = g.choice(n, 20, replace=False), g.choice(n, 20, replace=False)
+        sim.inject_spikes("concept", x)
+        sim.step()
+        sim.step()
+        sim.inject_spikes("concept", y)
+        for _ in range(10):
+            sim.step()
+    st = sim.store_stats("concept->concept")
+    assert st["synapses"] >= 300 * 400 * 0.95
+    assert st["bytes"] < 64 * st["capacity"] + 20 * (n + 1)     # per-synapse storage plus two row pointers
+    assert st["bytes"] < 30e6                                      # a dense 150k x 150k float32 matrix: 90 GB
