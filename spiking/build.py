@@ -162,6 +162,7 @@ class BuiltProjection:
     plastic: object = None                      # STDP rule or None
     extra: dict = field(default_factory=dict)   # plasticity arrays (traces, CSC index, eligibility, ...)
     grow: object = None                         # a Grow spec: the synapses live in a GrowingStore
+    uniform_weight: object = None               # float32 when every synapse has this weight (static)
 
 
 @dataclass
@@ -263,6 +264,10 @@ def build(net: Network):
             groups[b].params["use_syn"] = True
         bp = BuiltProjection(pr.label, a, b, pr.target, indptr, indices, w,
                              dmax if homog else -1, None if homog else dsteps.astype(np.int16))
+        if pr.plasticity is None and np.ndim(pr.weight) == 0 and not isinstance(pr.weight, (Uniform, LogNormal)):
+            # one weight for all: keep a scalar, not an array (4 bytes per synapse saved, and traffic)
+            bp.uniform_weight = np.float32(w[0]) if n_syn else np.float32(0.0)
+            bp.weights = np.zeros(0, np.float32)
         from .growth import Grow
         if isinstance(pr.connectivity, Grow):
             bp.plastic, bp.grow = pr.plasticity, pr.connectivity

@@ -238,10 +238,14 @@ class Simulator:
                 continue
             t0 = time.perf_counter() if prof else 0.0
             ring = post.state["pulse_ring" if p.target == "pulse" else "current_ring"]
-            if p.delay_steps > 0:
+            if p.uniform_weight is not None and p.delay_steps > 0:
+                be.propagate_uniform(pre.spikes, pre.n, arr["indptr"], arr["indices"], p.uniform_weight,
+                                     ring[(t + p.delay_steps) % post.ring_rows])
+            elif p.delay_steps > 0:
                 be.propagate(pre.spikes, pre.n, arr["indptr"], arr["indices"], arr["weights"],
                              ring[(t + p.delay_steps) % post.ring_rows])
             else:
+                self._materialize(p, arr)
                 be.propagate_delays(pre.spikes, pre.n, arr["indptr"], arr["indices"], arr["weights"],
                                     arr["delays"], ring, t)
             if prof:
@@ -269,6 +273,13 @@ class Simulator:
         for m in self.monitors:
             m.record(self)
         self.t = t + 1
+
+    def _materialize(self, p, arr) -> None:
+        """Give a uniform-weight projection its per-synapse weight array (audit edits one synapse)."""
+        if p.uniform_weight is not None:
+            n = int(arr["indices"].shape[0])
+            arr["weights"] = self.backend.asarray(np.full(n, p.uniform_weight, np.float32))
+            p.uniform_weight = None
 
     def _plastic_step(self, pi, p, pre, post, t):
         """Post-side STDP for the post spikes of step t, then the arrivals of step t + 1:
@@ -371,6 +382,7 @@ class Simulator:
 
     def _select(self, label, pre=None, post=None):
         pi, p, arr = self._projection(label)
+        self._materialize(p, arr)
         be = self.backend
         if pi in self.growing:
             arr = self.growing[pi].arrays()   # host views of the live synapses
@@ -500,6 +512,8 @@ class Simulator:
         pi, p, arr = self._projection(label)
         if pi in self.growing:
             return self.growing[pi].arrays()["weights"].copy()
+        if p.uniform_weight is not None:
+            return np.full(int(arr["indices"].shape[0]), p.uniform_weight, np.float32)
         return self.backend.to_host(arr["weights"]).copy()
 
     def save(self, path) -> None:

@@ -139,6 +139,8 @@ def save(sim, path) -> None:
             for pj, (p, arr) in enumerate(sim.projections):
                 pg = h.create_group(f"projections/{pj}")
                 pg.attrs.update(label=p.label, pre=p.pre, post=p.post, target=p.target, delay_steps=p.delay_steps)
+                if p.uniform_weight is not None:
+                    pg.attrs["uniform_weight"] = np.float32(p.uniform_weight)
                 if p.plastic is not None:
                     pg.attrs["plastic"] = json.dumps(_encode(p.plastic, []))
                     rt = sim.growing[pj].rt if pj in sim.growing else sim.plastic[pj]
@@ -238,6 +240,8 @@ def load(path, backend: str = "numba", **backend_options):
                 bp = BuiltProjection(str(a["label"]), int(a["pre"]), int(a["post"]), str(a["target"]),
                                      _get(pg, "indptr"), _get(pg, "indices"), _get(pg, "weights"),
                                      int(a["delay_steps"]), _get(pg, "delays") if "delays" in pg else None)
+                if "uniform_weight" in a:
+                    bp.uniform_weight = np.float32(a["uniform_weight"])
                 if "plastic" in a:
                     bp.plastic = _decode(json.loads(a["plastic"]), [], _types())
                     bp._runtime = json.loads(a["plastic_runtime"])

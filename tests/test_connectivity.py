@@ -129,3 +129,23 @@ def test_injected_spikes_propagate():
     sim.run(10.0)
     assert np.all(mon.values[:7] == 0)
     assert np.allclose(mon.values[7], [0.5, 0, 0, 0.5])
+
+
+def test_uniform_weight_projection_stores_no_weight_array_until_edited():
+    net = Network(populations=(Population("A", 50, QUIET),),
+                  projections=(Projection("A", "A", FixedOutDegree(5), weight=0.25),), seed=2)
+    sim = Simulator(net)
+    p, arr = sim.projections[0]
+    assert p.uniform_weight == np.float32(0.25) and arr["weights"].size == 0
+    assert np.all(sim.weights("A->A") == np.float32(0.25)) and sim.weights("A->A").size == 250
+    sim.inject_spikes("A", [0], at_step=0)
+    sim.run(3.0)
+    targets = sim.synapses("A->A", pre=[0])["post"]
+    assert np.allclose(sim.get_state("A", "v")[targets], 0.25, rtol=1e-4)
+    # editing one synapse gives the projection its own weight array
+    assert sim.zero_synapses("A->A", pre=[1]) == 5
+    assert p.uniform_weight is None and arr["weights"].size == 250
+    sim.inject_spikes("A", [1])
+    sim.run(3.0)
+    t1 = sim.synapses("A->A", pre=[1])["post"]
+    assert np.allclose(sim.get_state("A", "v")[np.setdiff1d(t1, targets)], 0.0, atol=1e-6)

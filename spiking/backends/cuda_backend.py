@@ -79,6 +79,15 @@ def _propagate_k(spikes, n_spikes, indptr, indices, weights, row):
 
 
 @cuda.jit
+def _propagate_uniform_k(spikes, n_spikes, indptr, indices, weight, row):
+    k = cuda.grid(1)
+    if k < n_spikes:
+        s = spikes[k]
+        for j in range(indptr[s], indptr[s + 1]):
+            cuda.atomic.add(row, indices[j], weight)
+
+
+@cuda.jit
 def _propagate_delays_k(spikes, n_spikes, indptr, indices, weights, delays, ring, t):
     k = cuda.grid(1)
     if k < n_spikes:
@@ -269,6 +278,9 @@ class CudaBackend:
 
     def propagate(self, spikes, n_spikes, indptr, indices, weights, row):
         _propagate_k[_blocks(n_spikes), _TPB](spikes, n_spikes, indptr, indices, weights, row)
+
+    def propagate_uniform(self, spikes, n_spikes, indptr, indices, weight, row):
+        _propagate_uniform_k[_blocks(n_spikes), _TPB](spikes, n_spikes, indptr, indices, weight, row)
 
     def propagate_delays(self, spikes, n_spikes, indptr, indices, weights, delays, ring, t):
         _propagate_delays_k[_blocks(n_spikes), _TPB](spikes, n_spikes, indptr, indices, weights, delays, ring, t)

@@ -52,6 +52,7 @@ class NumbaBackend(HostBackend):
     lif_step = staticmethod(_lif.lif_step)
     propagate = staticmethod(_prop.propagate)
     propagate_delays = staticmethod(_prop.propagate_delays)
+    propagate_uniform = staticmethod(_prop.propagate_uniform)
     poisson_step = staticmethod(_src.poisson_step)
     trace_scale = staticmethod(_stdp.trace_scale)
     stdp_post = staticmethod(_stdp.stdp_post)

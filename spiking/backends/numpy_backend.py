@@ -59,6 +59,7 @@ class NumpyBackend(HostBackend):
     lif_step = staticmethod(_lif.lif_step_np)
     propagate = staticmethod(_prop.propagate_np)
     propagate_delays = staticmethod(_prop.propagate_delays_np)
+    propagate_uniform = staticmethod(_prop.propagate_uniform_np)
     poisson_step = staticmethod(_src.poisson_step_np)
     trace_scale = staticmethod(_stdp.trace_scale_np)
     stdp_post = staticmethod(_stdp.stdp_post_np)

@@ -21,6 +21,16 @@ def propagate(spikes, n_spikes, indptr, indices, weights, row):
 
 
 @njit(cache=True)
+def propagate_uniform(spikes, n_spikes, indptr, indices, weight, row):
+    """Homogeneous delay and one weight for every synapse (a constant, static projection):
+    4 bytes per synapse instead of 8, half the memory traffic."""
+    for k in range(n_spikes):
+        s = spikes[k]
+        for j in range(indptr[s], indptr[s + 1]):
+            row[indices[j]] += weight
+
+
+@njit(cache=True)
 def propagate_delays(spikes, n_spikes, indptr, indices, weights, delays, ring, t):
     r = ring.shape[0]
     for k in range(n_spikes):
@@ -42,6 +52,11 @@ def _synapses_of(spikes, n_spikes, indptr):
 def propagate_np(spikes, n_spikes, indptr, indices, weights, row):
     syn = _synapses_of(spikes, n_spikes, indptr)
     np.add.at(row, indices[syn], weights[syn])
+
+
+def propagate_uniform_np(spikes, n_spikes, indptr, indices, weight, row):
+    syn = _synapses_of(spikes, n_spikes, indptr)
+    np.add.at(row, indices[syn], np.full(syn.size, weight, dtype=row.dtype))
 
 
 def propagate_delays_np(spikes, n_spikes, indptr, indices, weights, delays, ring, t):
