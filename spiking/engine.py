@@ -175,30 +175,23 @@ class Simulator:
         for gi, g in enumerate(self.groups):
             t0 = time.perf_counter() if prof else 0.0
             k = g.kind
-            if k == "izh":
+            if k in ("izh", "lif"):
                 p, s = g.params, g.state
                 row = t % g.ring_rows
                 if g.noisy:
                     be.hash_fill(step_key_int(g.noise_key, t), g.words)
                     if prof:
                         be.synchronize(); t1 = time.perf_counter(); self.timers["noise"] += t1 - t0; t0 = t1
-                g.n = be.izh_step(s["v"], s["u"], p["a"], p["b"], p["c"], p["d"], s["i_ext"], s["i_syn"],
-                                  p["syn_decay"], s["pulse_ring"][row], s["current_ring"][row], g.words,
-                                  p["sigma"], self._zx, self._zr, p["dt"], p["half_steps"], p["v_peak"],
-                                  p["use_syn"], p["use_ext"], g.noisy, g.spikes, g.deferred)
-                if prof:
-                    be.synchronize(); self.timers["neuron_update"] += time.perf_counter() - t0
-            elif k == "lif":
-                p, s = g.params, g.state
-                row = t % g.ring_rows
-                if g.noisy:
-                    be.hash_fill(step_key_int(g.noise_key, t), g.words)
-                    if prof:
-                        be.synchronize(); t1 = time.perf_counter(); self.timers["noise"] += t1 - t0; t0 = t1
-                g.n = be.lif_step(s["v"], s["i_syn"], s["refr"], s["i_ext"], s["pulse_ring"][row],
-                                  s["current_ring"][row], g.words, p["sigma"], self._zx, self._zr, p["p22"],
-                                  p["p21"], p["p20"], p["p11"], p["v_th"], p["v_reset"], p["ref_steps"], g.noisy,
-                                  g.spikes, g.deferred)
+                if k == "izh":
+                    g.n = be.izh_step(s["v"], s["u"], p["a"], p["b"], p["c"], p["d"], s["i_ext"], s["i_syn"],
+                                      p["syn_decay"], s["pulse_ring"][row], s["current_ring"][row], g.words,
+                                      p["sigma"], self._zx, self._zr, p["dt"], p["half_steps"], p["v_peak"],
+                                      p["use_syn"], p["use_ext"], g.noisy, g.spikes, g.deferred)
+                else:
+                    g.n = be.lif_step(s["v"], s["i_syn"], s["refr"], s["i_ext"], s["pulse_ring"][row],
+                                      s["current_ring"][row], g.words, p["sigma"], self._zx, self._zr, p["p22"],
+                                      p["p21"], p["p20"], p["p11"], p["v_th"], p["v_reset"], p["ref_steps"],
+                                      g.noisy, g.spikes, g.deferred)
                 if prof:
                     be.synchronize(); self.timers["neuron_update"] += time.perf_counter() - t0
             elif k == "poisson":
