@@ -118,6 +118,15 @@ class Simulator:
                 g.state["hist_counts"] = be.zeros(depth, np.int64)
             g.hist_n = be.to_host(g.state["hist_counts"]).astype(np.int64)  # host copy of the counts
         self._cascade_every = max(1, int(round(1000.0 / self.dt_ms)))  # cascade decay once per simulated second
+        self._current_events = defaultdict(list)   # step -> [(group index, neuron indices or None, delta)]
+        if self.net is not None:
+            for c in self.net.currents:
+                gi = self.index[c.target]
+                idx = None if c.neurons is None else np.unique(np.asarray(c.neurons, dtype=np.int64))
+                self._current_events[int(round(c.start_ms / self.dt_ms))].append((gi, idx, float(c.amplitude)))
+                if np.isfinite(c.stop_ms):
+                    self._current_events[int(round(c.stop_ms / self.dt_ms))].append((gi, idx, -float(c.amplitude)))
+                self.groups[gi].params["use_ext"] = True
         self.modulator_state = {}
         if self.net is not None:
             for m in self.net.modulators:
@@ -172,6 +181,15 @@ class Simulator:
     def step(self) -> None:
         be, t = self.backend, self.t
         prof = self.profile
+        if t in self._current_events:
+            for gi, idx, delta in self._current_events[t]:
+                g = self.groups[gi]
+                cur = be.to_host(g.state["i_ext"]).copy()
+                if idx is None:
+                    cur += np.float32(delta)
+                else:
+                    cur[idx] += np.float32(delta)
+                be.write(g.state["i_ext"], cur)
         for gi, g in enumerate(self.groups):
             t0 = time.perf_counter() if prof else 0.0
             k = g.kind

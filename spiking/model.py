@@ -19,6 +19,10 @@ from .params import LIF, Izhikevich, ParameterError
 NeuronModel = Union[LIF, Izhikevich]
 
 
+def neuron_names_of(net) -> set:
+    return {p.name for p in net.populations}
+
+
 def _is_grow(c) -> bool:
     from .growth import Grow
     return isinstance(c, Grow)
@@ -96,6 +100,26 @@ class SpikeGenerator:
             raise ParameterError(f"SpikeGenerator {self.name!r}: times must be finite and >= 0")
         if i.size and (i.min() < 0 or i.max() >= self.size or not np.issubdtype(i.dtype, np.integer)):
             raise ParameterError(f"SpikeGenerator {self.name!r}: indices must be integers in [0, {self.size})")
+
+
+@dataclass(frozen=True)
+class CurrentStep:
+    """A current step onto a neuron population: ``amplitude`` is added to the external input of
+    ``neurons`` (all when None) from ``start_ms`` until ``stop_ms`` (membrane units per the model:
+    mV/ms-scale current for Izhikevich, steady-state voltage for LIF)."""
+
+    target: str
+    amplitude: float
+    start_ms: float = 0.0
+    stop_ms: float = float("inf")
+    neurons: Optional[tuple] = None
+
+    def __post_init__(self):
+        if not np.isfinite(self.amplitude):
+            raise ParameterError(f"CurrentStep onto {self.target!r}: amplitude must be finite, got {self.amplitude!r}")
+        if not (np.isfinite(self.start_ms) and self.start_ms >= 0 and self.stop_ms > self.start_ms):
+            raise ParameterError(f"CurrentStep onto {self.target!r}: need 0 <= start_ms < stop_ms, got "
+                                 f"{self.start_ms!r}, {self.stop_ms!r}")
 
 
 # --- connectivity -----------------------------------------------------------
@@ -226,11 +250,19 @@ class Network:
     dt_ms: float = 1.0
     seed: int = 0
     modulators: tuple = ()   # spiking.plasticity.Modulator channels used by three-factor rules
+    currents: tuple = ()     # CurrentStep inputs
 
     def __post_init__(self):
         from .params import check_dt
 
         check_dt(self.dt_ms)
+        for c in self.currents:
+            if not isinstance(c, CurrentStep) or c.target not in neuron_names_of(self):
+                raise ParameterError(f"Network: current input {c!r} must be a CurrentStep onto a neuron population")
+            if c.neurons is not None:
+                idx = np.asarray(c.neurons)
+                if idx.size and (idx.min() < 0 or idx.max() >= self.size_of(c.target)):
+                    raise ParameterError(f"CurrentStep onto {c.target!r}: neuron indices out of range")
         mods = {m.name for m in self.modulators}
         for pr in self.projections:
             rule = pr.plasticity

@@ -5,6 +5,7 @@ import pytest
 from spiking import (LIF, FixedInDegree, FixedOutDegree, Network, Pairs, Population, Probability, Projection,
                      Simulator, SpikeGenerator, StateSamples, Uniform)
 from spiking.build import build
+from spiking.params import ParameterError
 
 QUIET = LIF(tau_m_ms=1e6, tau_syn_ms=1e6, v_th=100.0, noise_sigma=0.0)
 
@@ -149,3 +150,27 @@ def test_uniform_weight_projection_stores_no_weight_array_until_edited():
     sim.run(3.0)
     t1 = sim.synapses("A->A", pre=[1])["post"]
     assert np.allclose(sim.get_state("A", "v")[np.setdiff1d(t1, targets)], 0.0, atol=1e-6)
+
+
+def test_current_step_input_and_checkpoint(tmp_path):
+    from spiking import CurrentStep
+    m = LIF(tau_m_ms=10.0, v_th=10.0, noise_sigma=0.0)
+    net = Network(populations=(Population("A", 4, m),),
+                  currents=(CurrentStep("A", 1.0, start_ms=5.0, stop_ms=25.0, neurons=(1, 3)),), dt_ms=1.0)
+    sim = Simulator(net)
+    mon = sim.add_monitor(StateSamples("A", "v", [0, 1, 2, 3]))
+    sim.run(15.0)
+    sim.save(tmp_path / "c.h5")
+    back = Simulator.load(tmp_path / "c.h5")
+    mon2 = back.add_monitor(StateSamples("A", "v", [0, 1, 2, 3]))
+    back.run(25.0)
+    v = np.vstack([mon.values, mon2.values])
+    assert np.all(v[:, [0, 2]] == 0.0)
+    assert np.all(v[:5, [1, 3]] == 0.0) and v[5, 1] > 0
+    peak = v[24, 1]
+    assert peak == pytest.approx(1 - np.exp(-20 / 10.0), rel=1e-4)     # V -> I (1 - e^-t/tau)
+    assert v[39, 1] == pytest.approx(peak * np.exp(-15 / 10.0), rel=1e-4)  # decays after the step
+    with pytest.raises(ParameterError, match="start_ms"):
+        CurrentStep("A", 1.0, start_ms=5.0, stop_ms=5.0)
+    with pytest.raises(ParameterError, match="CurrentStep"):
+        Network(populations=(Population("A", 4, m),), currents=(CurrentStep("B", 1.0),))
