@@ -344,8 +344,10 @@ class Simulator:
         """Start a replay: synapses potentiated from now on are promoted one cascade level at the end."""
         for rt in self.plastic.values():
             rt.a["potentiated"][:] = 0
+            rt.track = True
         for st in self.growing.values():
             st.arrays()["potentiated"][:] = 0
+            st.rt.track = True
 
     def end_consolidation(self) -> None:
         for st in self.growing.values():
@@ -362,6 +364,8 @@ class Simulator:
             pot = self.backend.to_host(rt.a["potentiated"]).astype(np.int64)
             self.backend.write(rt.a["level"], np.minimum(lv + pot, c.levels - 1).astype(np.uint8))
             rt.a["potentiated"][:] = 0
+        for rt in list(self.plastic.values()) + [st.rt for st in self.growing.values()]:
+            rt.track = False
 
     def advance_idle(self, duration_ms: float) -> None:
         """Skip ``duration_ms`` of silent idle time: the clock advances and cascade decay is applied
@@ -444,6 +448,8 @@ class Simulator:
             sv[j], w[j], fr[j] = w[j], 0.0, 1
         for k, v in (("weights", w), ("frozen", fr), ("saved_weights", sv)):
             be.write(arr[k], v)
+        if pi in self.plastic:
+            self.plastic[pi].check_frozen = True
         return int(j.size)
 
     def to_networkx(self, label: str, min_weight: float = 0.0):

@@ -131,6 +131,8 @@ class PlasticRuntime:
         self.a = arrays
         self.pending = 1.0          # true eligibility = stored * pending (deferred decay while D = 0)
         self.last_decay_step = 0    # cascade decay applied up to this step
+        self.check_frozen = False   # True once a synapse of this projection has been quarantined
+        self.track = False          # mark potentiated synapses (between begin/end_consolidation)
         self.hetero = "a_pre" in arrays
         if self.hetero:
             # decay^k down to below float32's smallest subnormal (the trace is 0 beyond the table)
@@ -141,11 +143,14 @@ class PlasticRuntime:
             self.d_min, self.d_max = (int(d.min()), int(d.max())) if d.size else (1, 1)
 
     def scalars(self) -> dict:
-        return {"pending": self.pending, "last_decay_step": self.last_decay_step}
+        return {"pending": self.pending, "last_decay_step": self.last_decay_step,
+                "check_frozen": self.check_frozen, "track": self.track}
 
     def set_scalars(self, d: dict) -> None:
         self.pending = float(d["pending"])
         self.last_decay_step = int(d["last_decay_step"])
+        self.check_frozen = bool(d.get("check_frozen", True))
+        self.track = bool(d.get("track", False))
 
     def post(self, post_spikes, n_post, t):
         """Post-side update for the post spikes of step t."""
@@ -157,12 +162,12 @@ class PlasticRuntime:
         if self.hetero:
             k.stdp_post_hetero(post_spikes, n_post, t, a["csc_indptr"], a["csc_syn"], a["weights"], a["a_pre"],
                                a["last"], self.table, self.log_decay, a["x_post"], self.a_minus, self.nearest,
-                               self.w_min, self.w_max, self.soft, a["frozen"], self.rule.modulated, a["elig"], inv,
-                               a["potentiated"])
+                               self.w_min, self.w_max, self.soft, a["frozen"], self.check_frozen,
+                               self.rule.modulated, a["elig"], inv, a["potentiated"], self.track)
         else:
             k.stdp_post(post_spikes, n_post, a["csc_indptr"], a["csc_syn"], a["csc_pre"], a["weights"], a["x_pre"],
                         a["x_post"], self.a_minus, self.nearest, self.w_min, self.w_max, self.soft, a["frozen"],
-                        self.rule.modulated, a["elig"], inv, a["potentiated"])
+                        self.check_frozen, self.rule.modulated, a["elig"], inv, a["potentiated"], self.track)
 
     def pre(self, hist, hist_n, t_next, homog_delay, row):
         """Arrivals of step t_next: transmit into ``row`` and apply the pre-side update.
@@ -173,7 +178,7 @@ class PlasticRuntime:
             k.stdp_pre_hetero(hist, hist_n, t_next, self.d_min, self.d_max, a["indptr"], a["indices"], a["delays"],
                               a["weights"], row, a["a_pre"], a["last"], self.table, self.log_decay, a["x_post"],
                               self.post_decay, self.a_plus, self.nearest, self.w_min, self.w_max, self.soft,
-                              a["frozen"], self.rule.modulated, a["elig"], inv)
+                              a["frozen"], self.check_frozen, self.rule.modulated, a["elig"], inv)
             return
         k.trace_scale(a["x_pre"], self.pre_decay)
         src = t_next - homog_delay
@@ -184,7 +189,7 @@ class PlasticRuntime:
         if n_arr:
             k.stdp_pre_transmit(hist[r], n_arr, a["indptr"], a["indices"], a["weights"], row, a["x_pre"],
                                 a["x_post"], self.post_decay, self.a_plus, self.nearest, self.w_min, self.w_max,
-                                self.soft, a["frozen"], self.rule.modulated, a["elig"], inv)
+                                self.soft, a["frozen"], self.check_frozen, self.rule.modulated, a["elig"], inv)
 
     def modulate(self, d_value: float):
         """Apply dw = eta * D * e * dt for this step, then decay e by one step."""
@@ -196,7 +201,7 @@ class PlasticRuntime:
                 k.trace_scale(a["elig"], np.float32(self.pending))
                 self.pending = 1.0
             k.modulated_update(a["weights"], a["elig"], np.float32(self.rule.eta * d_value * self.dt_ms),
-                               self.w_min, self.w_max, a["frozen"], a["potentiated"])
+                               self.w_min, self.w_max, a["frozen"], a["potentiated"], self.track)
             k.trace_scale(a["elig"], np.float32(self.e_decay))
         else:
             self.pending *= self.e_decay

@@ -133,7 +133,7 @@ def _bounded_d(wj, dw, w_min, w_max, soft):
 
 @cuda.jit
 def _stdp_post_k(post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_post, a_minus, nearest,
-                 w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
+                 w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated, track):
     # one thread per post spike: a synapse has one post neuron, so no two threads share a weight
     k = cuda.grid(1)
     if k < n_post:
@@ -148,7 +148,7 @@ def _stdp_post_k(post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_
             else:
                 old = w[j]
                 w[j] = _bounded_d(old, dw, w_min, w_max, soft)
-                if w[j] > old:
+                if track and w[j] > old:
                     potentiated[j] = 1
         if nearest:
             x_post[i] = a_minus
@@ -180,11 +180,11 @@ def _stdp_pre_k(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_
 
 
 @cuda.jit
-def _modulated_k(w, elig, factor, w_min, w_max, frozen, potentiated):
+def _modulated_k(w, elig, factor, w_min, w_max, frozen, potentiated, track):
     j = cuda.grid(1)
     if j < w.shape[0] and not frozen[j]:
         nw = min(max(w[j] + factor * elig[j], w_min), w_max)
-        if nw > w[j]:
+        if track and nw > w[j]:
             potentiated[j] = 1
         w[j] = nw
 
@@ -302,18 +302,18 @@ class CudaBackend:
         _trace_scale_k[_blocks(x.shape[0]), _TPB](x, factor)
 
     def stdp_post(self, post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_post, a_minus, nearest,
-                  w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
+                  w_min, w_max, soft, frozen, check_frozen, modulated, elig, inv_pending, potentiated, track):
         _stdp_post_k[_blocks(n_post), _TPB](post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_post,
                                             a_minus, nearest, w_min, w_max, soft, frozen, modulated, elig,
-                                            inv_pending, potentiated)
+                                            inv_pending, potentiated, track)
 
     def stdp_pre_transmit(self, pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_decay, a_plus,
-                          nearest, w_min, w_max, soft, frozen, modulated, elig, inv_pending):
+                          nearest, w_min, w_max, soft, frozen, check_frozen, modulated, elig, inv_pending):
         _stdp_pre_k[_blocks(n_pre), _TPB](pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_decay,
                                           a_plus, nearest, w_min, w_max, soft, frozen, modulated, elig, inv_pending)
 
-    def modulated_update(self, w, elig, factor, w_min, w_max, frozen, potentiated):
-        _modulated_k[_blocks(w.shape[0]), _TPB](w, elig, factor, w_min, w_max, frozen, potentiated)
+    def modulated_update(self, w, elig, factor, w_min, w_max, frozen, potentiated, track):
+        _modulated_k[_blocks(w.shape[0]), _TPB](w, elig, factor, w_min, w_max, frozen, potentiated, track)
 
     def cascade_decay(self, w, level, factors, frozen):
         _cascade_k[_blocks(w.shape[0]), _TPB](w, level, factors, frozen)

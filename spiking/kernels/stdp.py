@@ -51,20 +51,23 @@ def _bounded(wj, dw, w_min, w_max, soft):
 
 @njit(cache=True)
 def stdp_post(post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_post, a_minus, nearest,
-              w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
+              w_min, w_max, soft, frozen, check_frozen, modulated, elig, inv_pending, potentiated, track):
+    # ``check_frozen`` / ``track`` are False unless a synapse is quarantined / a consolidation is
+    # running: each saves a random access per update into a per-synapse array (measured ~2x).
     for k in range(n_post):
         i = post_spikes[k]
         for q in range(csc_indptr[i], csc_indptr[i + 1]):
             j = csc_syn[q]
-            if frozen[j]:
+            if check_frozen and frozen[j]:
                 continue
             dw = x_pre[csc_pre[q]]
             if modulated:
                 elig[j] += dw * inv_pending
             else:
                 old = w[j]
-                w[j] = _bounded(old, dw, w_min, w_max, soft)
-                if w[j] > old:
+                nw = _bounded(old, dw, w_min, w_max, soft)
+                w[j] = nw
+                if track and nw > old:
                     potentiated[j] = 1
         if nearest:
             x_post[i] = a_minus
@@ -74,13 +77,13 @@ def stdp_post(post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_pos
 
 @njit(cache=True)
 def stdp_pre_transmit(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_decay, a_plus, nearest,
-                      w_min, w_max, soft, frozen, modulated, elig, inv_pending):
+                      w_min, w_max, soft, frozen, check_frozen, modulated, elig, inv_pending):
     for k in range(n_pre):
         s = pre_spikes[k]
         for j in range(indptr[s], indptr[s + 1]):
             t = indices[j]
             row[t] += w[j]
-            if frozen[j]:
+            if check_frozen and frozen[j]:
                 continue
             dw = -(x_post[t] * post_decay)
             if modulated:
@@ -94,8 +97,8 @@ def stdp_pre_transmit(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post,
 
 
 @njit(cache=True)
-def modulated_update(w, elig, factor, w_min, w_max, frozen, potentiated):
-    """w += factor * elig (factor = eta * D * dt), clipped; marks potentiated synapses."""
+def modulated_update(w, elig, factor, w_min, w_max, frozen, potentiated, track):
+    """w += factor * elig (factor = eta * D * dt), clipped; marks potentiated synapses when tracking."""
     for j in range(w.shape[0]):
         if frozen[j]:
             continue
@@ -105,7 +108,7 @@ def modulated_update(w, elig, factor, w_min, w_max, frozen, potentiated):
             nw = w_min
         elif nw > w_max:
             nw = w_max
-        if nw > w[j]:
+        if track and nw > w[j]:
             potentiated[j] = 1
         w[j] = nw
 
@@ -148,7 +151,7 @@ def _bounded_np(w, dw, w_min, w_max, soft):
 
 
 def stdp_post_np(post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_post, a_minus, nearest,
-                 w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
+                 w_min, w_max, soft, frozen, check_frozen, modulated, elig, inv_pending, potentiated, track):
     # each synapse appears once per post spike and a post neuron spikes once per step,
     # so the vectorised form touches every synapse at most once
     for k in range(n_post):
@@ -163,7 +166,8 @@ def stdp_post_np(post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_
         else:
             old = w[j]
             w[j] = _bounded_np(old, dw, w_min, w_max, soft)
-            potentiated[j[w[j] > old]] = 1
+            if track:
+                potentiated[j[w[j] > old]] = 1
         if nearest:
             x_post[i] = a_minus
         else:
@@ -171,7 +175,7 @@ def stdp_post_np(post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_
 
 
 def stdp_pre_transmit_np(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_decay, a_plus, nearest,
-                         w_min, w_max, soft, frozen, modulated, elig, inv_pending):
+                         w_min, w_max, soft, frozen, check_frozen, modulated, elig, inv_pending):
     for k in range(n_pre):
         s = pre_spikes[k]
         j = np.arange(indptr[s], indptr[s + 1])
@@ -188,10 +192,11 @@ def stdp_pre_transmit_np(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_po
             x_pre[s] += a_plus
 
 
-def modulated_update_np(w, elig, factor, w_min, w_max, frozen, potentiated):
+def modulated_update_np(w, elig, factor, w_min, w_max, frozen, potentiated, track):
     live = frozen == 0
     nw = np.clip(w + factor * elig, w_min, w_max).astype(w.dtype)
-    potentiated[live & (nw > w)] = 1
+    if track:
+        potentiated[live & (nw > w)] = 1
     w[live] = nw[live]
 
 
@@ -249,8 +254,8 @@ def _decayed(value, steps, table, log_decay):
 
 @njit(cache=True)
 def stdp_pre_hetero(hist, hist_n, t_next, d_min, d_max, indptr, indices, delays, w, row, a_pre, last, table,
-                    log_decay, x_post, post_decay, a_plus, nearest, w_min, w_max, soft, frozen, modulated, elig,
-                    inv_pending):
+                    log_decay, x_post, post_decay, a_plus, nearest, w_min, w_max, soft, frozen, check_frozen,
+                    modulated, elig, inv_pending):
     h = hist.shape[0]
     for d in range(d_min, d_max + 1):
         src = t_next - d
@@ -268,7 +273,7 @@ def stdp_pre_hetero(hist, hist_n, t_next, d_min, d_max, indptr, indices, delays,
                 else:
                     a_pre[j] = _decayed(a_pre[j], t_next - last[j], table, log_decay) + a_plus
                 last[j] = t_next
-                if frozen[j]:
+                if check_frozen and frozen[j]:
                     continue
                 dw = -(x_post[tgt] * post_decay)
                 if modulated:
@@ -279,20 +284,22 @@ def stdp_pre_hetero(hist, hist_n, t_next, d_min, d_max, indptr, indices, delays,
 
 @njit(cache=True)
 def stdp_post_hetero(post_spikes, n_post, t, csc_indptr, csc_syn, w, a_pre, last, table, log_decay, x_post,
-                     a_minus, nearest, w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
+                     a_minus, nearest, w_min, w_max, soft, frozen, check_frozen, modulated, elig, inv_pending,
+                     potentiated, track):
     for k in range(n_post):
         i = post_spikes[k]
         for q in range(csc_indptr[i], csc_indptr[i + 1]):
             j = csc_syn[q]
-            if frozen[j] or a_pre[j] == 0.0:
+            if (check_frozen and frozen[j]) or a_pre[j] == 0.0:
                 continue
             dw = _decayed(a_pre[j], t - last[j], table, log_decay)
             if modulated:
                 elig[j] += dw * inv_pending
             else:
                 old = w[j]
-                w[j] = _bounded(old, dw, w_min, w_max, soft)
-                if w[j] > old:
+                nw = _bounded(old, dw, w_min, w_max, soft)
+                w[j] = nw
+                if track and nw > old:
                     potentiated[j] = 1
         if nearest:
             x_post[i] = a_minus
@@ -310,8 +317,8 @@ def _decayed_np(value, steps, table, log_decay):
 
 
 def stdp_pre_hetero_np(hist, hist_n, t_next, d_min, d_max, indptr, indices, delays, w, row, a_pre, last, table,
-                       log_decay, x_post, post_decay, a_plus, nearest, w_min, w_max, soft, frozen, modulated, elig,
-                       inv_pending):
+                       log_decay, x_post, post_decay, a_plus, nearest, w_min, w_max, soft, frozen, check_frozen,
+                       modulated, elig, inv_pending):
     h = hist.shape[0]
     for d in range(d_min, d_max + 1):
         src = t_next - d
@@ -341,7 +348,8 @@ def stdp_pre_hetero_np(hist, hist_n, t_next, d_min, d_max, indptr, indices, dela
 
 
 def stdp_post_hetero_np(post_spikes, n_post, t, csc_indptr, csc_syn, w, a_pre, last, table, log_decay, x_post,
-                        a_minus, nearest, w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
+                        a_minus, nearest, w_min, w_max, soft, frozen, check_frozen, modulated, elig, inv_pending,
+                        potentiated, track):
     for k in range(n_post):
         i = post_spikes[k]
         j = csc_syn[csc_indptr[i]:csc_indptr[i + 1]]
@@ -352,7 +360,8 @@ def stdp_post_hetero_np(post_spikes, n_post, t, csc_indptr, csc_syn, w, a_pre, l
         else:
             old = w[j]
             w[j] = _bounded_np(old, dw, w_min, w_max, soft)
-            potentiated[j[w[j] > old]] = 1
+            if track:
+                potentiated[j[w[j] > old]] = 1
         if nearest:
             x_post[i] = a_minus
         else:
