@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve   # imported here so a BLAS thread limit set later covers it
 
 from .config import ConfigError, ForceConfig, LearnConfig
 from .tasks import Task, Trial
@@ -176,7 +177,7 @@ def run_three_factor(task: Task, trials, Zs: dict, timing: Timing, cfg: LearnCon
         gate[:T] = 1.0
     if cfg.gate == "always":
         gate[T:] = 1.0                                          # learns against zero targets in the ITI
-    starts = task.block_starts + (n,)
+    starts = tuple(min(b, n) for b in task.block_starts) + (n,)   # ``trials`` may be a prefix
     for tr in trials:
         Z = Zs[tr.key]
         if Z.shape[0] < rows_trial[-1] + 1:
@@ -215,8 +216,12 @@ def run_three_factor(task: Task, trials, Zs: dict, timing: Timing, cfg: LearnCon
     what_avg = np.zeros((nb, K, D))
     for b in range(nb):
         a = max(starts[b], starts[b + 1] - cfg.weight_avg_trials)
-        when_avg[b] = when_hist[a:starts[b + 1]].mean(axis=0)
-        what_avg[b] = what_hist[a:starts[b + 1]].mean(axis=0)
+        if a < starts[b + 1]:
+            when_avg[b] = when_hist[a:starts[b + 1]].mean(axis=0)
+            what_avg[b] = what_hist[a:starts[b + 1]].mean(axis=0)
+        else:                        # a block not reached: nan, so nobody mistakes it for learned weights
+            when_avg[b] = np.nan
+            what_avg[b] = np.nan
     return LearnResult(when_hist, what_hist, when_avg, what_avg, cfg)
 
 
@@ -258,7 +263,6 @@ class RLS:
 def ridge_solution(G, b, p0, phi0=None):
     """argmin_phi sum |phi^T r - s|^2 + |phi - phi0|^2 / p0 from G = sum r r^T, b = sum r s^T: what RLS
     with P(0) = p0 I started at phi0 reaches after those updates (forgetting 1)."""
-    from scipy.linalg import cho_factor, cho_solve
     A = G + np.eye(G.shape[0]) / p0
     rhs = b if phi0 is None else b - G @ phi0
     sol = cho_solve(cho_factor(A), rhs)
@@ -298,14 +302,15 @@ class ForceLearner:
                 self.bw[key] = Xw.T @ o
 
     def _stats(self, counts, which="when"):
-        G = np.zeros((self.D, self.D))
-        b = np.zeros((self.D, 1 if which == "when" else len(self.task.identities)))
         Gs, bs = (self.G, self.b) if which == "when" else (self.Gw, self.bw)
-        for key, c in counts.items():
-            if c and key in Gs:
-                G += c * Gs[key]
-                b += c * bs[key]
-        return G, b
+        if not hasattr(self, "_stacked"):
+            self._stacked = {}
+        if which not in self._stacked:
+            keys = list(Gs)
+            self._stacked[which] = (keys, np.stack([Gs[k] for k in keys]), np.stack([bs[k] for k in keys]))
+        keys, Gst, bst = self._stacked[which]
+        c = np.array([float(counts.get(k, 0)) for k in keys])
+        return np.tensordot(c, Gst, axes=1), np.tensordot(c, bst, axes=1)
 
     def solve(self, trials, upto: int, reset_at=None, which=("when", "what")):
         """Weights (when (D,) or None, what (K, D) or None) after trials[:upto]; with ``reset_at`` (a

@@ -120,7 +120,20 @@ def _amplitude_fit(task, block, ev):
 def run_suite(rcfg: ReservoirConfig = ReservoirConfig(), lcfg: LearnConfig = LearnConfig(),
               fcfg: ForceConfig = ForceConfig(), scfg: SuiteConfig = SuiteConfig(), progress: bool = False,
               keep: Optional[dict] = None) -> dict:
-    """Run the suite; returns the summary dict.  ``keep`` (a dict) receives the arrays the figures need."""
+    """Run the suite; returns the summary dict.  ``keep`` (a dict) receives the arrays the figures need.
+
+    BLAS runs on one thread inside (threadpoolctl, when installed): the suite's matrix work is small
+    (1001 x 1001 Cholesky solves) and multithreaded BLAS was 3x slower on a loaded 2-core machine."""
+    import scipy.linalg  # noqa: F401  (load scipy's BLAS before limiting it: threadpoolctl limits loaded libraries)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return _run_suite(rcfg, lcfg, fcfg, scfg, progress, keep)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run_suite(rcfg, lcfg, fcfg, scfg, progress, keep)
+
+
+def _run_suite(rcfg, lcfg, fcfg, scfg, progress, keep) -> dict:
     t_start = time.perf_counter()
     task = factorial_task(scfg.block_trials)
     K = len(task.identities)
