@@ -73,6 +73,26 @@ def test_gla_chunked_equals_recurrent_fp32():
         prev = o
 
 
+@pytest.mark.parametrize("intra", ["pairwise", "factored"])
+def test_gla_intra_chunk_paths_fp64(gla_fp64, intra):
+    (q, k, v, g), o_rec, S_rec = gla_fp64
+    o, S = gla_chunked(q, k, v, g, 32, intra=intra)
+    assert float((o - o_rec).abs().max()) <= 1e-10 and float((S - S_rec).abs().max()) <= 1e-10
+
+
+def test_gla_strong_decay_falls_back_to_pairwise():
+    # a decay span far beyond what the factored product can hold: "auto" must stay exact and finite
+    q, k, v, _ = _gla_inputs(torch.float32, B=1, H=2, T=96, d=8, seed=3)
+    g = torch.full_like(q, -12.0)  # 16 steps -> span 192: exp(+-96) overflows float32 in the factored form
+    o_rec, S_rec = gla_recurrent(q, k, v, g)
+    assert not torch.isfinite(gla_chunked(q, k, v, g, 16, intra="factored")[0]).all()
+    o, S = gla_chunked(q, k, v, g, 16)
+    assert torch.isfinite(o).all()
+    assert float((o - o_rec).abs().max()) <= 1e-5 * max(1.0, float(o_rec.abs().max()))
+    with pytest.raises(ValueError, match="intra must be"):
+        gla_chunked(q, k, v, g, 16, intra="fast")
+
+
 def test_gla_state_carry_splits():
     q, k, v, g = _gla_inputs(torch.float64, B=1, H=2, T=100, d=8, seed=2)
     o_full, S_full = gla_chunked(q, k, v, g, 16)

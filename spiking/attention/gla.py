@@ -79,17 +79,33 @@ def gla_parallel(q: Tensor, k: Tensor, v: Tensor, g: Tensor, scale: float | None
     return (A @ v) * scale
 
 
+# Largest within-chunk decay span |G_C| for which the factored intra-chunk product is used:
+# its factors lie in [exp(-|G_C|), exp(|G_C|)], so products stay far from overflow.
+_FACTORED_SPAN = {torch.float64: 300.0, torch.float32: 30.0}
+
+
 def gla_chunked(q: Tensor, k: Tensor, v: Tensor, g: Tensor, chunk: int = 16, state: Tensor | None = None,
-                scale: float | None = None) -> tuple[Tensor, Tensor]:
+                scale: float | None = None, intra: str = "auto") -> tuple[Tensor, Tensor]:
     """Chunkwise form (chunk length ``chunk``). Returns ``(o, final_state)``.
 
-    Inside a chunk the pairwise term uses ``exp(G_t - G_s)`` with ``G`` relative to the chunk
-    start; the carried state enters through ``(q_t * exp(G_t)) S_prev`` and is advanced by
+    Inside a chunk the pairwise term is ``sum_c q_tc k_sc exp(G_tc - G_sc)`` for ``s <= t``, with
+    ``G`` the cumulative log-decay relative to the chunk start; the carried state enters through
+    ``(q_t * exp(G_t)) S_prev`` and is advanced by
     ``S = diag(exp(G_C)) S_prev + sum_s (k_s * exp(G_C - G_s))^T v_s``.
+
+    ``intra="pairwise"`` evaluates the intra-chunk term with every exponent <= 0 (a
+    ``(C, C, d_k)`` tensor per chunk). ``"factored"`` writes it as one matmul of
+    ``q * exp(G - G_m)`` and ``k * exp(G_m - G)`` with ``G_m`` the chunk's middle position,
+    which is exact in real arithmetic and much faster; ``"auto"`` (default) uses the factored
+    form for a chunk whose total decay span is small enough to stay far from overflow
+    (``|G_C| <= 30`` in float32, 300 in float64) and the pairwise form otherwise.
     """
     B, H, T, dk, dv = _check(q, k, v, g, state)
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk <= 0:
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+    if intra not in ("auto", "pairwise", "factored"):
+        raise ValueError(f"intra must be 'auto', 'pairwise' or 'factored', got {intra!r}")
+    span = _FACTORED_SPAN.get(q.dtype, 10.0)
     scale = dk ** -0.5 if scale is None else scale
     S = q.new_zeros(B, H, dk, dv) if state is None else state
     mask = torch.ones(chunk, chunk, dtype=torch.bool).tril()[:, :, None]
@@ -100,10 +116,16 @@ def gla_chunked(q: Tensor, k: Tensor, v: Tensor, g: Tensor, chunk: int = 16, sta
         qc, kc, vc, gc = q[:, :, c0:c1], k[:, :, c0:c1], v[:, :, c0:c1], g[:, :, c0:c1]
         G = gc.cumsum(dim=2)  # (B,H,C,dk), relative to the chunk start
         inter = (qc * G.exp()) @ S
-        diff = (G[:, :, :, None, :] - G[:, :, None, :, :]).masked_fill(~mask[:C, :C], float("-inf"))
-        A = (qc[:, :, :, None, :] * kc[:, :, None, :, :] * diff.exp()).sum(-1)
+        GC = G[:, :, -1]  # (B,H,dk), the chunk's total log-decay, <= 0
+        use_factored = intra == "factored" or (intra == "auto" and float(GC.detach().min()) >= -span)
+        if use_factored:
+            Gm = G[:, :, C // 2: C // 2 + 1]
+            A = (qc * (G - Gm).exp()) @ (kc * (Gm - G).exp()).transpose(-1, -2)
+            A = A.masked_fill(~mask[:C, :C, 0], 0.0)
+        else:
+            diff = (G[:, :, :, None, :] - G[:, :, None, :, :]).masked_fill(~mask[:C, :C], float("-inf"))
+            A = (qc[:, :, :, None, :] * kc[:, :, None, :, :] * diff.exp()).sum(-1)
         outs.append((inter + A @ vc) * scale)
-        GC = G[:, :, -1]  # (B,H,dk)
         S = GC.exp()[..., None] * S + (kc * (GC[:, :, None, :] - G).exp()).transpose(-1, -2) @ vc
     o = torch.cat(outs, dim=2) if outs else v.new_zeros(B, H, 0, dv)
     return o, S
