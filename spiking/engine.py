@@ -108,7 +108,7 @@ class Simulator:
                                                   self.groups[p.post].size, be, be)
                 depth = p.delay_steps if p.delay_steps > 0 else int(np.max(p.delays, initial=1))
                 hist[p.pre] = max(hist.get(p.pre, 0), depth)
-                if p.delays is not None and not hasattr(be, "stdp_pre_hetero"):
+                if p.delays is not None and not hasattr(be, "stdp_pre_hetero"):  # a backend without them
                     raise NotImplementedError(f"the {be.name} backend has no kernels for STDP with heterogeneous "
                                               f"delays (projection {p.label!r}); use numpy or numba")
         for gi, depth in hist.items():

@@ -344,3 +344,26 @@ def test_heterogeneous_delay_stdp_numpy_equals_numba():
     assert res[0][0].size > 100
     assert np.array_equal(res[0][0], res[1][0]) and np.array_equal(res[0][1], res[1][1])
     assert not np.allclose(res[0][1], 0.2)
+
+
+def test_heterogeneous_delay_stdp_under_the_cuda_simulator_matches_cpu():
+    from numba import cuda
+    from spiking import SpikeCounts, Uniform
+    if not cuda.is_available():
+        pytest.skip("no CUDA device and NUMBA_ENABLE_CUDASIM is not set")
+    rule = STDP.ember(a_plus=0.05, w_max=0.6)
+    net = Network(populations=(Population("L", 40, LIF(noise_sigma=0.4, v_th=0.6)),),
+                  sources=(PoissonSource("P", 10, rate_hz=100.0),),
+                  projections=(Projection("L", "L", FixedOutDegree(6), weight=0.3, delay_ms=Uniform(1.0, 4.0),
+                                          plasticity=rule),
+                               Projection("P", "L", FixedOutDegree(8), weight=0.3)), dt_ms=1.0, seed=4)
+    out = {}
+    for be in ("numba", "cuda"):
+        sim = Simulator(net, backend=be)
+        c = sim.add_monitor(SpikeCounts("L"))
+        sim.run(30.0)
+        out[be] = (c.counts, sim.weights("L->L"))
+    assert out["numba"][0].sum() > 5
+    assert np.array_equal(out["numba"][0], out["cuda"][0])
+    assert np.allclose(out["numba"][1], out["cuda"][1], atol=1e-5)
+    assert not np.allclose(out["numba"][1], 0.3)

@@ -179,6 +179,79 @@ def _stdp_pre_k(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_
             x_pre[s] += a_plus
 
 
+@cuda.jit(device=True)
+def _seg_d(delays, lo, hi, d):
+    a, b = lo, hi
+    while a < b:
+        m = (a + b) // 2
+        if delays[m] < d:
+            a = m + 1
+        else:
+            b = m
+    e, b = a, hi
+    while e < b:
+        m = (e + b) // 2
+        if delays[m] <= d:
+            e = m + 1
+        else:
+            b = m
+    return a, e
+
+
+@cuda.jit
+def _stdp_pre_hetero_k(spikes, n, d, t_next, indptr, indices, delays, w, row, a_pre, last, table, x_post,
+                       post_decay, a_plus, nearest, w_min, w_max, soft, frozen, check_frozen, modulated, elig,
+                       inv_pending):
+    # one thread per presynaptic spike of one lag: each owns that spike's delay-d segment
+    k = cuda.grid(1)
+    if k < n:
+        s = spikes[k]
+        a, b = _seg_d(delays, indptr[s], indptr[s + 1], d)
+        for j in range(a, b):
+            tgt = indices[j]
+            cuda.atomic.add(row, tgt, w[j])
+            if nearest:
+                a_pre[j] = a_plus
+            else:
+                steps = t_next - last[j]
+                dec = table[steps] if steps < table.shape[0] else float32(0.0)
+                a_pre[j] = a_pre[j] * dec + a_plus
+            last[j] = t_next
+            if check_frozen and frozen[j]:
+                continue
+            dw = -(x_post[tgt] * post_decay)
+            if modulated:
+                elig[j] += dw * inv_pending
+            else:
+                w[j] = _bounded_d(w[j], dw, w_min, w_max, soft)
+
+
+@cuda.jit
+def _stdp_post_hetero_k(post_spikes, n_post, t, csc_indptr, csc_syn, w, a_pre, last, table, x_post, a_minus,
+                        nearest, w_min, w_max, soft, frozen, check_frozen, modulated, elig, inv_pending,
+                        potentiated, track):
+    k = cuda.grid(1)
+    if k < n_post:
+        i = post_spikes[k]
+        for q in range(csc_indptr[i], csc_indptr[i + 1]):
+            j = csc_syn[q]
+            if (check_frozen and frozen[j]) or a_pre[j] == 0.0:
+                continue
+            steps = t - last[j]
+            dw = a_pre[j] * table[steps] if steps < table.shape[0] else float32(0.0)
+            if modulated:
+                elig[j] += dw * inv_pending
+            else:
+                old = w[j]
+                w[j] = _bounded_d(old, dw, w_min, w_max, soft)
+                if track and w[j] > old:
+                    potentiated[j] = 1
+        if nearest:
+            x_post[i] = a_minus
+        else:
+            x_post[i] += a_minus
+
+
 @cuda.jit
 def _modulated_k(w, elig, factor, w_min, w_max, frozen, potentiated, track):
     j = cuda.grid(1)
@@ -311,6 +384,26 @@ class CudaBackend:
                           nearest, w_min, w_max, soft, frozen, check_frozen, modulated, elig, inv_pending):
         _stdp_pre_k[_blocks(n_pre), _TPB](pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_decay,
                                           a_plus, nearest, w_min, w_max, soft, frozen, modulated, elig, inv_pending)
+
+    def stdp_pre_hetero(self, hist, hist_n, t_next, d_min, d_max, indptr, indices, delays, w, row, a_pre, last, table,
+                        log_decay, x_post, post_decay, a_plus, nearest, w_min, w_max, soft, frozen, check_frozen,
+                        modulated, elig, inv_pending):
+        h = hist.shape[0]
+        for d in range(d_min, d_max + 1):          # one launch per delay with arrivals now
+            src = t_next - d
+            if src < 0 or not hist_n[src % h]:
+                continue
+            n = int(hist_n[src % h])
+            _stdp_pre_hetero_k[_blocks(n), _TPB](hist[src % h], n, d, t_next, indptr, indices, delays, w, row, a_pre,
+                                                 last, table, x_post, post_decay, a_plus, nearest, w_min, w_max,
+                                                 soft, frozen, check_frozen, modulated, elig, inv_pending)
+
+    def stdp_post_hetero(self, post_spikes, n_post, t, csc_indptr, csc_syn, w, a_pre, last, table, log_decay,
+                         x_post, a_minus, nearest, w_min, w_max, soft, frozen, check_frozen, modulated, elig,
+                         inv_pending, potentiated, track):
+        _stdp_post_hetero_k[_blocks(n_post), _TPB](post_spikes, n_post, t, csc_indptr, csc_syn, w, a_pre, last, table,
+                                                   x_post, a_minus, nearest, w_min, w_max, soft, frozen,
+                                                   check_frozen, modulated, elig, inv_pending, potentiated, track)
 
     def modulated_update(self, w, elig, factor, w_min, w_max, frozen, potentiated, track):
         _modulated_k[_blocks(w.shape[0]), _TPB](w, elig, factor, w_min, w_max, frozen, potentiated, track)
