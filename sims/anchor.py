@@ -141,7 +141,11 @@ def run(p: AnchorParams, raster_path=None, breakdown: bool = False, progress: bo
         res["w_end_frac_at_0"] = float(np.mean(w <= 1e-9))
         res["w_end_frac_at_wmax"] = float(np.mean(w >= p.wmax_mV - 1e-9))
         res["stdp_post_updates_est"] = int(spikes * 0.8 * p.K)
+    # peak memory of the timed run, before the profiled run below builds a second network
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if breakdown:
+        del best["sim"]
+        sim = None  # release the timed network before building the profiled one
         net, _ = anchor_network(p)
         sim = Simulator(net, backend=p.backend, **opts)
         sim.profile = True
@@ -155,7 +159,6 @@ def run(p: AnchorParams, raster_path=None, breakdown: bool = False, progress: bo
             # post-side updates in the profiled run: every spike touches its ~0.8 K incoming E synapses
             n_spikes = int(np.sum(best["counts"])) / T * min(T, 1.0)
             res["stdp_post_ns_per_update"] = sim.timers["stdp_post"] / max(1.0, n_spikes * 0.8 * p.K) * 1e9
-    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     if raster_path:
         from spiking import raster
