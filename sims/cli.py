@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench-anchor": ("sims.bench_anchor", "side-by-side anchor benchmark against Brian2 (one thread)"),
     "encode-bench": ("sims.encode_bench", "time the population code and the sentence embedder"),
     "store-bench": ("sims.store_bench", "insert and search rates of the agent's SQLite stores"),
+    "idle-bench": ("sims.idle_bench", "EMBER's idle regime: 220k noisy LIF neurons, RTF and spontaneous rate"),
 }
 
 

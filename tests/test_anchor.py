@@ -40,3 +40,10 @@ def test_cli_help_and_unknown(capsys):
     assert cli.main([]) == 0
     assert "anchor" in capsys.readouterr().out
     assert cli.main(["frobnicate"]) == 2
+
+
+def test_idle_bench_runs(capsys):
+    from sims import idle_bench
+    assert idle_bench.main(["--N", "2000", "--T", "0.5"]) == 0
+    d = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert d["N"] == 2000 and 0.3 < d["rate_hz"] < 2.0
