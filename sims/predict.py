@@ -47,7 +47,8 @@ def main(argv=None) -> int:
         blocks = tuple(args.blocks) if args.blocks else (1000, 1000)
         rob = args.robustness_seeds if args.robustness_seeds is not None else (0 if args.quick else 5)
         scfg = SuiteConfig(block_trials=blocks, seed=args.seed, ablations=not args.quick,
-                           foreperiod=not args.quick, robustness_seeds=rob, kernel=args.kernel,
+                           foreperiod=not args.quick, robustness_seeds=rob, nc_demo=not args.quick,
+                           kernel=args.kernel,
                            backend=args.backend)
     except ConfigError as e:
         print(f"predict: {e}", file=sys.stderr)

@@ -19,7 +19,7 @@ def save_all(keep: dict, summary: dict, out_dir: str) -> list:
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for fn in (task_schematic, traces_and_raster, amplitude_vs_p, switch_courses, cosine_over_training,
-               ablations, foreperiod):
+               ablations, foreperiod, nc_sine):
         p = fn(keep, summary, out_dir)
         if p:
             paths.append(p)
@@ -205,6 +205,27 @@ def foreperiod(keep, summary, out_dir):
     ax.legend(fontsize=7)
     fig.tight_layout()
     p = os.path.join(out_dir, "7_foreperiod.png")
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return p
+
+
+def nc_sine(keep, summary, out_dir):
+    if "nc_trace" not in keep:
+        return None
+    plt = _plt()
+    tr = keep["nc_trace"]
+    d = summary["nicola_clopath_sine"]
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    ax.plot(tr["t_ms"], tr["target"][:, 0], color="0.6", label="target")
+    ax.plot(tr["t_ms"], tr["z"][:, 0], "k", lw=0.8, label="z (network output)")
+    ax.axvspan(*d["train_ms"], color="tab:orange", alpha=0.15, label="RLS on")
+    ax.set_xlabel("time (ms)")
+    ax.set_title(f"Nicola & Clopath FORCE, N = {d['n_neurons']}: MAE {d['mae_before']:.2f} -> {d['mae_after']:.3f}",
+                 fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    p = os.path.join(out_dir, "8_nicola_clopath_sine.png")
     fig.savefig(p, dpi=110)
     plt.close(fig)
     return p

@@ -29,6 +29,7 @@ class SuiteConfig:
     robustness_seeds: int = 0           # check 13 (noise on, latencies <= 300 ms); 0 = skip
     robustness_noise: float = 0.1
     robustness_trials: tuple = (400, 200)
+    nc_demo: bool = False               # Nicola & Clopath network-form FORCE on their sine task (N = 1000)
     force_course_points: tuple = (1, 3, 5, 10, 15, 20, 25, 30, 40, 60)   # cue-trials where FORCE is solved
     kernel: str = "numba"
     backend: str = "numba"
@@ -336,6 +337,17 @@ def _run_suite(rcfg, lcfg, fcfg, scfg, progress, keep) -> dict:
     if scfg.robustness_seeds:
         bar.stage("robustness")
         summary["robustness"] = run_robustness(rcfg, lcfg, scfg, bar)
+
+    if scfg.nc_demo:
+        bar.stage("Nicola-Clopath FORCE")
+        from .nicola_clopath import NCConfig, sine_demo
+        t0 = time.perf_counter()
+        d = sine_demo(NCConfig(n_neurons=1000), total_ms=2500.0, train_ms=(300.0, 1800.0), kernel=scfg.kernel)
+        summary["nicola_clopath_sine"] = {k: v for k, v in d.items() if k != "trace"}
+        summary["nicola_clopath_sine"].update(n_neurons=1000, total_ms=2500.0, train_ms=[300.0, 1800.0])
+        timings["nicola_clopath_s"] = time.perf_counter() - t0
+        if keep is not None:
+            keep["nc_trace"] = d["trace"]
 
     bar.close()
     timings["total_s"] = time.perf_counter() - t_start
