@@ -516,6 +516,36 @@ class Simulator:
             raise KeyError(f"{population!r} has no state variable {variable!r}; have {sorted(g.state)}")
         return self.backend.to_host(g.state[variable]).copy()
 
+    def set_state(self, population: str, variable: str, values) -> None:
+        """Overwrite a state variable (scalar or one value per neuron), e.g. to reset a trial."""
+        g = self.group(population)
+        if variable not in g.state:
+            raise KeyError(f"{population!r} has no state variable {variable!r}; have {sorted(g.state)}")
+        cur = g.state[variable]
+        v = np.asarray(values, dtype=cur.dtype)
+        try:
+            v = np.ascontiguousarray(np.broadcast_to(v, cur.shape))
+        except ValueError:
+            raise ParameterError(f"set_state: {variable!r} of {population!r} has shape {cur.shape}, "
+                                 f"got values of shape {np.shape(values)}") from None
+        if v.dtype.kind == "f" and not np.all(np.isfinite(v)):
+            raise ParameterError(f"set_state: values for {variable!r} must be finite")
+        self.backend.write(cur, v)
+
+    def reseed_noise(self, stream: int) -> None:
+        """Switch every population's noise and Poisson draws to stream ``stream`` (0 is the network's
+        own).  Draws stay counter-based, so a restored checkpoint followed by ``reseed_noise(trial)``
+        gives each trial fresh, reproducible noise instead of replaying the same numbers."""
+        from .build import STREAM_NOISE, STREAM_POISSON
+        from .kernels.rng import stream_key
+
+        if not isinstance(stream, (int, np.integer)) or stream < 0:
+            raise ParameterError(f"reseed_noise: stream must be an int >= 0, got {stream!r}")
+        seed = self.net.seed if self.net is not None else 0
+        for gi, g in enumerate(self.groups):
+            kind = STREAM_NOISE if g.kind in ("izh", "lif") else STREAM_POISSON
+            g.noise_key = int(stream_key(seed, kind, gi) if stream == 0 else stream_key(seed, kind, gi, int(stream)))
+
     def spikes_now(self, population: str) -> np.ndarray:
         g = self.group(population)
         return self.backend.spikes_to_host(g.spikes, g.n)

@@ -95,3 +95,30 @@ def test_cuda_kernels_under_the_simulator_match_cpu():
     for v in ("v", "u", "i_syn"):
         assert np.allclose(out["numba"][1][v], out["cuda"][1][v], atol=1e-4), v
     assert np.allclose(out["numba"][2], out["cuda"][2], atol=1e-5)
+
+
+def test_set_state_and_reseed_noise(tmp_path):
+    from spiking import ParameterError
+    net = mixed_network()
+    sim = Simulator(net)
+    sim.run(20.0)
+    sim.save(tmp_path / "s.h5")
+    runs = []
+    for stream in (0, 0, 1):
+        s = Simulator.load(tmp_path / "s.h5")
+        s.reseed_noise(stream)
+        m = s.add_monitor(SpikeTrains("L"))
+        s.run(50.0)
+        runs.append(m.indices)
+    assert np.array_equal(runs[0], runs[1])          # same stream: the same trial
+    assert not np.array_equal(runs[0], runs[2])      # another stream: fresh noise
+    sim.set_state("Z", "v", -70.0)
+    assert np.all(sim.get_state("Z", "v") == np.float32(-70.0))
+    sim.set_state("L", "v", np.linspace(0, 0.5, 300))
+    assert sim.get_state("L", "v")[-1] == np.float32(0.5)
+    with pytest.raises(ParameterError, match="shape"):
+        sim.set_state("L", "v", np.zeros(7))
+    with pytest.raises(ParameterError, match="finite"):
+        sim.set_state("L", "v", np.nan)
+    with pytest.raises(KeyError, match="no state variable"):
+        sim.set_state("L", "w", 0.0)
