@@ -99,13 +99,12 @@ class Simulator:
                     raise NotImplementedError(f"growing stores run on the CPU backends (projection {p.label!r})")
                 st = GrowingStore(p.grow, p.plastic, self.groups[p.pre].size, self.groups[p.post].size,
                                   p.delay_steps, self.dt_ms, p.pre == p.post)
-                st.rt = PlasticRuntime(p.plastic, self.dt_ms, st.arrays(), 0, 0, be, be)
+                st.rt = PlasticRuntime(p.plastic, self.dt_ms, st.arrays(), be)
                 self.growing[pi] = st
                 hist[p.pre] = max(hist.get(p.pre, 0), p.delay_steps + st.window)
             elif p.plastic is not None:
                 from .plasticity import PlasticRuntime
-                self.plastic[pi] = PlasticRuntime(p.plastic, self.dt_ms, arrays, self.groups[p.pre].size,
-                                                  self.groups[p.post].size, be, be)
+                self.plastic[pi] = PlasticRuntime(p.plastic, self.dt_ms, arrays, be)
                 depth = p.delay_steps if p.delay_steps > 0 else int(np.max(p.delays, initial=1))
                 hist[p.pre] = max(hist.get(p.pre, 0), depth)
                 if p.delays is not None and not hasattr(be, "stdp_pre_hetero"):  # a backend without them

@@ -115,10 +115,10 @@ class Modulator:
 class PlasticRuntime:
     """Backend arrays and the per-step calls of one plastic projection."""
 
-    def __init__(self, rule: STDP, dt_ms: float, arrays: dict, n_pre: int, n_post: int, be, kernels):
+    def __init__(self, rule: STDP, dt_ms: float, arrays: dict, be):
         f32 = np.float32
         self.rule = rule
-        self.k = kernels
+        self.k = be          # the backend is the kernel table
         self.be = be
         self.pre_decay = f32(math.exp(-dt_ms / rule.tau_plus_ms))
         self.post_decay = f32(math.exp(-dt_ms / rule.tau_minus_ms))
