@@ -192,7 +192,11 @@ def main(argv=None) -> int:
     if not a.json:
         os.makedirs(a.out, exist_ok=True)
         png = os.path.join(a.out, f"anchor_raster_N{a.N}.png")
-    res = run(p, raster_path=png, breakdown=a.breakdown, progress=not a.json)
+    try:
+        res = run(p, raster_path=png, breakdown=a.breakdown, progress=not a.json)
+    except (RuntimeError, NotImplementedError) as e:   # e.g. the cuda backend on a machine without a GPU
+        print(f"ember anchor: {e}", file=sys.stderr)
+        return 2
     if a.json:
         print(json.dumps(res))
         return 0
