@@ -95,8 +95,9 @@ class Simulator:
             if p.grow is not None:
                 from .growth import GrowingStore
                 from .plasticity import PlasticRuntime
-                if be.name == "cuda":
-                    raise NotImplementedError(f"growing stores run on the CPU backends (projection {p.label!r})")
+                if not getattr(be, "host_arrays", False):
+                    raise NotImplementedError(f"growing stores run on the CPU backends (projection {p.label!r}); "
+                                              f"the {be.name} backend keeps its arrays on a device")
                 st = GrowingStore(p.grow, p.plastic, self.groups[p.pre].size, self.groups[p.post].size,
                                   p.delay_steps, self.dt_ms, p.pre == p.post)
                 st.rt = PlasticRuntime(p.plastic, self.dt_ms, st.arrays(), be)

@@ -156,3 +156,11 @@ def test_store_holds_an_ember_sized_lateral_layer():
     assert st["synapses"] >= 300 * 400 * 0.95
     assert st["bytes"] < 64 * st["capacity"] + 20 * (n + 1)     # per-synapse storage plus two row pointers
     assert st["bytes"] < 30e6                                      # a dense 150k x 150k float32 matrix: 90 GB
+
+
+def test_growing_store_refuses_a_device_backend():
+    from numba import cuda
+    if not cuda.is_available():
+        pytest.skip("no CUDA device and NUMBA_ENABLE_CUDASIM is not set")
+    with pytest.raises(NotImplementedError, match="CPU backends"):
+        Simulator(_assembly_net(), backend="cuda")

@@ -294,6 +294,7 @@ def _blocks(n: int) -> int:
 class CudaBackend:
     name = "cuda"
     exact = False
+    host_arrays = False
 
     def __init__(self, **options):
         if options:
