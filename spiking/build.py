@@ -183,13 +183,18 @@ def _izh_group(p: Population, dt: float) -> BuiltGroup:
         np.asarray(p.per_neuron.get(name, default), dtype=np.float32), (n,)), dtype=np.float32)
     a, b, c, d = f32("a", m.a), f32("b", m.b), f32("c_mV", m.c_mV), f32("d", m.d)
     v0 = f32("v_init_mV", m.v_init_mV).copy()
+    from .params import rise_gain
+    use_rise = m.tau_rise_ms > 0
     params = {"a": a, "b": b, "c": c, "d": d,
               "syn_decay": np.float32(np.exp(-dt / m.tau_syn_ms)),
+              "use_rise": bool(use_rise),
+              "rise_decay": np.float32(np.exp(-dt / m.tau_rise_ms) if use_rise else 0.0),
+              "rise_gain": np.float32(rise_gain(m.tau_rise_ms, m.tau_syn_ms, dt) if use_rise else 0.0),
               "dt": np.float32(dt), "half_steps": bool(m.half_steps),
               "v_peak": np.float32(m.v_peak_mV), "sigma": float(m.noise_sigma),
               "use_syn": False, "use_ext": bool(np.any(f32("i_ext", m.i_ext) != 0))}
     state = {"v": v0, "u": (b * v0).astype(np.float32), "i_syn": np.zeros(n, np.float32),
-             "i_ext": f32("i_ext", m.i_ext).copy()}
+             "i_rise": np.zeros(n if use_rise else 1, np.float32), "i_ext": f32("i_ext", m.i_ext).copy()}
     return BuiltGroup(p.name, "izh", n, params, state)
 
 

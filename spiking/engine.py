@@ -204,7 +204,8 @@ class Simulator:
                     g.n = be.izh_step(s["v"], s["u"], p["a"], p["b"], p["c"], p["d"], s["i_ext"], s["i_syn"],
                                       p["syn_decay"], s["pulse_ring"][row], s["current_ring"][row], g.words,
                                       p["sigma"], self._zx, self._zr, p["dt"], p["half_steps"], p["v_peak"],
-                                      p["use_syn"], p["use_ext"], g.noisy, g.spikes, g.deferred)
+                                      p["use_syn"], p["use_ext"], g.noisy, g.spikes, g.deferred, s["i_rise"],
+                                      p["rise_decay"], p["rise_gain"], p["use_rise"])
                 else:
                     g.n = be.lif_step(s["v"], s["i_syn"], s["refr"], s["i_ext"], s["pulse_ring"][row],
                                       s["current_ring"][row], g.words, p["sigma"], self._zx, self._zr, p["p22"],

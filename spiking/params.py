@@ -105,7 +105,10 @@ class Izhikevich:
     """Izhikevich (2003) neuron; v in mV, time in ms, currents in mV/ms.
 
     ``noise_sigma`` is the std of the background current redrawn every step (the
-    anchor network uses 5 * sqrt(1 ms / dt)).  ``half_steps=True`` selects Izhikevich's
+    anchor network uses 5 * sqrt(1 ms / dt)).  Current synapses are single exponentials
+    (tau_syn_ms), or with ``tau_rise_ms > 0`` double exponentials: an arriving weight w enters a
+    rise variable h that feeds I_syn, dI/dt = -I/tau_syn + h/tau_rise, dh/dt = -h/tau_rise,
+    integrated exactly; the charge of one input is w * tau_syn_ms in both forms.  ``half_steps=True`` selects Izhikevich's
     own scheme (v in two dt/2 half-steps, u with the new v); the default is forward
     Euler on (v, u) with the old v, as Brian2's ``euler``.
     """
@@ -120,9 +123,11 @@ class Izhikevich:
     noise_sigma: float = 0.0
     i_ext: float = 0.0
     half_steps: bool = False
+    tau_rise_ms: float = 0.0   # > 0: double-exponential synaptic current (rise tau_rise, decay tau_syn)
 
     def __post_init__(self):
         o = "Izhikevich"
+        _nonneg(o, "tau_rise_ms", self.tau_rise_ms)
         for n in ("a", "b", "c_mV", "d", "v_peak_mV", "v_init_mV", "i_ext"):
             _finite(o, n, getattr(self, n))
         _positive(o, "tau_syn_ms", self.tau_syn_ms)
@@ -160,3 +165,11 @@ def check_dt(dt_ms) -> float:
     if not math.isfinite(dt) or dt <= 0:
         raise ParameterError(f"dt_ms must be a finite number > 0, got {dt_ms!r}")
     return dt
+
+
+def rise_gain(tau_rise_ms: float, tau_decay_ms: float, dt_ms: float) -> float:
+    """One-step transfer from the rise variable h to I of dI/dt = -I/tau_d + h/tau_r, dh/dt = -h/tau_r."""
+    tr, td, h = tau_rise_ms, tau_decay_ms, dt_ms
+    if abs(td - tr) < 1e-9 * td:
+        return (h / td) * math.exp(-h / td)
+    return td / (td - tr) * (math.exp(-h / td) - math.exp(-h / tr))

@@ -77,3 +77,28 @@ def test_2003_heterogeneity_distributions():
     # exc range RS (c=-65, d=8) to CH (c=-50, d=2); inh FS (a=.1, b=.2) to LTS (a=.02, b=.25)
     assert p["c_mV"][:ne].max() > -50.1 and p["d"][:ne].min() < 2.1
     assert p["a"][ne:].max() > 0.099 and p["b"][ne:].max() > 0.249
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("tau_rise", [2.0, 8.0])
+def test_double_exponential_current_is_exact(backend, tau_rise):
+    """One weight w arriving on a current synapse: I(t) = w td/(td - tr) (e^-t/td - e^-t/tr), charge w td."""
+    from spiking import Pairs, Projection, SpikeGenerator
+    dt, td, w = 0.5, 8.0, 2.0
+    quiet = Izhikevich(a=0.0, b=0.0, c_mV=-65.0, d=0.0, v_peak_mV=1e9, tau_syn_ms=td, tau_rise_ms=tau_rise)
+    net = Network(populations=(Population("N", 1, quiet),),
+                  sources=(SpikeGenerator("G", 1, times_ms=(5.0,), indices=(0,)),),
+                  projections=(Projection("G", "N", Pairs((0,), (0,)), weight=w, delay_ms=1.0, target="current"),),
+                  dt_ms=dt)
+    sim = Simulator(net, backend=backend)
+    mon = sim.add_monitor(StateSamples("N", "i_syn", [0]))
+    sim.run(200.0)
+    i = mon.values[:, 0].astype(float)
+    arrive = int(round(6.0 / dt))            # the arrival step: the input enters the rise variable
+    t = (np.arange(i.size) - arrive) * dt
+    if tau_rise == td:
+        expect = np.where(t >= 0, w * (t / td) * np.exp(-t / td), 0.0)
+    else:
+        expect = np.where(t >= 0, w * td / (td - tau_rise) * (np.exp(-t / td) - np.exp(-t / tau_rise)), 0.0)
+    assert np.allclose(i, expect, atol=1e-5, rtol=1e-4)
+    assert i.sum() * dt == pytest.approx(w * td, rel=2e-3)   # the same charge as a single exponential

@@ -51,31 +51,36 @@ def izh_update(vi, ui, ai, bi, ii, dt, half_steps):
 
 
 @register_jitable
-def izh_neuron(z32, vi, ui, ai, bi, ci, di, iext_i, isyn_i, cur_i, pulse_i, syn_decay, dt, half_steps, v_peak,
-               use_syn, use_ext):
+def izh_neuron(z32, vi, ui, ai, bi, ci, di, iext_i, isyn_i, irise_i, cur_i, pulse_i, syn_decay, rise_decay,
+               rise_gain, use_rise, dt, half_steps, v_peak, use_syn, use_ext):
     """Everything one neuron does in one step, on scalars (kernels load and store).
 
-    Returns (v, u, i_syn, fired).  Scalar arguments only: a jitted helper that takes
-    arrays is called with reference counting on every array, which costs more than
+    Returns (v, u, i_syn, i_rise, fired).  Scalar arguments only: a jitted helper that
+    takes arrays is called with reference counting on every array, which costs more than
     the neuron update itself."""
     ii = z32
     if use_ext:
         ii = iext_i + ii
     if use_syn:
         ii = ii + isyn_i
-        isyn_i = isyn_i * syn_decay + cur_i
+        if use_rise:
+            isyn_i = isyn_i * syn_decay + rise_gain * irise_i
+            irise_i = irise_i * rise_decay + cur_i
+        else:
+            isyn_i = isyn_i * syn_decay + cur_i
     vi, ui = izh_update(vi, ui, ai, bi, ii, dt, half_steps)
     fired = vi >= v_peak
     vi = vi + pulse_i
     if fired:
         vi = ci
         ui = ui + di
-    return vi, ui, isyn_i, fired
+    return vi, ui, isyn_i, irise_i, fired
 
 
 @njit(cache=True)
 def izh_step(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr,
-             dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, deferred):
+             dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, deferred, i_rise, rise_decay, rise_gain,
+             use_rise):
     # The neuron body is written out in both loops (fast-path draws, then the deferred
     # ones) instead of calling ``izh_neuron``: numba does not inline such a call, and a
     # helper taking the arrays is ~25x slower, one taking scalars ~1.6x (measured).
@@ -100,7 +105,11 @@ def izh_step(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma
                 ii = i_ext[i] + ii
             if use_syn:
                 ii = ii + i_syn[i]
-                i_syn[i] = i_syn[i] * syn_decay + cur[i]
+                if use_rise:
+                    i_syn[i] = i_syn[i] * syn_decay + rise_gain * i_rise[i]
+                    i_rise[i] = i_rise[i] * rise_decay + cur[i]
+                else:
+                    i_syn[i] = i_syn[i] * syn_decay + cur[i]
                 cur[i] = 0.0
             vi, ui = izh_update(v[i], u[i], a[i], b[i], ii, dt, half_steps)
             fired = vi >= v_peak
@@ -123,7 +132,11 @@ def izh_step(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma
                 ii = i_ext[i] + ii
             if use_syn:
                 ii = ii + i_syn[i]
-                i_syn[i] = i_syn[i] * syn_decay + cur[i]
+                if use_rise:
+                    i_syn[i] = i_syn[i] * syn_decay + rise_gain * i_rise[i]
+                    i_rise[i] = i_rise[i] * rise_decay + cur[i]
+                else:
+                    i_syn[i] = i_syn[i] * syn_decay + cur[i]
                 cur[i] = 0.0
             vi, ui = izh_update(v[i], u[i], a[i], b[i], ii, dt, half_steps)
             fired = vi >= v_peak
@@ -154,7 +167,8 @@ def spike_order_np(fired, slow):
 
 
 def izh_step_np(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr,
-                dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, deferred):
+                dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, deferred, i_rise, rise_decay, rise_gain,
+                use_rise):
     """numpy twin of ``izh_step`` (same signature, same float32 operation order)."""
     z, slow = noise_and_order_np(words, sigma, v.shape[0], noisy)
     ii = (i_ext + z) + i_syn
@@ -168,7 +182,11 @@ def izh_step_np(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, si
         du = a * (b * v - u)
         vn = v + dt * dv
         un = u + dt * du
-    i_syn[:] = i_syn * syn_decay + cur
+    if use_rise:
+        i_syn[:] = i_syn * syn_decay + rise_gain * i_rise
+        i_rise[:] = i_rise * rise_decay + cur
+    else:
+        i_syn[:] = i_syn * syn_decay + cur
     cur[:] = 0.0
     fired = vn >= v_peak
     vn = vn + pulse
