@@ -76,24 +76,28 @@ def test_cuda_kernels_under_the_simulator_match_cpu():
         pytest.skip("no CUDA device and NUMBA_ENABLE_CUDASIM is not set")
     het = izhikevich_2003_heterogeneity(24, 8, np.random.default_rng(0))
     net = Network(populations=(Population("L", 40, LIF(noise_sigma=0.3, v_th=0.7)),
-                               Population("Z", 32, Izhikevich(noise_sigma=4.0, i_ext=3.0), per_neuron=het)),
+                               Population("Z", 32, Izhikevich(noise_sigma=4.0, i_ext=3.0, tau_rise_ms=2.0),
+                                          per_neuron=het)),
                   sources=(PoissonSource("P", 10, rate_hz=200.0),),
                   projections=(Projection("L", "Z", FixedOutDegree(5), weight=1.0, delay_ms=Uniform(0.5, 2.0)),
                                Projection("Z", "L", FixedOutDegree(6), weight=0.1, delay_ms=0.5, target="current"),
-                               Projection("P", "L", FixedOutDegree(8), weight=0.3, delay_ms=0.5)),
+                               Projection("P", "L", FixedOutDegree(8), weight=0.3, delay_ms=0.5),
+                               Projection("P", "Z", FixedOutDegree(8), weight=2.0, delay_ms=0.5, target="current")),
                   dt_ms=0.5, seed=3)
     out = {}
     for be in ("numba", "cuda"):
         sim = Simulator(net, backend=be)
         cnt = {p: sim.add_monitor(SpikeCounts(p)) for p in ("L", "Z", "P")}
         sim.run(15.0)
-        out[be] = ({p: c.counts for p, c in cnt.items()}, {v: sim.get_state("Z", v) for v in ("v", "u", "i_syn")},
+        out[be] = ({p: c.counts for p, c in cnt.items()},
+                   {v: sim.get_state("Z", v) for v in ("v", "u", "i_syn", "i_rise")},
                    sim.get_state("L", "v"))
     for p in ("L", "Z", "P"):
         assert np.array_equal(out["numba"][0][p], out["cuda"][0][p]), p
     assert sum(c.sum() for c in out["numba"][0].values()) > 10
-    for v in ("v", "u", "i_syn"):
+    for v in ("v", "u", "i_syn", "i_rise"):
         assert np.allclose(out["numba"][1][v], out["cuda"][1][v], atol=1e-4), v
+    assert np.abs(out["numba"][1]["i_syn"]).max() > 0
     assert np.allclose(out["numba"][2], out["cuda"][2], atol=1e-5)
 
 
