@@ -12,9 +12,9 @@ co-activation, and prunes what decays (EMBER's lateral concept-layer store, spec
 * existing synapses learn by the projection's STDP rule (traces per neuron, homogeneous delay);
 * pruning: once per simulated second, synapses below ``w_prune`` are removed (quarantined ones
   are kept), the arrays are compacted and the indices rebuilt;
-* memory: per synapse 4 + 4 bytes of ids, 12 bytes of floats (weight, eligibility, kept value),
-  3 bytes of flags, and ~24 bytes of hash table and indices; capacity doubles when full, so a
-  store of 2 x 10^5 synapses among 150,000 neurons takes ~10 MB, never a dense matrix.
+* memory: per slot 4 + 4 bytes of ids, 12 bytes of floats (weight, eligibility, kept value),
+  3 bytes of flags, 32-48 bytes of hash table and 16 of indices; capacity doubles when full, so a
+  store of 2 x 10^5 synapses among 150,000 neurons takes ~20 MB (measured), never a dense matrix.
 
 The store lives in host memory and its kernels are numba-compiled on both CPU backends (there is
 no separate numpy twin: the store is checked by invariants — no duplicate pairs, hash and arrays
