@@ -15,6 +15,15 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, out_dir, name):
+    """Lay out, write ``out_dir/name`` as PNG, close the figure; returns the path."""
+    fig.tight_layout()
+    path = os.path.join(out_dir, name)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def save_all(keep: dict, summary: dict, out_dir: str) -> list:
     os.makedirs(out_dir, exist_ok=True)
     paths = []
@@ -48,11 +57,7 @@ def task_schematic(keep, summary, out_dir):
         ax.set_xlabel("time from cue (ms)")
         ax.set_title(f"block {b + 1}" + (" (after the switches)" if b else ""))
     fig.suptitle("Task: cue at 0 (black); stimulus A (red) / B (blue), height = probability", fontsize=9)
-    fig.tight_layout()
-    p = os.path.join(out_dir, "1_task.png")
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, out_dir, "1_task.png")
 
 
 def traces_and_raster(keep, summary, out_dir):
@@ -81,11 +86,7 @@ def traces_and_raster(keep, summary, out_dir):
         ax.set_ylabel(f"{c.name}\ny_when")
         ax.legend(fontsize=6, loc="upper right")
     axes[-1].set_xlabel("time from cue (ms); output aligned to the time it predicts")
-    fig.tight_layout()
-    p = os.path.join(out_dir, "2_traces_raster.png")
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, out_dir, "2_traces_raster.png")
 
 
 def amplitude_vs_p(keep, summary, out_dir):
@@ -106,11 +107,7 @@ def amplitude_vs_p(keep, summary, out_dir):
     ax.set_xlabel("outcome probability p")
     ax.set_ylabel("mean prediction over [L, L+50)")
     ax.set_title(f"r = {fit['r']:.3f}, slope {fit['slope']:.2f}", fontsize=9)
-    fig.tight_layout()
-    p = os.path.join(out_dir, "3_amplitude_vs_p.png")
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, out_dir, "3_amplitude_vs_p.png")
 
 
 def switch_courses(keep, summary, out_dir):
@@ -136,11 +133,7 @@ def switch_courses(keep, summary, out_dir):
             ax.set_title(f"{l} switch ({c['cue']}): {'when' if kind == 'when' else 'P(' + 'A)'} at {L:.0f} ms", fontsize=8)
             ax.set_xlabel(f"{c['cue']} trials after the switch")
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    p = os.path.join(out_dir, "4_switch_courses.png")
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, out_dir, "4_switch_courses.png")
 
 
 def cosine_over_training(keep, summary, out_dir):
@@ -159,11 +152,7 @@ def cosine_over_training(keep, summary, out_dir):
     ax.set_xlabel("trial")
     ax.set_ylabel("max_k |cos(w_when, w_k)|")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    p = os.path.join(out_dir, "5_cosine.png")
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, out_dir, "5_cosine.png")
 
 
 def ablations(keep, summary, out_dir):
@@ -183,11 +172,7 @@ def ablations(keep, summary, out_dir):
     ax.set_xticklabels(names)
     ax.set_ylabel("window amplitude")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    p = os.path.join(out_dir, "6_ablations.png")
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, out_dir, "6_ablations.png")
 
 
 def foreperiod(keep, summary, out_dir):
@@ -203,11 +188,7 @@ def foreperiod(keep, summary, out_dir):
         ax.hlines(p, L, L + 50, color="tab:green")
     ax.set_xlabel("time from cue (ms)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    p = os.path.join(out_dir, "7_foreperiod.png")
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, out_dir, "7_foreperiod.png")
 
 
 def nc_sine(keep, summary, out_dir):
@@ -224,8 +205,4 @@ def nc_sine(keep, summary, out_dir):
     ax.set_title(f"Nicola & Clopath FORCE, N = {d['n_neurons']}: MAE {d['mae_before']:.2f} -> {d['mae_after']:.3f}",
                  fontsize=9)
     ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    p = os.path.join(out_dir, "8_nicola_clopath_sine.png")
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, out_dir, "8_nicola_clopath_sine.png")
