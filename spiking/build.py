@@ -106,10 +106,9 @@ def connect(proj: Projection, n_pre_pop: int, n_post_pop: int, same_pop: bool, k
 def _connect_local(proj, n_pre, n_post, same_pop, offset, key):
     c = proj.connectivity
     do_excl = bool(same_pop and not getattr(c, "autapses", True))
-    # the candidate that is the row itself: local post index r + offset
-    excl = 0 if do_excl else -1  # only used for the size checks below
+    # the candidate that is the row itself (local post index r + offset) is excluded when do_excl
     if isinstance(c, FixedInDegree):
-        m = n_pre - (1 if excl == 0 else 0)
+        m = n_pre - (1 if do_excl else 0)
         if c.k > m:
             raise ParameterError(f"Projection {proj.label}: in-degree {c.k} exceeds the {m} possible sources")
         counts = np.full(n_post, c.k, dtype=np.int64)
@@ -119,7 +118,7 @@ def _connect_local(proj, n_pre, n_post, same_pop, offset, key):
         post = np.repeat(np.arange(n_post, dtype=np.int64), counts)
         ip, idx, _ = _csr_from_pairs(src, post, n_pre)
         return ip, idx, None
-    m = n_post - (1 if excl == 0 else 0)
+    m = n_post - (1 if do_excl else 0)
     if isinstance(c, FixedOutDegree):
         if c.k > m:
             raise ParameterError(f"Projection {proj.label}: out-degree {c.k} exceeds the {m} possible targets")

@@ -108,9 +108,6 @@ class Simulator:
                 self.plastic[pi] = PlasticRuntime(p.plastic, self.dt_ms, arrays, be)
                 depth = p.delay_steps if p.delay_steps > 0 else int(np.max(p.delays, initial=1))
                 hist[p.pre] = max(hist.get(p.pre, 0), depth)
-                if p.delays is not None and not hasattr(be, "stdp_pre_hetero"):  # a backend without them
-                    raise NotImplementedError(f"the {be.name} backend has no kernels for STDP with heterogeneous "
-                                              f"delays (projection {p.label!r}); use numpy or numba")
         for gi, depth in hist.items():
             g = self.groups[gi]
             if "hist_spikes" not in g.state or g.state["hist_spikes"].shape[0] != depth:

@@ -297,7 +297,6 @@ def _blocks(n: int) -> int:
 @register("cuda")
 class CudaBackend:
     name = "cuda"
-    exact = False
     host_arrays = False
 
     def __init__(self, **options):

@@ -142,12 +142,6 @@ def mix64_np(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> _S31)
 
 
-def step_key_np(key, step) -> np.uint64:
-    with np.errstate(over="ignore"):
-        w = np.array([np.uint64(key) + np.uint64(step) * GOLDEN2], dtype=np.uint64)
-    return mix64_np(w)[0]
-
-
 def draw_words_np(skey, n: int, start: int = 0) -> np.ndarray:
     idx = np.arange(start, start + n, dtype=np.uint64)
     with np.errstate(over="ignore"):
