@@ -44,6 +44,7 @@ class RetentionParams:
     powerlaw_exponent: float = 2.0
     data: str | None = None  # default: the shipped set
     seeds: int = 1  # direction seeds seed, seed+1, ...: the spread the direction draw alone causes
+    directions: str = "gaussian"  # or "hadamard" (structured, fast at large D; encoders.population)
 
     def __post_init__(self) -> None:
         if not self.dims or any(int(d) < 2 for d in self.dims):
@@ -123,6 +124,7 @@ class RetentionResult:
             "n_neurons": self.params.n_neurons,
             "sparsity": self.params.sparsity,
             "seed": self.params.seed,
+            "directions": self.params.directions,
             "all_rows": [vars(r) for r in self.rows],
         }
 
@@ -156,7 +158,8 @@ def _normalised(code: Discrimination, raw: Discrimination) -> float:
 def run(params: RetentionParams) -> RetentionResult:
     ev = load_eval_set(params.data, min_paraphrases=2)
     labels = ev.labels
-    code_params = PopulationCodeParams(params.n_neurons, params.sparsity, params.r_max_hz, params.seed)
+    code_params = PopulationCodeParams(params.n_neurons, params.sparsity, params.r_max_hz, params.seed,
+                                       params.directions)
     res = RetentionResult(params, ev.n_concepts, len(ev))
     for emb in _embedders(params.embedder):
         t0 = time.perf_counter()
@@ -201,7 +204,8 @@ def sensitivity(params: RetentionParams, rhos=(0.0, 0.1, 0.3, 0.5, 0.7, 0.8, 0.9
     the retention figures of ``run`` never do this.
     """
     d0 = int(params.dims[0])
-    code_params = PopulationCodeParams(params.n_neurons, params.sparsity, params.r_max_hz, params.seed)
+    code_params = PopulationCodeParams(params.n_neurons, params.sparsity, params.r_max_hz, params.seed,
+                                       params.directions)
     code = ZScoreTopKCode(d0, code_params)
     rng = np.random.default_rng(np.random.SeedSequence([params.seed, 77]))
     transfer = {}
@@ -245,7 +249,8 @@ def format_sensitivity(sens: dict) -> str:
 def format_table(res: RetentionResult) -> str:
     p = res.params
     lines = [f"retention on {res.n_concepts} concepts x {res.n_texts // max(1, res.n_concepts)} paraphrases "
-             f"({res.n_texts} texts); N = {p.n_neurons}, s = {p.sparsity}, r_max = {p.r_max_hz} Hz, seed {p.seed}"]
+             f"({res.n_texts} texts); N = {p.n_neurons}, s = {p.sparsity}, r_max = {p.r_max_hz} Hz, seed {p.seed}, "
+             f"{p.directions} directions"]
     for name, raw in res.raw.items():
         lines.append(f"raw {name} ({raw['dim']}-d): within {raw['within']:.3f}, between {raw['between']:.3f}, "
                      f"Disc {raw['disc']:.3f}, nearest-centroid accuracy {raw['centroid_accuracy']:.3f}")
@@ -326,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--embedder", choices=EMBEDDERS, default="real",
                     help="real: every packaged real model (default; MiniLM gives the primary rows); "
                          "minilm or e5: one of them; hashing: fast, no torch")
+    ap.add_argument("--directions", choices=("gaussian", "hadamard"), default="gaussian",
+                    help="the code's preferred directions: i.i.d. Gaussian (spec default) or structured (fast)")
     ap.add_argument("--seeds", type=int, default=1,
                     help="also code with direction seeds seed+1 .. seed+K-1 and report their range")
     ap.add_argument("--dims", default=",".join(str(d) for d in STANDARD_DIMS), help="comma-separated D values")
@@ -342,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         dims = tuple(int(d) for d in a.dims.split(",") if d.strip())
         params = RetentionParams(dims=dims, embedder=a.embedder, n_neurons=a.neurons, sparsity=a.sparsity,
                                  seed=a.seed, powerlaw_exponent=a.exponent, data=a.data,
-                                 seeds=a.seeds)
+                                 seeds=a.seeds, directions=a.directions)
         if a.sensitivity:
             sens = sensitivity(params)
             print(json.dumps(sens, separators=(",", ":")) if a.json else format_sensitivity(sens))

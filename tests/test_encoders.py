@@ -152,9 +152,10 @@ def _adversarial_inputs(rng, code):
     ])
 
 
+@pytest.mark.parametrize("directions", ["gaussian", "hadamard"])
 @pytest.mark.parametrize("dim", DIMS)
-def test_zscore_code_invariants_every_dim(rng, dim):
-    code = ZScoreTopKCode(dim)
+def test_zscore_code_invariants_every_dim(rng, dim, directions):
+    code = ZScoreTopKCode(dim, PopulationCodeParams(directions=directions))
     assert code.k == 700 and code.n_neurons == 5000
     x = _adversarial_inputs(rng, code)
     rates = code.encode(x)
@@ -163,7 +164,8 @@ def test_zscore_code_invariants_every_dim(rng, dim):
     assert rates.min() >= 0.0 and rates.max() <= 100.0
     np.testing.assert_array_equal(rates.max(axis=1), 100.0)  # exactly r_max
     # the same input and seed give bit-identical output, batch or one at a time
-    np.testing.assert_array_equal(rates, ZScoreTopKCode(dim, PopulationCodeParams(seed=0)).encode(x))
+    np.testing.assert_array_equal(rates, ZScoreTopKCode(dim, PopulationCodeParams(seed=0, directions=directions)
+                                                        ).encode(x))
     single = code.encode(x[0])
     assert single.shape == (5000,)
     np.testing.assert_array_equal(single, code.encode(x[0]))
@@ -233,6 +235,66 @@ def test_code_save_load_roundtrip(tmp_path, rng):
     np.savez(tmp_path / "other.npz", format=np.asarray("something-else"))
     with pytest.raises(EncoderInputError, match="not a population-code file"):
         load_code(tmp_path / "other.npz")
+
+
+@pytest.mark.parametrize("dim", [384, 1024, 1536])
+def test_hadamard_directions_are_random_unit_directions(rng, dim):
+    from encoders.population import HadamardDirections
+
+    code = ZScoreTopKCode(dim, PopulationCodeParams(directions="hadamard"))
+    hd = code._dirs
+    assert isinstance(hd, HadamardDirections) and hd.signs.dtype == np.int8
+    m = code.directions.astype(np.float64)  # the dense equivalent, built on request
+    assert m.shape == (5000, dim)
+    np.testing.assert_allclose(np.linalg.norm(m, axis=1), 1.0, atol=1e-6)
+    x = rng.standard_normal((4, dim))
+    u = x / np.linalg.norm(x, axis=1, keepdims=True)
+    np.testing.assert_allclose(code.cosines(x), u @ m.T, atol=1e-6)  # the fast transform is the matrix
+    assert hd.blocks >= 3 and hd.rows * hd.blocks >= 5000
+    if dim == hd.padded:  # rows of one block are exactly orthogonal
+        g = m[:hd.rows] @ m[:hd.rows].T
+        np.testing.assert_allclose(g, np.eye(hd.rows), atol=1e-5)
+    # like i.i.d. random directions: cosines to an input have mean ~0 and sd ~1/sqrt(D), and
+    # the mean |cosine| between two directions is that of random pairs, sqrt(2 / (pi D))
+    c = code.cosines(x)
+    assert abs(c.mean()) < 3 / np.sqrt(dim * 5000) * 2 and abs(c.std() * np.sqrt(dim) - 1) < 0.05
+    pairs = np.abs((m[:1000] * m[hd.rows:hd.rows + 1000]).sum(axis=1)).mean()  # rows of two blocks
+    assert abs(pairs / np.sqrt(2 / (np.pi * dim)) - 1) < 0.15
+    # the similarity transfer of the code matches the Gaussian-direction code's
+    gauss = ZScoreTopKCode(dim)
+    a = rng.standard_normal((40, dim))
+    b = rng.standard_normal((40, dim))
+    for rho in (0.0, 0.5, 0.9):
+        y = rho * a / np.linalg.norm(a, axis=1, keepdims=True) + np.sqrt(1 - rho**2) * (
+            b - (b * a).sum(1, keepdims=True) * a / (a * a).sum(1, keepdims=True)) / np.linalg.norm(
+            b - (b * a).sum(1, keepdims=True) * a / (a * a).sum(1, keepdims=True), axis=1, keepdims=True)
+
+        def f(code):
+            ra, ry = code.encode(a), code.encode(y)
+            return ((ra * ry).sum(1) / np.linalg.norm(ra, axis=1) / np.linalg.norm(ry, axis=1)).mean()
+        assert abs(f(code) - f(gauss)) < 0.02
+
+
+def test_hadamard_code_save_load_and_bad_signs(tmp_path, rng):
+    from encoders.population import HadamardDirections
+
+    code = ZScoreTopKCode(4096, PopulationCodeParams(seed=3, directions="hadamard"))
+    path = code.save(tmp_path / "h4096.npz")
+    assert path.stat().st_size < 100_000  # the signs only, not an 82 MB matrix
+    again = load_code(path)
+    assert again.params == code.params and again.params.directions == "hadamard"
+    x = rng.standard_normal((3, 4096))
+    np.testing.assert_array_equal(again.encode(x), code.encode(x))
+    assert not np.array_equal(code.encode(x) > 0,
+                              ZScoreTopKCode(4096, PopulationCodeParams(seed=4, directions="hadamard")).encode(x) > 0)
+    with pytest.raises(EncoderInputError, match="signs must be"):
+        HadamardDirections(384, 5000, np.ones((3, 2, 512), dtype=np.int8))
+    with pytest.raises(EncoderInputError, match="signs must be"):
+        HadamardDirections(384, 5000, np.zeros((3, 10, 512), dtype=np.int8))
+    with pytest.raises(EncoderInputError, match="directions must be one of"):
+        PopulationCodeParams(directions="sobol")
+    with pytest.raises(EncoderInputError, match="hadamard code takes"):
+        ZScoreTopKCode(384, PopulationCodeParams(directions="hadamard"), directions=make_directions(384))
 
 
 def test_directions_are_cached_unit_and_read_only():
