@@ -114,7 +114,7 @@ def bench_e5(repeats: int, threads: int | None = 1) -> dict:
     from encoders.evalset import load_eval_set
 
     t0 = time.perf_counter()
-    _load(threads)  # hash check of the engine and weights, then the mmap load
+    _load()  # hash check of the engine and weights, then the mmap load
     load_s = time.perf_counter() - t0
     emb = E5Embedder(threads=threads)
     texts = list(load_eval_set().texts)

@@ -41,7 +41,7 @@ def test_embeds_offline_unit_vectors_and_caches(emb):
     assert x.shape == (3, 384) and x.dtype == np.float32 and emb.dim == 384
     np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-4)
     assert x[0] @ x[1] > x[0] @ x[2] + 0.05
-    assert e5._load(None) is emb.model  # loaded once per process
+    assert e5._load() is emb.model  # loaded once per process
 
 
 def test_paraphrases_score_higher_than_unrelated_on_shipped_set(emb):
@@ -94,6 +94,16 @@ def test_text_beyond_the_window_is_windowed_warned_or_refused(emb):
     short, other = emb.embed(["The committee discussed the annual budget in great detail.",
                               "My cat sleeps on the sofa all afternoon."])
     assert float(a[0] @ short) > float(a[0] @ other) + 0.05  # the window mean stays near the repeated sentence
+
+
+def test_threads_option_is_per_call_and_restored(emb):
+    setters = e5._omp_setters(emb.model._lib)
+    assert setters  # at least the engine's own OpenMP runtime
+    before = [get() for get, _ in setters]
+    one = e5.E5Embedder(threads=1)
+    x1 = one.embed("The cat is asleep on the sofa.")
+    assert [get() for get, _ in setters] == before
+    np.testing.assert_allclose(x1, emb.embed("The cat is asleep on the sofa."), atol=1e-5)
 
 
 def test_unverified_package_is_refused(tmp_path):
