@@ -202,12 +202,14 @@ def _lif_group(p: Population, dt: float) -> BuiltGroup:
     n = p.size
     pr = m.propagators(dt)
     params = {k: np.float32(v) for k, v in pr.items()}
-    params.update(v_th=np.float32(m.v_th), v_reset=np.float32(m.v_reset),
+    use_rise = m.tau_rise_ms > 0
+    params.update(use_rise=bool(use_rise), v_th=np.float32(m.v_th), v_reset=np.float32(m.v_reset),
                   ref_steps=int(round(m.t_ref_ms / dt)), sigma=float(m.noise_sigma * np.sqrt(dt / 1.0)))
     ie = np.asarray(p.per_neuron.get("i_ext", m.i_ext), dtype=np.float32)
     v0 = np.asarray(p.per_neuron.get("v_init", m.v_init), dtype=np.float32)
     state = {"v": np.ascontiguousarray(np.broadcast_to(v0, (n,))).copy(),
              "i_syn": np.zeros(n, np.float32), "refr": np.zeros(n, np.int32),
+             "i_rise": np.zeros(n if use_rise else 1, np.float32),
              "i_ext": np.ascontiguousarray(np.broadcast_to(ie, (n,))).copy()}
     return BuiltGroup(p.name, "lif", n, params, state)
 

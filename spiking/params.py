@@ -46,6 +46,11 @@ class LIF:
     dt = 1 ms; at another dt the engine scales it by sqrt(dt / 1 ms) so the membrane
     diffusion per ms is unchanged.  ``i_ext`` is a constant input in membrane units
     (the steady-state V it would produce without threshold).
+
+    Synapses are current-based exponentials (tau_syn_ms), or with ``tau_rise_ms > 0``
+    double exponentials as on the Izhikevich model: an arriving weight w enters a rise
+    variable h that feeds I_syn, dI/dt = -I/tau_syn + h/tau_rise, dh/dt = -h/tau_rise. The
+    three linear equations (V, I, h) are integrated exactly over each step.
     """
 
     tau_m_ms: float = 20.0
@@ -56,11 +61,13 @@ class LIF:
     t_ref_ms: float = 2.0
     noise_sigma: float = 0.1
     i_ext: float = 0.0
+    tau_rise_ms: float = 0.0   # > 0: double-exponential synaptic current (rise tau_rise, decay tau_syn)
 
     def __post_init__(self):
         o = "LIF"
         _positive(o, "tau_m_ms", self.tau_m_ms)
         _positive(o, "tau_syn_ms", self.tau_syn_ms)
+        _nonneg(o, "tau_rise_ms", self.tau_rise_ms)
         for n in ("v_th", "v_reset", "v_init", "i_ext"):
             _finite(o, n, getattr(self, n))
         _nonneg(o, "t_ref_ms", self.t_ref_ms)
@@ -77,7 +84,16 @@ class LIF:
             p21 = (h / tm) * p22
         else:
             p21 = ts / (ts - tm) * (p11 - p22)
-        return {"p22": p22, "p21": p21, "p20": 1.0 - p22, "p11": p11}
+        out = {"p22": p22, "p21": p21, "p20": 1.0 - p22, "p11": p11, "p2h": 0.0, "rise_decay": 0.0, "rise_gain": 0.0}
+        if self.tau_rise_ms > 0:
+            # the (V, I, h) system is upper triangular; its exact propagator exp(A h) gives the
+            # rise terms (scipy's expm copes with equal time constants, where closed forms divide by 0)
+            from scipy.linalg import expm
+            tr = self.tau_rise_ms
+            a = np.array([[-1.0 / tm, 1.0 / tm, 0.0], [0.0, -1.0 / ts, 1.0 / tr], [0.0, 0.0, -1.0 / tr]])
+            prop = expm(a * h)
+            out.update(p2h=float(prop[0, 2]), rise_gain=float(prop[1, 2]), rise_decay=math.exp(-h / tr))
+        return out
 
     def rate_constant_input_hz(self, i_const: float) -> float:
         """Closed-form rate under constant input, no noise, continuous time.

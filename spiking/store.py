@@ -226,6 +226,10 @@ def load(path, backend: str = "numba", **backend_options):
                 for k in json.loads(a["param_names"]):
                     params[k] = _get(gg, f"params/{k}") if f"params/{k}" in gg else _scalar(a[f"param_{k}"])
                 state = {k: _get(gg, f"state/{k}") for k in gg["state"]} if "state" in gg else {}
+                if str(a["kind"]) == "lif" and "use_rise" not in params:  # written before LIF had a rise variable
+                    params.update(use_rise=False, p2h=np.float32(0.0), rise_decay=np.float32(0.0),
+                                  rise_gain=np.float32(0.0))
+                    state.setdefault("i_rise", np.zeros(1, np.float32))
                 g = BuiltGroup(str(a["name"]), str(a["kind"]), int(a["size"]), params, state, int(a["noise_key"]))
                 g._ring_state = {k: state.pop(k) for k in ("pulse_ring", "current_ring") if k in state}
                 g._gen_ptr = int(a["gen_ptr"])

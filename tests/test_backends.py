@@ -75,7 +75,7 @@ def test_cuda_kernels_under_the_simulator_match_cpu():
     if not cuda.is_available():
         pytest.skip("no CUDA device and NUMBA_ENABLE_CUDASIM is not set")
     het = izhikevich_2003_heterogeneity(24, 8, np.random.default_rng(0))
-    net = Network(populations=(Population("L", 40, LIF(noise_sigma=0.3, v_th=0.7)),
+    net = Network(populations=(Population("L", 40, LIF(noise_sigma=0.3, v_th=0.7, tau_rise_ms=1.0)),
                                Population("Z", 32, Izhikevich(noise_sigma=4.0, i_ext=3.0, tau_rise_ms=2.0),
                                           per_neuron=het)),
                   sources=(PoissonSource("P", 10, rate_hz=200.0),),
@@ -91,14 +91,16 @@ def test_cuda_kernels_under_the_simulator_match_cpu():
         sim.run(15.0)
         out[be] = ({p: c.counts for p, c in cnt.items()},
                    {v: sim.get_state("Z", v) for v in ("v", "u", "i_syn", "i_rise")},
-                   sim.get_state("L", "v"))
+                   {v: sim.get_state("L", v) for v in ("v", "i_syn", "i_rise")})
     for p in ("L", "Z", "P"):
         assert np.array_equal(out["numba"][0][p], out["cuda"][0][p]), p
     assert sum(c.sum() for c in out["numba"][0].values()) > 10
     for v in ("v", "u", "i_syn", "i_rise"):
         assert np.allclose(out["numba"][1][v], out["cuda"][1][v], atol=1e-4), v
     assert np.abs(out["numba"][1]["i_syn"]).max() > 0
-    assert np.allclose(out["numba"][2], out["cuda"][2], atol=1e-5)
+    for v in ("v", "i_syn", "i_rise"):
+        assert np.allclose(out["numba"][2][v], out["cuda"][2][v], atol=1e-5), v
+    assert np.abs(out["numba"][2]["i_rise"]).max() > 0
 
 
 def test_set_state_and_reseed_noise(tmp_path):

@@ -36,6 +36,89 @@ def test_synaptic_current_is_integrated_exactly():
     assert np.allclose(mon.values[:, 0], expected, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("tr", [1.0, 5.0, 20.0])  # 5: rise = decay; 20: rise = tau_m (closed forms divide by 0)
+def test_double_exponential_synapse_is_integrated_exactly(backend, tr):
+    """V(t) and I(t) after a jump h0 of the rise variable have closed forms (with limits at equal taus)."""
+    dt, tm, td, h0 = 0.1, 20.0, 5.0, 0.7
+    m = LIF(tau_m_ms=tm, tau_syn_ms=td, tau_rise_ms=tr, v_th=10.0, noise_sigma=0.0)
+    sim = _single(m, dt=dt, backend=backend)
+    sim.group("L").state["i_rise"][:] = h0
+    mv = sim.add_monitor(StateSamples("L", "v", [0]))
+    mi = sim.add_monitor(StateSamples("L", "i_syn", [0]))
+    sim.run(60.0)
+    t = mv.t_ms + dt
+
+    def k(a, b):  # integral over [0, t] of exp(-(t-s)/a)/a * exp(-s/b): V's response to exp(-s/b)
+        return (t / a) * np.exp(-t / a) if abs(a - b) < 1e-12 else b / (b - a) * (np.exp(-t / b) - np.exp(-t / a))
+
+    if abs(tr - td) < 1e-12:
+        i_exp = h0 * (t / td) * np.exp(-t / td)
+        # V = (h0/td) * integral of exp(-(t-s)/tm)/tm * s exp(-s/td) ds, by parts
+        c = 1.0 / tm - 1.0 / td
+        v_exp = h0 / (td * tm) * np.exp(-t / tm) * ((t * c - 1.0) * np.exp(c * t) + 1.0) / c**2
+    else:
+        i_exp = h0 * td / (td - tr) * (np.exp(-t / td) - np.exp(-t / tr))
+        v_exp = h0 * td / (td - tr) * (k(tm, td) - k(tm, tr))
+    assert np.abs(i_exp).max() > 0.05 and np.abs(v_exp).max() > 0.05
+    assert np.allclose(mi.values[:, 0], i_exp, rtol=1e-4, atol=1e-6)
+    assert np.allclose(mv.values[:, 0], v_exp, rtol=1e-4, atol=1e-6)
+
+
+def test_double_exponential_synapse_from_spikes_and_exact_backends(tmp_path):
+    """A rise LIF in a noisy network: numpy == numba bit for bit, and a checkpoint continues exactly."""
+    from spiking import FixedOutDegree, PoissonSource, Projection, SpikeCounts
+    net = Network(populations=(Population("R", 200, LIF(tau_rise_ms=2.0, noise_sigma=0.2, v_th=0.8)),),
+                  sources=(PoissonSource("P", 40, rate_hz=50.0),),
+                  projections=(Projection("P", "R", FixedOutDegree(30), weight=0.3, delay_ms=1.0, target="current"),
+                               Projection("R", "R", FixedOutDegree(10), weight=0.05, delay_ms=2.0)),
+                  dt_ms=0.5, seed=4)
+    sims = {be: Simulator(net, backend=be) for be in ("numpy", "numba")}
+    mons = {be: s.add_monitor(SpikeTrains("R")) for be, s in sims.items()}
+    for s in sims.values():
+        s.run(200.0)
+    assert mons["numpy"].indices.size > 50
+    assert np.array_equal(mons["numpy"].steps, mons["numba"].steps)
+    assert np.array_equal(mons["numpy"].indices, mons["numba"].indices)
+    for var in ("v", "i_syn", "i_rise"):
+        assert np.array_equal(sims["numpy"].get_state("R", var), sims["numba"].get_state("R", var)), var
+    assert np.abs(sims["numba"].get_state("R", "i_rise")).max() > 0
+    sim = sims["numba"]
+    sim.save(tmp_path / "r.h5")
+    back = Simulator.load(tmp_path / "r.h5")
+    a, b = sim.add_monitor(SpikeCounts("R")), back.add_monitor(SpikeCounts("R"))
+    sim.run(100.0)
+    back.run(100.0)
+    assert a.counts.sum() > 0 and np.array_equal(a.counts, b.counts)
+    assert np.array_equal(sim.get_state("R", "i_rise"), back.get_state("R", "i_rise"))
+
+
+def test_checkpoint_from_before_the_rise_variable_still_loads(tmp_path):
+    import json
+
+    import h5py
+    from spiking import SpikeCounts
+    sim = _single(LIF(noise_sigma=0.2), n=50, dt=1.0)
+    sim.run(30.0)
+    sim.save(tmp_path / "old.h5")
+    with h5py.File(tmp_path / "old.h5", "r+") as h:  # strip what older versions did not write
+        g = h["groups/0"]
+        names = [k for k in json.loads(g.attrs["param_names"]) if k not in ("use_rise", "p2h", "rise_decay", "rise_gain")]
+        g.attrs["param_names"] = json.dumps(names)
+        del g["state/i_rise"]
+    back = Simulator.load(tmp_path / "old.h5")
+    a, b = sim.add_monitor(SpikeCounts("L")), back.add_monitor(SpikeCounts("L"))
+    sim.run(200.0)
+    back.run(200.0)
+    assert np.array_equal(a.counts, b.counts)
+
+
+def test_rise_time_is_validated():
+    from spiking import ParameterError
+    with pytest.raises(ParameterError, match="tau_rise_ms"):
+        LIF(tau_rise_ms=-1.0)
+
+
 @pytest.mark.parametrize("i_const,t_ref", [(1.5, 2.0), (1.1, 0.0), (3.0, 5.0)])
 def test_rate_under_constant_current(i_const, t_ref):
     dt = 0.05

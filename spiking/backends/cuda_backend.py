@@ -58,15 +58,19 @@ def _izh_k(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, 
 
 @cuda.jit
 def _lif_k(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20, p11, v_th, v_reset, ref_steps,
-           noisy, spikes, count):
+           noisy, spikes, count, i_rise, p2h, rise_decay, rise_gain, use_rise):
     i = cuda.grid(1)
     if i < v.shape[0]:
         z32 = float32(sigma * normal_from_hash(words[i], zx, zr)) if noisy else float32(0.0)
-        vi, si, ri, fired = lif_neuron(z32, v[i], i_syn[i], refr[i], i_ext[i], pulse[i], cur[i],
-                                       p22, p21, p20, p11, v_th, v_reset, ref_steps)
+        hi = i_rise[i] if use_rise else float32(0.0)
+        vi, si, ri, hi, fired = lif_neuron(z32, v[i], i_syn[i], refr[i], i_ext[i], pulse[i], cur[i],
+                                           p22, p21, p20, p11, v_th, v_reset, ref_steps,
+                                           hi, p2h, rise_decay, rise_gain, use_rise)
         v[i] = vi
         i_syn[i] = si
         refr[i] = ri
+        if use_rise:
+            i_rise[i] = hi
         pulse[i] = 0.0
         cur[i] = 0.0
         if fired:
@@ -349,9 +353,10 @@ class CudaBackend:
         return self._take_count()
 
     def lif_step(self, v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20, p11, v_th, v_reset,
-                 ref_steps, noisy, spikes, deferred):
+                 ref_steps, noisy, spikes, deferred, i_rise, p2h, rise_decay, rise_gain, use_rise):
         _lif_k[_blocks(v.shape[0]), _TPB](v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20,
-                                          p11, v_th, v_reset, ref_steps, noisy, spikes, self._count)
+                                          p11, v_th, v_reset, ref_steps, noisy, spikes, self._count,
+                                          i_rise, p2h, rise_decay, rise_gain, use_rise)
         return self._take_count()
 
     def propagate(self, spikes, n_spikes, indptr, indices, weights, row):

@@ -6,7 +6,10 @@ Normalised membrane V and a current-based exponential synapse (in membrane units
 
 integrated exactly over one step (propagators p22 = exp(-dt/tau_m), p11 =
 exp(-dt/tau_syn), p21, p20 computed on the host), plus additive Gaussian noise
-sigma * z per step.  During the refractory period V is clamped at v_reset (no noise,
+sigma * z per step.  With ``use_rise`` the synapse is a double exponential: arrivals enter
+a rise variable h (dh/dt = -h/tau_rise) that feeds I_syn; V gains p2h * h per step and
+I_syn gains rise_gain * h, all from the state at the start of the step (the exact propagator
+of the linear V, I, h system).  During the refractory period V is clamped at v_reset (no noise,
 pulses dropped) while I_syn keeps decaying.  Order within a step as for the
 Izhikevich kernel (integrate, threshold, deliver pulses, reset), and the same
 fast-path / deferred split of the noise draws, hence the same spike order.
@@ -22,31 +25,34 @@ from .rng import ZIG_MASK, _normal_slow, uniform_from_hash
 
 
 @register_jitable
-def lif_update(vi, isyn_i, refr_i, iext_i, noise_i, pulse_i, p22, p21, p20, v_th, v_reset):
-    """One neuron over one step; returns (new v before reset, fired, still refractory)."""
+def lif_neuron(z32, vi, isyn_i, refr_i, iext_i, pulse_i, cur_i, p22, p21, p20, p11, v_th, v_reset, ref_steps,
+               irise_i, p2h, rise_decay, rise_gain, use_rise):
+    """Everything one neuron does in one step, on scalars: returns (v, i_syn, refr, i_rise, fired)."""
+    fired = False
     if refr_i > 0:
-        return v_reset, False, True
-    vi = p22 * vi + p21 * isyn_i + p20 * iext_i + noise_i
-    fired = vi >= v_th
-    return vi + pulse_i, fired, False
-
-
-@register_jitable
-def lif_neuron(z32, vi, isyn_i, refr_i, iext_i, pulse_i, cur_i, p22, p21, p20, p11, v_th, v_reset, ref_steps):
-    """Everything one neuron does in one step, on scalars: returns (v, i_syn, refr, fired)."""
-    vi, fired, ref = lif_update(vi, isyn_i, refr_i, iext_i, z32, pulse_i, p22, p21, p20, v_th, v_reset)
-    if ref:
         refr_i -= 1
-    isyn_i = p11 * isyn_i + cur_i
+        vi = v_reset
+    else:
+        vi = p22 * vi + p21 * isyn_i + p20 * iext_i + z32
+        if use_rise:
+            vi = vi + p2h * irise_i
+        fired = vi >= v_th
+        vi = vi + pulse_i
+    if use_rise:
+        isyn_i = p11 * isyn_i + rise_gain * irise_i
+        irise_i = rise_decay * irise_i + cur_i
+    else:
+        isyn_i = p11 * isyn_i + cur_i
     if fired:
         vi = v_reset
         refr_i = ref_steps
-    return vi, isyn_i, refr_i, fired
+    return vi, isyn_i, refr_i, irise_i, fired
 
 
 @njit(cache=True)
 def lif_step(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
-             p22, p21, p20, p11, v_th, v_reset, ref_steps, noisy, spikes, deferred):
+             p22, p21, p20, p11, v_th, v_reset, ref_steps, noisy, spikes, deferred,
+             i_rise, p2h, rise_decay, rise_gain, use_rise):
     # Two loops as in ``izh_step`` (fast-path draws, then the deferred ones), with the
     # body written out for the same reason; ``lif_neuron`` is its CUDA counterpart.
     n = 0
@@ -69,10 +75,16 @@ def lif_step(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
                 vi = v_reset
             else:
                 vi = p22 * v[i] + p21 * i_syn[i] + p20 * i_ext[i] + z32
+                if use_rise:
+                    vi = vi + p2h * i_rise[i]
                 fired = vi >= v_th
                 vi = vi + pulse[i]
             pulse[i] = 0.0
-            i_syn[i] = p11 * i_syn[i] + cur[i]
+            if use_rise:
+                i_syn[i] = p11 * i_syn[i] + rise_gain * i_rise[i]
+                i_rise[i] = rise_decay * i_rise[i] + cur[i]
+            else:
+                i_syn[i] = p11 * i_syn[i] + cur[i]
             cur[i] = 0.0
             if fired:
                 vi = v_reset
@@ -91,10 +103,16 @@ def lif_step(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
                 vi = v_reset
             else:
                 vi = p22 * v[i] + p21 * i_syn[i] + p20 * i_ext[i] + z32
+                if use_rise:
+                    vi = vi + p2h * i_rise[i]
                 fired = vi >= v_th
                 vi = vi + pulse[i]
             pulse[i] = 0.0
-            i_syn[i] = p11 * i_syn[i] + cur[i]
+            if use_rise:
+                i_syn[i] = p11 * i_syn[i] + rise_gain * i_rise[i]
+                i_rise[i] = rise_decay * i_rise[i] + cur[i]
+            else:
+                i_syn[i] = p11 * i_syn[i] + cur[i]
             cur[i] = 0.0
             if fired:
                 vi = v_reset
@@ -106,17 +124,24 @@ def lif_step(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
 
 
 def lif_step_np(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
-                p22, p21, p20, p11, v_th, v_reset, ref_steps, noisy, spikes, deferred):
+                p22, p21, p20, p11, v_th, v_reset, ref_steps, noisy, spikes, deferred,
+                i_rise, p2h, rise_decay, rise_gain, use_rise):
     """numpy twin of ``lif_step``."""
     z, slow = noise_and_order_np(words, sigma, v.shape[0], noisy)
     ref = refr > 0
     vn = p22 * v + p21 * i_syn + p20 * i_ext + z
+    if use_rise:
+        vn = vn + p2h * i_rise
     fired = (vn >= v_th) & ~ref
     vn = vn + pulse
     vn[ref] = v_reset
     refr[ref] -= 1
     pulse[:] = 0.0
-    i_syn[:] = p11 * i_syn + cur
+    if use_rise:
+        i_syn[:] = p11 * i_syn + rise_gain * i_rise
+        i_rise[:] = rise_decay * i_rise + cur
+    else:
+        i_syn[:] = p11 * i_syn + cur
     cur[:] = 0.0
     vn[fired] = v_reset
     refr[fired] = ref_steps
