@@ -53,6 +53,16 @@ class _Group:
             self.noisy = self.params["sigma"] > 0.0
         if g.kind == "generator":
             self.gen_ptr = 0
+        self.hist_host = None   # host copy of the spike history (growing stores on a device backend)
+
+
+class _HostSpikes:
+    """What a growing store reads of a group, in host memory (device backends hand it over)."""
+
+    __slots__ = ("spikes", "n", "state", "hist_n")
+
+    def __init__(self, spikes, n, state, hist_n):
+        self.spikes, self.n, self.state, self.hist_n = spikes, n, state, hist_n
 
 
 class Simulator:
@@ -85,6 +95,7 @@ class Simulator:
         self.plastic = {}   # projection index -> PlasticRuntime
         self.growing = {}   # projection index -> GrowingStore
         hist = {}           # pre group -> history depth needed by plastic projections
+        host_hist = set()   # pre groups of growing stores on a device backend: keep a host copy of the history
         for pi, p in enumerate(projs):
             arrays = {"indptr": be.asarray(p.indptr), "indices": be.asarray(p.indices), "weights": be.asarray(p.weights)}
             if p.delays is not None:
@@ -95,12 +106,16 @@ class Simulator:
             if p.grow is not None:
                 from .growth import GrowingStore
                 from .plasticity import PlasticRuntime
-                if not getattr(be, "host_arrays", False):
-                    raise NotImplementedError(f"growing stores run on the CPU backends (projection {p.label!r}); "
-                                              f"the {be.name} backend keeps its arrays on a device")
                 st = GrowingStore(p.grow, p.plastic, self.groups[p.pre].size, self.groups[p.post].size,
                                   p.delay_steps, self.dt_ms, p.pre == p.post)
-                st.rt = PlasticRuntime(p.plastic, self.dt_ms, st.arrays(), be)
+                # the store lives in host memory on every backend; on a device backend it runs on
+                # the numba CPU kernels and trades the step's spikes and deliveries with the device
+                st.on_device = not getattr(be, "host_arrays", False)
+                st.rt = PlasticRuntime(p.plastic, self.dt_ms, st.arrays(),
+                                       get_backend("numba") if st.on_device else be)
+                if st.on_device:
+                    st.deliver = np.zeros(st.n_post, np.float32)   # host accumulator for one step
+                    host_hist.add(p.pre)
                 self.growing[pi] = st
                 hist[p.pre] = max(hist.get(p.pre, 0), p.delay_steps + st.window)
             elif p.plastic is not None:
@@ -114,6 +129,8 @@ class Simulator:
                 g.state["hist_spikes"] = be.zeros((depth, g.size + 1), np.int32)
                 g.state["hist_counts"] = be.zeros(depth, np.int64)
             g.hist_n = be.to_host(g.state["hist_counts"]).astype(np.int64)  # host copy of the counts
+            if gi in host_hist:  # host copy of the spike history, for growing stores on a device
+                g.hist_host = np.array(be.to_host(g.state["hist_spikes"]))
         self._cascade_every = max(1, int(round(1000.0 / self.dt_ms)))  # cascade decay once per simulated second
         self._current_events = defaultdict(list)   # step -> [(group index, neuron indices or None, delta)]
         if self.net is not None:
@@ -235,6 +252,8 @@ class Simulator:
                 r = t % h.shape[0]
                 be.copy_prefix(h[r], g.spikes, g.n)
                 g.hist_n[r] = g.n
+                if g.hist_host is not None and g.n:
+                    g.hist_host[r, :g.n] = be.spikes_to_host(g.spikes, g.n)
         for pi, (p, arr) in enumerate(self.projections):
             pre = self.groups[p.pre]
             post = self.groups[p.post]
@@ -311,8 +330,19 @@ class Simulator:
         if rule.modulated:
             gain = rule.eta * self.modulator(rule.modulator) * rule.tau_e_ms
         ring = post.state["pulse_ring" if p.target == "pulse" else "current_ring"]
-        st.step(t, pre, post, ring[(t + 1) % post.ring_rows], gain, np.float32(1.0 / st.rt.pending),
-                (st.rt.pre_decay, st.rt.post_decay))
+        row = ring[(t + 1) % post.ring_rows]
+        args = (gain, np.float32(1.0 / st.rt.pending), (st.rt.pre_decay, st.rt.post_decay))
+        if not st.on_device:
+            st.step(t, pre, post, row, *args)
+            return
+        be = self.backend
+        post_view = _HostSpikes(be.spikes_to_host(post.spikes, post.n), post.n, None, None)
+        pre_view = _HostSpikes(None, pre.n, {"hist_spikes": pre.hist_host}, pre.hist_n)
+        st.step(t, pre_view, post_view, st.deliver, *args)
+        idx = np.flatnonzero(st.deliver)
+        if idx.size:
+            be.scatter_add(row, be.asarray(idx.astype(np.int32)), be.asarray(st.deliver[idx]))
+            st.deliver[idx] = 0.0
 
     def store_stats(self, label: str, bins: int = 20) -> dict:
         """Counts and a weight histogram of a growing projection's store."""
@@ -394,6 +424,10 @@ class Simulator:
                 return pi, p, arr
         raise KeyError(f"no projection {label!r}; have {[p.label for p, _ in self.projections]}")
 
+    def _arrays_backend(self, pi):
+        """The backend that holds projection pi's arrays (a growing store's are in host memory)."""
+        return self.growing[pi].rt.be if pi in self.growing else self.backend
+
     def _select(self, label, pre=None, post=None):
         pi, p, arr = self._projection(label)
         self._materialize(p, arr)
@@ -415,7 +449,7 @@ class Simulator:
         """The synapses of projection ``label`` between neuron sets (all when None):
         synapse ids, pre, post, weight (the kept value for quarantined ones) and a quarantine flag."""
         pi, p, arr, j, src, dst = self._select(label, pre, post)
-        be = self.backend
+        be = self._arrays_backend(pi)
         w = be.to_host(arr["weights"])[j].copy()
         q = np.zeros(j.size, bool)
         if "frozen" in arr:
@@ -426,9 +460,10 @@ class Simulator:
     def zero_synapses(self, label: str, pre=None, post=None) -> int:
         """Set the selected synapses to weight 0 (they may grow again if plastic); returns how many."""
         pi, p, arr, j, _, _ = self._select(label, pre, post)
-        w = self.backend.to_host(arr["weights"]).copy()
+        be = self._arrays_backend(pi)
+        w = be.to_host(arr["weights"]).copy()
         w[j] = 0.0
-        self.backend.write(arr["weights"], w)
+        be.write(arr["weights"], w)
         return int(j.size)
 
     def quarantine(self, label: str, pre=None, post=None, release: bool = False) -> int:
@@ -437,7 +472,7 @@ class Simulator:
         pi, p, arr, j, _, _ = self._select(label, pre, post)
         if "frozen" not in arr:
             raise ParameterError(f"projection {label!r} is static; quarantine applies to plastic projections")
-        be = self.backend
+        be = self._arrays_backend(pi)
         w, fr, sv = (be.to_host(arr[k]).copy() for k in ("weights", "frozen", "saved_weights"))
         if release:
             j = j[fr[j] == 1]

@@ -158,9 +158,50 @@ def test_store_holds_an_ember_sized_lateral_layer():
     assert st["bytes"] < 30e6                                      # a dense 150k x 150k float32 matrix: 90 GB
 
 
-def test_growing_store_refuses_a_device_backend():
+def test_growing_store_on_the_cuda_backend_matches_the_cpu(tmp_path):
+    """The store stays in host memory on a device backend; spikes and deliveries cross each step."""
     from numba import cuda
     if not cuda.is_available():
         pytest.skip("no CUDA device and NUMBA_ENABLE_CUDASIM is not set")
-    with pytest.raises(NotImplementedError, match="CPU backends"):
-        Simulator(_assembly_net(), backend="cuda")
+    from spiking.plasticity import Cascade
+    rule = STDP.ember(a_plus=0.01, w_max=1.0, cascade=Cascade(levels=5, tau0_ms=10_000.0, factor=4.7))
+    net = Network(populations=(Population("C", 60, QUIET),),
+                  projections=(Projection("C", "C", Grow(w_create=0.004, w_prune=0.002, initial_capacity=8),
+                                          weight=0.0, delay_ms=1.0, plasticity=rule),), dt_ms=1.0, seed=3)
+    A, B = np.arange(0, 6), np.arange(30, 36)
+
+    def pattern(t):
+        return A if t % 25 == 0 else (B if t % 25 == 4 else [])
+
+    out = {}
+    for be in ("numba", "cuda"):
+        sim = Simulator(net, backend=be)
+        sim.begin_consolidation()
+        for _ in range(260):
+            idx = pattern(sim.t)
+            if len(idx):
+                sim.inject_spikes("C", idx)
+            sim.step()
+        sim.end_consolidation()
+        sim.advance_idle(2_000.0)
+        out[be] = (sim.synapses("C->C"), sim.store_stats("C->C"), sim.get_state("C", "v"))
+        if be == "cuda":
+            sim.save(tmp_path / "g.h5")
+            back = Simulator.load(tmp_path / "g.h5", backend="cuda")
+            for s_ in (sim, back):
+                s_.inject_spikes("C", A)
+                for _ in range(10):
+                    s_.step()
+            np.testing.assert_array_equal(sim.get_state("C", "v"), back.get_state("C", "v"))
+            assert sim.store_stats("C->C")["synapses"] == back.store_stats("C->C")["synapses"]
+    (sc, stc, vc), (sg, stg, vg) = out["numba"], out["cuda"]
+    assert stc["synapses"] == stg["synapses"] >= 36 and stc["created_total"] == stg["created_total"]
+    key = lambda s_: np.lexsort((s_["post"], s_["pre"]))  # noqa: E731
+    kc, kg = key(sc), key(sg)
+    np.testing.assert_array_equal(sc["pre"][kc], sg["pre"][kg])
+    np.testing.assert_array_equal(sc["post"][kc], sg["post"][kg])
+    np.testing.assert_allclose(sc["weight"][kc], sg["weight"][kg], rtol=1e-6, atol=1e-7)
+    ab = np.isin(sg["pre"], A) & np.isin(sg["post"], B)
+    assert ab.sum() == 36 and np.all(sg["weight"][ab] > 0.02)
+    assert np.abs(vc).max() > 0  # the store delivered into the membranes ...
+    np.testing.assert_allclose(vc, vg, rtol=1e-5, atol=1e-6)  # ... the same on both backends

@@ -78,6 +78,13 @@ def _lif_k(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p2
 
 
 @cuda.jit
+def _scatter_add_k(row, idx, vals):
+    k = cuda.grid(1)
+    if k < idx.shape[0]:
+        row[idx[k]] += vals[k]   # idx holds distinct targets: no two threads share one
+
+
+@cuda.jit
 def _propagate_k(spikes, n_spikes, indptr, indices, weights, row):
     k = cuda.grid(1)
     if k < n_spikes:
@@ -358,6 +365,10 @@ class CudaBackend:
                                           p11, v_th, v_reset, ref_steps, noisy, spikes, self._count,
                                           i_rise, p2h, rise_decay, rise_gain, use_rise)
         return self._take_count()
+
+    def scatter_add(self, row, idx, vals) -> None:
+        """row[idx] += vals for distinct idx (a growing store's deliveries of one step)."""
+        _scatter_add_k[_blocks(idx.shape[0]), _TPB](row, idx, vals)
 
     def propagate(self, spikes, n_spikes, indptr, indices, weights, row):
         _propagate_k[_blocks(n_spikes), _TPB](spikes, n_spikes, indptr, indices, weights, row)

@@ -47,6 +47,10 @@ class HostBackend:
     def copy_prefix(self, dst, src, n) -> None:
         dst[:n] = src[:n]
 
+    def scatter_add(self, row, idx, vals) -> None:
+        """row[idx] += vals for distinct idx."""
+        row[idx] += vals
+
 
 @register("numpy")
 class NumpyBackend(HostBackend):
