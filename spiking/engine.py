@@ -287,6 +287,7 @@ class Simulator:
                 st.rt.a = st.arrays()
                 st.rt.decay_to(t + 1)
                 st.housekeeping()
+                st.homeostasis()
         if self.modulator_state:
             for pi, rt in self.plastic.items():
                 if rt.rule.modulated:

@@ -11,7 +11,8 @@ co-activation, and prunes what decays (EMBER's lateral concept-layer store, spec
   rule with weight w_create and the pairing's eligibility;
 * existing synapses learn by the projection's STDP rule (traces per neuron, homogeneous delay);
 * pruning: once per simulated second, synapses below ``w_prune`` are removed (quarantined ones
-  are kept), the arrays are compacted and the indices rebuilt;
+  are kept), the arrays are compacted and the indices rebuilt; then, if the rule sets
+  ``max_total_in``, each neuron's incoming weights are scaled down to that cap (homeostasis);
 * memory: per slot 4 + 4 bytes of ids, 12 bytes of floats (weight, eligibility, kept value),
   3 bytes of flags, 32-48 bytes of hash table and 16 of indices; capacity doubles when full, so a
   store of 2 x 10^5 synapses among 150,000 neurons takes ~20 MB (measured), never a dense matrix.
@@ -172,6 +173,14 @@ class GrowingStore:
         self.udata[:, self.n:] = 0
         self.k.hash_rebuild(self.keys, self.vals, self.pre, self.post, self.n)
         self._reindex()
+
+    def homeostasis(self):
+        """Synaptic scaling (the rule's ``max_total_in``): right after housekeeping the by-post
+        index covers every synapse, so each neuron's incoming weights are scaled down to the cap
+        with the same kernel as a static plastic projection's."""
+        cap = self.rule.max_total_in
+        if cap is not None and self.n:
+            self.rt.k.synaptic_scaling(self.in_ptr, self.in_idx, self.fdata[0], float(cap), self.udata[0])
 
     def stats(self, bins: int = 20) -> dict:
         w = self.fdata[0, :self.n]

@@ -203,8 +203,6 @@ class Projection:
                 raise ParameterError(f"Projection {label}: a growing store (Grow) needs a plasticity rule")
             if np.ndim(self.delay_ms) != 0 or isinstance(self.delay_ms, Uniform):
                 raise ParameterError(f"Projection {label}: a growing store needs one homogeneous delay_ms")
-            if self.plasticity.max_total_in is not None:
-                raise ParameterError(f"Projection {label}: homeostasis is not available for growing stores yet")
             if self.pre_range is not None or self.post_range is not None:
                 raise ParameterError(f"Projection {label}: pre_range/post_range do not apply to growing stores")
         else:

@@ -205,3 +205,26 @@ def test_growing_store_on_the_cuda_backend_matches_the_cpu(tmp_path):
     assert ab.sum() == 36 and np.all(sg["weight"][ab] > 0.02)
     assert np.abs(vc).max() > 0  # the store delivered into the membranes ...
     np.testing.assert_allclose(vc, vg, rtol=1e-5, atol=1e-6)  # ... the same on both backends
+
+
+def test_homeostasis_caps_each_neurons_incoming_weight_in_a_growing_store():
+    from spiking.plasticity import STDP as _STDP
+
+    def run(cap):
+        rule = _STDP.ember(a_plus=0.02, w_max=1.0, max_total_in=cap)
+        net = Network(populations=(Population("C", 200, QUIET),),
+                      projections=(Projection("C", "C", Grow(w_create=0.004, w_prune=0.002, initial_capacity=16),
+                                              weight=0.0, delay_ms=1.0, plasticity=rule),), dt_ms=1.0, seed=3)
+        sim = Simulator(net)
+        A, B = np.arange(0, 30), np.arange(100, 130)
+        _drive(sim, 3000, lambda t: A if t % 50 == 0 else (B if t % 50 == 5 else []))
+        s = sim.synapses("C->C")
+        return np.bincount(s["post"], weights=s["weight"], minlength=200), s
+
+    free, s_free = run(None)
+    capped, s_cap = run(1.5)
+    assert free[100:130].min() > 3.0                      # without the cap, B's inputs sum well above it
+    # the run ends on a housekeeping step (once per simulated second): every neuron is at or below the cap
+    assert capped.max() <= 1.5 * (1 + 1e-5) and capped[100:130].min() > 1.5 * (1 - 1e-5)
+    ab = np.isin(s_cap["pre"], np.arange(0, 30)) & np.isin(s_cap["post"], np.arange(100, 130))
+    assert ab.sum() == 900                                # the association itself is kept, only scaled
