@@ -191,6 +191,8 @@ def _izh_group(p: Population, dt: float) -> BuiltGroup:
               "rise_gain": np.float32(rise_gain(m.tau_rise_ms, m.tau_syn_ms, dt) if use_rise else 0.0),
               "dt": np.float32(dt), "half_steps": bool(m.half_steps),
               "v_peak": np.float32(m.v_peak_mV), "sigma": float(m.noise_sigma),
+              "general": m.form == "2007", "k": np.float32(m.k), "vr": np.float32(m.v_r_mV),
+              "vt": np.float32(m.v_t_mV), "inv_c": np.float32(1.0 / m.C),
               "use_syn": False, "use_ext": bool(np.any(f32("i_ext", m.i_ext) != 0))}
     state = {"v": v0, "u": (b * v0).astype(np.float32), "i_syn": np.zeros(n, np.float32),
              "i_rise": np.zeros(n if use_rise else 1, np.float32), "i_ext": f32("i_ext", m.i_ext).copy()}

@@ -219,7 +219,8 @@ class Simulator:
                                       p["syn_decay"], s["pulse_ring"][row], s["current_ring"][row], g.words,
                                       p["sigma"], self._zx, self._zr, p["dt"], p["half_steps"], p["v_peak"],
                                       p["use_syn"], p["use_ext"], g.noisy, g.spikes, g.deferred, s["i_rise"],
-                                      p["rise_decay"], p["rise_gain"], p["use_rise"])
+                                      p["rise_decay"], p["rise_gain"], p["use_rise"], p["general"], p["k"],
+                                      p["vr"], p["vt"], p["inv_c"])
                 else:
                     g.n = be.lif_step(s["v"], s["i_syn"], s["refr"], s["i_ext"], s["pulse_ring"][row],
                                       s["current_ring"][row], g.words, p["sigma"], self._zx, self._zr, p["p22"],

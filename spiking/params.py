@@ -127,6 +127,12 @@ class Izhikevich:
     integrated exactly; the charge of one input is w * tau_syn_ms in both forms.  ``half_steps=True`` selects Izhikevich's
     own scheme (v in two dt/2 half-steps, u with the new v); the default is forward
     Euler on (v, u) with the old v, as Brian2's ``euler``.
+
+    ``form="2007"`` selects the general quadratic model of Izhikevich's 2007 book (and of
+    Nicola & Clopath 2017): C dv/dt = k (v - v_r)(v - v_t) - u + I, du/dt = a (b (v - v_r) - u),
+    with C (pF), k (nS/mV), v_r and v_t (mV) population-wide; I, u, i_ext, noise and synaptic
+    weights are then in pA. The defaults of those four are the book's regular-spiking cell
+    (with a = 0.03, b = -2, c = -50, d = 100, v_peak = 35 mV).
     """
 
     a: float = 0.02
@@ -140,9 +146,21 @@ class Izhikevich:
     i_ext: float = 0.0
     half_steps: bool = False
     tau_rise_ms: float = 0.0   # > 0: double-exponential synaptic current (rise tau_rise, decay tau_syn)
+    # the general quadratic form (Izhikevich 2007), used when form == "2007":
+    #   C dv/dt = k (v - v_r)(v - v_t) - u + I,  du/dt = a (b (v - v_r) - u); currents in pA, C in pF
+    form: str = "2003"
+    C: float = 100.0           # pF
+    k: float = 0.7             # nS / mV
+    v_r_mV: float = -60.0
+    v_t_mV: float = -40.0
 
     def __post_init__(self):
         o = "Izhikevich"
+        if self.form not in ("2003", "2007"):
+            raise ParameterError(f"Izhikevich.form must be '2003' or '2007', got {self.form!r}")
+        _positive(o, "C", self.C)
+        for n in ("k", "v_r_mV", "v_t_mV"):
+            _finite(o, n, getattr(self, n))
         _nonneg(o, "tau_rise_ms", self.tau_rise_ms)
         for n in ("a", "b", "c_mV", "d", "v_peak_mV", "v_init_mV", "i_ext"):
             _finite(o, n, getattr(self, n))

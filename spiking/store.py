@@ -226,6 +226,9 @@ def load(path, backend: str = "numba", **backend_options):
                 for k in json.loads(a["param_names"]):
                     params[k] = _get(gg, f"params/{k}") if f"params/{k}" in gg else _scalar(a[f"param_{k}"])
                 state = {k: _get(gg, f"state/{k}") for k in gg["state"]} if "state" in gg else {}
+                if str(a["kind"]) == "izh" and "general" not in params:  # written before the 2007 form
+                    params.update(general=False, k=np.float32(0.04), vr=np.float32(0.0), vt=np.float32(0.0),
+                                  inv_c=np.float32(1.0))
                 if str(a["kind"]) == "lif" and "use_rise" not in params:  # written before LIF had a rise variable
                     params.update(use_rise=False, p2h=np.float32(0.0), rise_decay=np.float32(0.0),
                                   rise_gain=np.float32(0.0))

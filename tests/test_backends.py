@@ -77,23 +77,31 @@ def test_cuda_kernels_under_the_simulator_match_cpu():
     het = izhikevich_2003_heterogeneity(24, 8, np.random.default_rng(0))
     net = Network(populations=(Population("L", 40, LIF(noise_sigma=0.3, v_th=0.7, tau_rise_ms=1.0)),
                                Population("Z", 32, Izhikevich(noise_sigma=4.0, i_ext=3.0, tau_rise_ms=2.0),
-                                          per_neuron=het)),
+                                          per_neuron=het),
+                               Population("Q", 16, Izhikevich(form="2007", a=0.03, b=-2.0, c_mV=-50.0, d=100.0,
+                                                              v_peak_mV=35.0, v_init_mV=-60.0, noise_sigma=30.0,
+                                                              i_ext=80.0))),
                   sources=(PoissonSource("P", 10, rate_hz=200.0),),
                   projections=(Projection("L", "Z", FixedOutDegree(5), weight=1.0, delay_ms=Uniform(0.5, 2.0)),
                                Projection("Z", "L", FixedOutDegree(6), weight=0.1, delay_ms=0.5, target="current"),
                                Projection("P", "L", FixedOutDegree(8), weight=0.3, delay_ms=0.5),
-                               Projection("P", "Z", FixedOutDegree(8), weight=2.0, delay_ms=0.5, target="current")),
+                               Projection("P", "Z", FixedOutDegree(8), weight=2.0, delay_ms=0.5, target="current"),
+                               Projection("P", "Q", FixedOutDegree(4), weight=300.0, delay_ms=0.5, target="current")),
                   dt_ms=0.5, seed=3)
     out = {}
     for be in ("numba", "cuda"):
         sim = Simulator(net, backend=be)
-        cnt = {p: sim.add_monitor(SpikeCounts(p)) for p in ("L", "Z", "P")}
+        cnt = {p: sim.add_monitor(SpikeCounts(p)) for p in ("L", "Z", "P", "Q")}
         sim.run(15.0)
         out[be] = ({p: c.counts for p, c in cnt.items()},
                    {v: sim.get_state("Z", v) for v in ("v", "u", "i_syn", "i_rise")},
-                   {v: sim.get_state("L", v) for v in ("v", "i_syn", "i_rise")})
-    for p in ("L", "Z", "P"):
+                   {v: sim.get_state("L", v) for v in ("v", "i_syn", "i_rise")},
+                   {v: sim.get_state("Q", v) for v in ("v", "u", "i_syn")})
+    for p in ("L", "Z", "P", "Q"):
         assert np.array_equal(out["numba"][0][p], out["cuda"][0][p]), p
+    assert out["numba"][0]["Q"].sum() > 0   # the 2007-form cells fire
+    for v in ("v", "u", "i_syn"):
+        assert np.allclose(out["numba"][3][v], out["cuda"][3][v], atol=1e-3, rtol=1e-5), v
     assert sum(c.sum() for c in out["numba"][0].values()) > 10
     for v in ("v", "u", "i_syn", "i_rise"):
         assert np.allclose(out["numba"][1][v], out["cuda"][1][v], atol=1e-4), v

@@ -1,8 +1,10 @@
 """Nicola & Clopath (2017) FORCE network form (spec section 4, [N]), an option beside the suite's
 readout-only RLS baseline.
 
-The engine's Izhikevich model has the fixed 2003 form (0.04 v^2 + 5 v + 140), not N&C's dimensional
-one (C v' = k (v - v_r)(v - v_t) - u + I), so this network is integrated here (numba, numpy twin):
+This network is integrated here (numba, numpy twin) rather than on the engine: the engine now has
+N&C's dimensional neuron (``Izhikevich(form="2007")``), but FORCE needs the decoder output fed back
+into every neuron's current and an RLS update inside the step loop, which the engine's fixed
+schedule does not offer:
 forward Euler at dt = 0.04 ms, u with the previous step's v, double-exponential synapses
 (IPSC/h and r/hr, tau_r = 2, tau_d = 20 ms), feedback E z with E = Q U(-1, 1), and RLS on the decoder
 phi every ``rls_every_steps`` steps inside the training window (P(0) = p0 I).  ``run_force`` trains it

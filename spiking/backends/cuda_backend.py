@@ -36,14 +36,14 @@ def _hash_fill_k(skey, words):
 
 @cuda.jit
 def _izh_k(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr, dt, half_steps, v_peak,
-           use_syn, use_ext, noisy, spikes, count, i_rise, rise_decay, rise_gain, use_rise):
+           use_syn, use_ext, noisy, spikes, count, i_rise, rise_decay, rise_gain, use_rise, general, k, vr, vt, inv_c):
     i = cuda.grid(1)
     if i < v.shape[0]:
         z32 = float32(sigma * normal_from_hash(words[i], zx, zr)) if noisy else float32(0.0)
         ri = i_rise[i] if use_rise else float32(0.0)
         vi, ui, si, ri, fired = izh_neuron(z32, v[i], u[i], a[i], b[i], c[i], d[i], i_ext[i], i_syn[i], ri, cur[i],
                                            pulse[i], syn_decay, rise_decay, rise_gain, use_rise, dt, half_steps,
-                                           v_peak, use_syn, use_ext)
+                                           v_peak, use_syn, use_ext, general, k, vr, vt, inv_c)
         v[i] = vi
         u[i] = ui
         pulse[i] = 0.0
@@ -353,10 +353,11 @@ class CudaBackend:
         _hash_fill_k[_blocks(words.shape[0]), _TPB](skey, words)
 
     def izh_step(self, v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr, dt, half_steps,
-                 v_peak, use_syn, use_ext, noisy, spikes, deferred, i_rise, rise_decay, rise_gain, use_rise):
+                 v_peak, use_syn, use_ext, noisy, spikes, deferred, i_rise, rise_decay, rise_gain, use_rise,
+                 general, k, vr, vt, inv_c):
         _izh_k[_blocks(v.shape[0]), _TPB](v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx,
                                           zr, dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, self._count,
-                                          i_rise, rise_decay, rise_gain, use_rise)
+                                          i_rise, rise_decay, rise_gain, use_rise, general, k, vr, vt, inv_c)
         return self._take_count()
 
     def lif_step(self, v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20, p11, v_th, v_reset,

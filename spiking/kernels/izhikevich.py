@@ -1,7 +1,13 @@
 """One Izhikevich step for a population: noise, integrate, threshold, deliver, reset.
 
-    dv/dt = 0.04 v^2 + 5 v + 140 - u + I,   du/dt = a (b v - u)      (mV, ms)
+    dv/dt = 0.04 v^2 + 5 v + 140 - u + I,   du/dt = a (b v - u)      (mV, ms; the 2003 form)
     I = (i_ext + sigma * z) + i_syn;  spike when v >= v_peak: v <- c, u <- u + d
+
+or, with ``general`` (Izhikevich 2007, the form of Nicola & Clopath 2017):
+
+    C dv/dt = k (v - v_r)(v - v_t) - u + I,   du/dt = a (b (v - v_r) - u)   (mV, ms, pA, pF)
+
+with k, v_r, v_t and 1/C population-wide scalars.
 
 ``half_steps = False``: forward Euler with both derivatives at the old (v, u) (Brian2's
 ``euler``, the anchor benchmark).  ``half_steps = True``: Izhikevich's own scheme, v in
@@ -37,8 +43,18 @@ FHALF = np.float32(0.5)
 
 
 @register_jitable
-def izh_update(vi, ui, ai, bi, ii, dt, half_steps):
+def izh_update(vi, ui, ai, bi, ii, dt, half_steps, general, k, vr, vt, inv_c):
     """Integrate one neuron over one step; returns the new (v, u)."""
+    if general:
+        if half_steps:
+            hdt = dt * FHALF
+            vi = vi + hdt * (inv_c * (k * (vi - vr) * (vi - vt) - ui + ii))
+            vi = vi + hdt * (inv_c * (k * (vi - vr) * (vi - vt) - ui + ii))
+            ui = ui + dt * (ai * (bi * (vi - vr) - ui))
+            return vi, ui
+        dv = inv_c * (k * (vi - vr) * (vi - vt) - ui + ii)
+        du = ai * (bi * (vi - vr) - ui)
+        return vi + dt * dv, ui + dt * du
     if half_steps:
         hdt = dt * FHALF
         vi = vi + hdt * (F04 * vi * vi + F5 * vi + F140 - ui + ii)
@@ -52,7 +68,7 @@ def izh_update(vi, ui, ai, bi, ii, dt, half_steps):
 
 @register_jitable
 def izh_neuron(z32, vi, ui, ai, bi, ci, di, iext_i, isyn_i, irise_i, cur_i, pulse_i, syn_decay, rise_decay,
-               rise_gain, use_rise, dt, half_steps, v_peak, use_syn, use_ext):
+               rise_gain, use_rise, dt, half_steps, v_peak, use_syn, use_ext, general, k, vr, vt, inv_c):
     """Everything one neuron does in one step, on scalars (kernels load and store).
 
     Returns (v, u, i_syn, i_rise, fired).  Scalar arguments only: a jitted helper that
@@ -68,7 +84,7 @@ def izh_neuron(z32, vi, ui, ai, bi, ci, di, iext_i, isyn_i, irise_i, cur_i, puls
             irise_i = irise_i * rise_decay + cur_i
         else:
             isyn_i = isyn_i * syn_decay + cur_i
-    vi, ui = izh_update(vi, ui, ai, bi, ii, dt, half_steps)
+    vi, ui = izh_update(vi, ui, ai, bi, ii, dt, half_steps, general, k, vr, vt, inv_c)
     fired = vi >= v_peak
     vi = vi + pulse_i
     if fired:
@@ -77,14 +93,14 @@ def izh_neuron(z32, vi, ui, ai, bi, ci, di, iext_i, isyn_i, irise_i, cur_i, puls
     return vi, ui, isyn_i, irise_i, fired
 
 
-def _make_izh_step(half_steps: bool, use_syn: bool, use_ext: bool, use_rise: bool, noisy: bool):
-    """The jitted step with its five switches frozen into the code (closure constants: numba
+def _make_izh_step(half_steps: bool, use_syn: bool, use_ext: bool, use_rise: bool, noisy: bool, general: bool):
+    """The jitted step with its six switches frozen into the code (closure constants: numba
     drops the dead branches; a run-time flag tested per neuron costs ~9 %, measured on the LIF
     kernel). Variants are built on first use and cached on disk like any ``cache=True`` kernel."""
 
     @njit(cache=True)
     def step(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr,
-             dt, v_peak, spikes, deferred, i_rise, rise_decay, rise_gain):
+             dt, v_peak, spikes, deferred, i_rise, rise_decay, rise_gain, k, vr, vt, inv_c):
         # The neuron body is written out in both loops (fast-path draws, then the deferred
         # ones) instead of calling ``izh_neuron``: numba does not inline such a call, and a
         # helper taking the arrays is ~25x slower, one taking scalars ~1.6x (measured).
@@ -115,7 +131,7 @@ def _make_izh_step(half_steps: bool, use_syn: bool, use_ext: bool, use_rise: boo
                     else:
                         i_syn[i] = i_syn[i] * syn_decay + cur[i]
                     cur[i] = 0.0
-                vi, ui = izh_update(v[i], u[i], a[i], b[i], ii, dt, half_steps)
+                vi, ui = izh_update(v[i], u[i], a[i], b[i], ii, dt, half_steps, general, k, vr, vt, inv_c)
                 fired = vi >= v_peak
                 vi = vi + pulse[i]
                 pulse[i] = 0.0
@@ -126,8 +142,8 @@ def _make_izh_step(half_steps: bool, use_syn: bool, use_ext: bool, use_rise: boo
                     n += 1
                 v[i] = vi
                 u[i] = ui
-        for k in range(nd):
-            i = deferred[k]
+        for q in range(nd):
+            i = deferred[q]
             h = words[i]
             z32 = np.float32(sigma * _normal_slow(h, np.int64(h & ZIG_MASK), 2.0 * uniform_from_hash(h) - 1.0, zx, zr))
             if True:
@@ -142,7 +158,7 @@ def _make_izh_step(half_steps: bool, use_syn: bool, use_ext: bool, use_rise: boo
                     else:
                         i_syn[i] = i_syn[i] * syn_decay + cur[i]
                     cur[i] = 0.0
-                vi, ui = izh_update(v[i], u[i], a[i], b[i], ii, dt, half_steps)
+                vi, ui = izh_update(v[i], u[i], a[i], b[i], ii, dt, half_steps, general, k, vr, vt, inv_c)
                 fired = vi >= v_peak
                 vi = vi + pulse[i]
                 pulse[i] = 0.0
@@ -163,14 +179,14 @@ _IZH_STEPS: dict = {}
 
 def izh_step(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr,
              dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, deferred, i_rise, rise_decay, rise_gain,
-             use_rise):
+             use_rise, general, k, vr, vt, inv_c):
     """One Izhikevich step (numba): runs the variant compiled for this group's switches."""
-    key = (bool(half_steps), bool(use_syn), bool(use_ext), bool(use_rise), bool(noisy))
+    key = (bool(half_steps), bool(use_syn), bool(use_ext), bool(use_rise), bool(noisy), bool(general))
     fn = _IZH_STEPS.get(key)
     if fn is None:
         fn = _IZH_STEPS[key] = _make_izh_step(*key)
     return fn(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr, dt, v_peak, spikes,
-              deferred, i_rise, rise_decay, rise_gain)
+              deferred, i_rise, rise_decay, rise_gain, k, vr, vt, inv_c)
 
 
 def noise_and_order_np(words, sigma, n, noisy):
@@ -189,11 +205,19 @@ def spike_order_np(fired, slow):
 
 def izh_step_np(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr,
                 dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, deferred, i_rise, rise_decay, rise_gain,
-                use_rise):
+                use_rise, general, k, vr, vt, inv_c):
     """numpy twin of ``izh_step`` (same signature, same float32 operation order)."""
     z, slow = noise_and_order_np(words, sigma, v.shape[0], noisy)
     ii = (i_ext + z) + i_syn
-    if half_steps:
+    if general and half_steps:
+        hdt = dt * FHALF
+        vn = v + hdt * (inv_c * (k * (v - vr) * (v - vt) - u + ii))
+        vn = vn + hdt * (inv_c * (k * (vn - vr) * (vn - vt) - u + ii))
+        un = u + dt * (a * (b * (vn - vr) - u))
+    elif general:
+        vn = v + dt * (inv_c * (k * (v - vr) * (v - vt) - u + ii))
+        un = u + dt * (a * (b * (v - vr) - u))
+    elif half_steps:
         hdt = dt * FHALF
         vn = v + hdt * (F04 * v * v + F5 * v + F140 - u + ii)
         vn = vn + hdt * (F04 * vn * vn + F5 * vn + F140 - u + ii)
