@@ -4,8 +4,7 @@ readout-only RLS baseline.
 This network is integrated here (numba, numpy twin) rather than on the engine: the engine now has
 N&C's dimensional neuron (``Izhikevich(form="2007")``), but FORCE needs the decoder output fed back
 into every neuron's current and an RLS update inside the step loop, which the engine's fixed
-schedule does not offer:
-forward Euler at dt = 0.04 ms, u with the previous step's v, double-exponential synapses
+schedule does not offer.  The integration: forward Euler at dt = 0.04 ms, u with the previous step's v, double-exponential synapses
 (IPSC/h and r/hr, tau_r = 2, tau_d = 20 ms), feedback E z with E = Q U(-1, 1), and RLS on the decoder
 phi every ``rls_every_steps`` steps inside the training window (P(0) = p0 I).  ``run_force`` trains it
 on a target signal (N&C's IZFORCESINE: a 5 Hz sine) and returns the output and errors.
