@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+import warnings
+
 import numpy as np
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "check_embeddings",
     "decode_text",
     "input_ndim",
+    "check_window",
 ]
 
 
@@ -149,3 +152,22 @@ def input_ndim(x: object, what: str = "embedding") -> int:
 def _rows(idx: np.ndarray, limit: int = 8) -> str:
     shown = ", ".join(str(int(i)) for i in idx[:limit])
     return shown + (f", ... ({len(idx)} rows)" if len(idx) > limit else "")
+
+
+def check_window(name: str, items: Sequence[str], lengths: Sequence[int], window: int, unit: str,
+                 on_overflow: str, lenient: str, fate: str, warning: type[Warning]) -> None:
+    """Handle texts longer than a model's window: raise (``on_overflow="error"``) or warn.
+
+    ``lenient`` is the ``on_overflow`` value that accepts long texts silently (named in the
+    error), ``fate`` says what happens to a long text (in the warning). Nothing happens when
+    every text fits.
+    """
+    over = [(i, n) for i, n in enumerate(lengths) if n > window]
+    if not over:
+        return
+    i, n = over[0]
+    msg = (f"{len(over)} text(s) exceed {name}'s window of {window} {unit} "
+           f"(text #{i}: {n} {unit}, starting {items[i][:40]!r})")
+    if on_overflow == "error":
+        raise EncoderInputError(msg + f"; shorten or split them, or use on_overflow={lenient!r}")
+    warnings.warn(msg + "; " + fate, warning, stacklevel=3)

