@@ -50,6 +50,8 @@ class _Group:
             self.state["current_ring"] = be.zeros((ring_rows, g.size), np.float32)
             self.words = be.zeros(g.size, np.uint64)      # scratch: this step's random words
             self.deferred = be.zeros(g.size, np.int32)    # scratch: neurons on the ziggurat's slow path
+            self.zbuf = be.zeros(g.size, np.float32)      # scratch: this step's fast-path normals
+            self.code = be.zeros(-(-g.size // 8) * 8, np.uint8)   # scratch: per-neuron step outcome
             self.noisy = self.params["sigma"] > 0.0
         if g.kind == "generator":
             self.gen_ptr = 0
@@ -220,7 +222,7 @@ class Simulator:
                                       p["sigma"], self._zx, self._zr, p["dt"], p["half_steps"], p["v_peak"],
                                       p["use_syn"], p["use_ext"], g.noisy, g.spikes, g.deferred, s["i_rise"],
                                       p["rise_decay"], p["rise_gain"], p["use_rise"], p["general"], p["k"],
-                                      p["vr"], p["vt"], p["inv_c"])
+                                      p["vr"], p["vt"], p["inv_c"], g.zbuf, g.code)
                 else:
                     g.n = be.lif_step(s["v"], s["i_syn"], s["refr"], s["i_ext"], s["pulse_ring"][row],
                                       s["current_ring"][row], g.words, p["sigma"], self._zx, self._zr, p["p22"],

@@ -354,7 +354,7 @@ class CudaBackend:
 
     def izh_step(self, v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr, dt, half_steps,
                  v_peak, use_syn, use_ext, noisy, spikes, deferred, i_rise, rise_decay, rise_gain, use_rise,
-                 general, k, vr, vt, inv_c):
+                 general, k, vr, vt, inv_c, zbuf=None, code=None):
         _izh_k[_blocks(v.shape[0]), _TPB](v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx,
                                           zr, dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, self._count,
                                           i_rise, rise_decay, rise_gain, use_rise, general, k, vr, vt, inv_c)

@@ -34,6 +34,7 @@ import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
+from .noise import collect_codes, fast_normals
 from .rng import ZIG_MASK, ZIG_RATIO, ZIG_X, _normal_slow, normal_np, uniform_from_hash, uniform_np
 
 F04 = np.float32(0.04)
@@ -100,48 +101,43 @@ def _make_izh_step(half_steps: bool, use_syn: bool, use_ext: bool, use_rise: boo
 
     @njit(cache=True)
     def step(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr,
-             dt, v_peak, spikes, deferred, i_rise, rise_decay, rise_gain, k, vr, vt, inv_c):
-        # The neuron body is written out in both loops (fast-path draws, then the deferred
-        # ones) instead of calling ``izh_neuron``: numba does not inline such a call, and a
-        # helper taking the arrays is ~25x slower, one taking scalars ~1.6x (measured).
-        # ``izh_neuron`` holds the same logic for the CUDA kernel; the numpy-twin and
-        # CUDA-simulator tests pin all three together.
-        n = 0
-        nd = 0
-        z32 = np.float32(0.0)
+             dt, v_peak, spikes, deferred, i_rise, rise_decay, rise_gain, k, vr, vt, inv_c, zbuf, code):
+        # Three passes for the neurons whose draw is on the ziggurat's fast path (~99 %): the
+        # normals (``fast_normals``: NaN marks a deferred neuron), a branch-free update of every
+        # neuron that keeps a deferred neuron's old values by selects (LLVM vectorises it), and a
+        # scan of the codes for spikes and deferred neurons in index order.  Then the deferred
+        # neurons, with the body written out (numba does not inline a helper here: one taking
+        # arrays is ~25x slower, one taking scalars ~1.6x, measured).  ``izh_neuron`` holds the
+        # same logic for the CUDA kernel; the numpy-twin and CUDA-simulator tests pin all three.
+        if noisy:
+            fast_normals(words, sigma, zx, zr, zbuf)
         for i in range(v.shape[0]):
-            if noisy:
-                h = words[i]
-                layer = np.int64(h & ZIG_MASK)
-                x = 2.0 * uniform_from_hash(h) - 1.0
-                if abs(x) >= zr[layer]:
-                    deferred[nd] = i
-                    nd += 1
-                    continue
-                z32 = np.float32(sigma * (x * zx[layer]))
-            if True:
-                ii = z32
-                if use_ext:
-                    ii = i_ext[i] + ii
-                if use_syn:
-                    ii = ii + i_syn[i]
-                    if use_rise:
-                        i_syn[i] = i_syn[i] * syn_decay + rise_gain * i_rise[i]
-                        i_rise[i] = i_rise[i] * rise_decay + cur[i]
-                    else:
-                        i_syn[i] = i_syn[i] * syn_decay + cur[i]
-                    cur[i] = 0.0
-                vi, ui = izh_update(v[i], u[i], a[i], b[i], ii, dt, half_steps, general, k, vr, vt, inv_c)
-                fired = vi >= v_peak
-                vi = vi + pulse[i]
-                pulse[i] = 0.0
-                if fired:
-                    vi = c[i]
-                    ui = ui + d[i]
-                    spikes[n] = i
-                    n += 1
-                v[i] = vi
-                u[i] = ui
+            z32 = zbuf[i] if noisy else np.float32(0.0)
+            slow = z32 != z32
+            ii = z32
+            if use_ext:
+                ii = i_ext[i] + ii
+            if use_syn:
+                si = i_syn[i]
+                ii = ii + si
+                if use_rise:
+                    ri = i_rise[i]
+                    i_syn[i] = si if slow else si * syn_decay + rise_gain * ri
+                    i_rise[i] = ri if slow else ri * rise_decay + cur[i]
+                else:
+                    i_syn[i] = si if slow else si * syn_decay + cur[i]
+                cur[i] = cur[i] if slow else np.float32(0.0)
+            v0 = v[i]
+            u0 = u[i]
+            vi, ui = izh_update(v0, u0, a[i], b[i], ii, dt, half_steps, general, k, vr, vt, inv_c)
+            fired = vi >= v_peak
+            vi = c[i] if fired else vi + pulse[i]
+            ui = ui + d[i] if fired else ui
+            v[i] = v0 if slow else vi
+            u[i] = u0 if slow else ui
+            pulse[i] = pulse[i] if slow else np.float32(0.0)
+            code[i] = np.uint8(2) if slow else (np.uint8(1) if fired else np.uint8(0))
+        n, nd = collect_codes(code, spikes, deferred)
         for q in range(nd):
             i = deferred[q]
             h = words[i]
@@ -179,14 +175,14 @@ _IZH_STEPS: dict = {}
 
 def izh_step(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr,
              dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, deferred, i_rise, rise_decay, rise_gain,
-             use_rise, general, k, vr, vt, inv_c):
+             use_rise, general, k, vr, vt, inv_c, zbuf, code):
     """One Izhikevich step (numba): runs the variant compiled for this group's switches."""
     key = (bool(half_steps), bool(use_syn), bool(use_ext), bool(use_rise), bool(noisy), bool(general))
     fn = _IZH_STEPS.get(key)
     if fn is None:
         fn = _IZH_STEPS[key] = _make_izh_step(*key)
     return fn(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr, dt, v_peak, spikes,
-              deferred, i_rise, rise_decay, rise_gain, k, vr, vt, inv_c)
+              deferred, i_rise, rise_decay, rise_gain, k, vr, vt, inv_c, zbuf, code)
 
 
 def noise_and_order_np(words, sigma, n, noisy):
@@ -205,7 +201,7 @@ def spike_order_np(fired, slow):
 
 def izh_step_np(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr,
                 dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, deferred, i_rise, rise_decay, rise_gain,
-                use_rise, general, k, vr, vt, inv_c):
+                use_rise, general, k, vr, vt, inv_c, zbuf=None, code=None):
     """numpy twin of ``izh_step`` (same signature, same float32 operation order)."""
     z, slow = noise_and_order_np(words, sigma, v.shape[0], noisy)
     ii = (i_ext + z) + i_syn

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .rng import draw_word, draw_words_np
+from .rng import ZIG_MASK, draw_word, draw_words_np, uniform_from_hash
 
 
 @njit(cache=True)
@@ -24,3 +24,38 @@ def hash_fill(skey, words):
 def hash_fill_np(skey, words):
     """numpy twin of ``hash_fill``."""
     words[:] = draw_words_np(skey, words.shape[0])
+
+
+@njit(cache=True)
+def fast_normals(words, sigma, zx, zr, z):
+    """z[i] = float32(sigma * ziggurat fast-path normal of words[i]), or NaN where the draw
+    falls off the fast path (~1 %): the neuron kernels then take that neuron in their
+    deferred loop.  A separate pass so that the neuron update itself can run branch-free."""
+    nan = np.float32(np.nan)
+    for i in range(words.shape[0]):
+        h = words[i]
+        layer = np.int64(h & ZIG_MASK)
+        x = 2.0 * uniform_from_hash(h) - 1.0
+        z[i] = np.float32(sigma * (x * zx[layer])) if abs(x) < zr[layer] else nan
+
+
+@njit(cache=True)
+def collect_codes(code, spikes, deferred):
+    """Scan per-neuron codes (0 quiet, 1 fired, 2 deferred) in index order: fired neurons go to
+    ``spikes``, deferred ones to ``deferred``; returns (n_spikes, n_deferred).  ``code`` is padded
+    to a multiple of 8 with zeros, and read 8 codes at a time (almost all are 0)."""
+    n = 0
+    nd = 0
+    w = code.view(np.uint64)
+    for k in range(w.shape[0]):
+        if w[k] != 0:
+            for j in range(8):
+                i = 8 * k + j
+                cc = code[i]
+                if cc == 1:
+                    spikes[n] = i
+                    n += 1
+                elif cc == 2:
+                    deferred[nd] = i
+                    nd += 1
+    return n, nd
