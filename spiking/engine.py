@@ -228,7 +228,7 @@ class Simulator:
                                       s["current_ring"][row], g.words, p["sigma"], self._zx, self._zr, p["p22"],
                                       p["p21"], p["p20"], p["p11"], p["v_th"], p["v_reset"], p["ref_steps"],
                                       g.noisy, g.spikes, g.deferred, s["i_rise"], p["p2h"], p["rise_decay"],
-                                      p["rise_gain"], bool(p["use_rise"]))
+                                      p["rise_gain"], bool(p["use_rise"]), g.zbuf, g.code)
                 if prof:
                     be.synchronize(); self.timers["neuron_update"] += time.perf_counter() - t0
             elif k == "poisson":

@@ -361,7 +361,7 @@ class CudaBackend:
         return self._take_count()
 
     def lif_step(self, v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20, p11, v_th, v_reset,
-                 ref_steps, noisy, spikes, deferred, i_rise, p2h, rise_decay, rise_gain, use_rise):
+                 ref_steps, noisy, spikes, deferred, i_rise, p2h, rise_decay, rise_gain, use_rise, zbuf=None, code=None):
         _lif_k[_blocks(v.shape[0]), _TPB](v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20,
                                           p11, v_th, v_reset, ref_steps, noisy, spikes, self._count,
                                           i_rise, p2h, rise_decay, rise_gain, use_rise)

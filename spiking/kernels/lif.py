@@ -21,6 +21,7 @@ from numba import njit
 from numba.extending import register_jitable
 
 from .izhikevich import noise_and_order_np, spike_order_np
+from .noise import collect_codes, fast_normals
 from .rng import ZIG_MASK, _normal_slow, uniform_from_hash
 
 
@@ -57,46 +58,37 @@ def _make_lif_step(use_rise: bool):
     @njit(cache=True)
     def step(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
              p22, p21, p20, p11, v_th, v_reset, ref_steps, noisy, spikes, deferred,
-             i_rise, p2h, rise_decay, rise_gain):
-        # Two loops as in ``izh_step`` (fast-path draws, then the deferred ones), with the
-        # body written out for the same reason; ``lif_neuron`` is its CUDA counterpart.
-        n = 0
-        nd = 0
-        z32 = np.float32(0.0)
+             i_rise, p2h, rise_decay, rise_gain, zbuf, code):
+        # The same three passes as ``izh_step`` (normals, a branch-free update that keeps a
+        # deferred neuron's values by selects, a scan of the codes), then the deferred
+        # neurons with the body written out; ``lif_neuron`` is its CUDA counterpart.
+        if noisy:
+            fast_normals(words, sigma, zx, zr, zbuf)
         for i in range(v.shape[0]):
-            if noisy:
-                h = words[i]
-                layer = np.int64(h & ZIG_MASK)
-                x = 2.0 * uniform_from_hash(h) - 1.0
-                if abs(x) >= zr[layer]:
-                    deferred[nd] = i
-                    nd += 1
-                    continue
-                z32 = np.float32(sigma * (x * zx[layer]))
-            if True:
-                fired = False
-                if refr[i] > 0:
-                    refr[i] -= 1
-                    vi = v_reset
-                else:
-                    vi = p22 * v[i] + p21 * i_syn[i] + p20 * i_ext[i] + z32
-                    if use_rise:
-                        vi = vi + p2h * i_rise[i]
-                    fired = vi >= v_th
-                    vi = vi + pulse[i]
-                pulse[i] = 0.0
-                if use_rise:
-                    i_syn[i] = p11 * i_syn[i] + rise_gain * i_rise[i]
-                    i_rise[i] = rise_decay * i_rise[i] + cur[i]
-                else:
-                    i_syn[i] = p11 * i_syn[i] + cur[i]
-                cur[i] = 0.0
-                if fired:
-                    vi = v_reset
-                    refr[i] = ref_steps
-                    spikes[n] = i
-                    n += 1
-                v[i] = vi
+            z32 = zbuf[i] if noisy else np.float32(0.0)
+            slow = z32 != z32
+            r = refr[i]
+            ref = r > 0
+            vi = p22 * v[i] + p21 * i_syn[i] + p20 * i_ext[i] + z32
+            if use_rise:
+                vi = vi + p2h * i_rise[i]
+            fired = (not ref) and vi >= v_th
+            vi = v_reset if (ref or fired) else vi + pulse[i]
+            rn = r - 1 if ref else (ref_steps if fired else r)
+            if use_rise:
+                hi = i_rise[i]
+                si = i_syn[i]
+                i_syn[i] = si if slow else p11 * si + rise_gain * hi
+                i_rise[i] = hi if slow else rise_decay * hi + cur[i]
+            else:
+                si = i_syn[i]
+                i_syn[i] = si if slow else p11 * si + cur[i]
+            cur[i] = cur[i] if slow else np.float32(0.0)
+            pulse[i] = pulse[i] if slow else np.float32(0.0)
+            v[i] = v[i] if slow else vi
+            refr[i] = r if slow else rn
+            code[i] = np.uint8(2) if slow else (np.uint8(1) if fired else np.uint8(0))
+        n, nd = collect_codes(code, spikes, deferred)
         for k in range(nd):
             i = deferred[k]
             h = words[i]
@@ -135,16 +127,16 @@ _LIF_STEPS = {False: _make_lif_step(False), True: _make_lif_step(True)}
 
 def lif_step(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
              p22, p21, p20, p11, v_th, v_reset, ref_steps, noisy, spikes, deferred,
-             i_rise, p2h, rise_decay, rise_gain, use_rise):
+             i_rise, p2h, rise_decay, rise_gain, use_rise, zbuf, code):
     """One LIF step (numba); picks the variant compiled for ``use_rise``."""
     return _LIF_STEPS[bool(use_rise)](v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20, p11,
                                       v_th, v_reset, ref_steps, noisy, spikes, deferred, i_rise, p2h, rise_decay,
-                                      rise_gain)
+                                      rise_gain, zbuf, code)
 
 
 def lif_step_np(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
                 p22, p21, p20, p11, v_th, v_reset, ref_steps, noisy, spikes, deferred,
-                i_rise, p2h, rise_decay, rise_gain, use_rise):
+                i_rise, p2h, rise_decay, rise_gain, use_rise, zbuf=None, code=None):
     """numpy twin of ``lif_step``."""
     z, slow = noise_and_order_np(words, sigma, v.shape[0], noisy)
     ref = refr > 0
