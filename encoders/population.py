@@ -158,13 +158,13 @@ def _hadamard_last_axis(y: np.ndarray) -> np.ndarray:
     return (_sylvester(ra) @ blocks @ _sylvester(rb)).reshape(y.shape)
 
 
-def _hadamard_layout(dim: int, n_neurons: int) -> tuple[int, int]:
-    """(blocks, rows used per block): at least 3 blocks, so that no input can zero the cosines of
-    most neurons at once (rows of one block are orthogonal: an input along one of them has cosine
-    0 with every other row of its block)."""
+def _hadamard_layout(dim: int, n_neurons: int) -> tuple[int, int, int]:
+    """(D', blocks, rows used per block), D' the next power of two >= D: at least 3 blocks, so that
+    no input can zero the cosines of most neurons at once (rows of one block are orthogonal: an
+    input along one of them has cosine 0 with every other row of its block)."""
     padded = 1 << max(0, (dim - 1).bit_length())
     blocks = max(3, -(-n_neurons // padded))
-    return blocks, -(-n_neurons // blocks)
+    return padded, blocks, -(-n_neurons // blocks)
 
 
 class HadamardDirections:
@@ -176,8 +176,7 @@ class HadamardDirections:
 
     def __init__(self, dim: int, n_neurons: int, signs: np.ndarray) -> None:
         self.dim, self.n_neurons = int(dim), int(n_neurons)
-        self.padded = 1 << max(0, (self.dim - 1).bit_length())
-        self.blocks, self.rows = _hadamard_layout(self.dim, self.n_neurons)
+        self.padded, self.blocks, self.rows = _hadamard_layout(self.dim, self.n_neurons)
         signs = np.asarray(signs)
         want = (3, self.blocks, self.padded)
         if signs.shape != want or not np.isin(signs, (-1, 1)).all():
@@ -193,8 +192,7 @@ class HadamardDirections:
 
     @classmethod
     def generate(cls, dim: int, n_neurons: int, seed: int) -> "HadamardDirections":
-        padded = 1 << max(0, (int(dim) - 1).bit_length())
-        blocks, _ = _hadamard_layout(int(dim), int(n_neurons))
+        padded, blocks, _ = _hadamard_layout(int(dim), int(n_neurons))
         rng = np.random.default_rng(np.random.SeedSequence([_TAG_HADAMARD, seed, dim, n_neurons]))
         signs = (rng.integers(0, 2, size=(3, blocks, padded), dtype=np.int8) * 2 - 1).astype(np.int8)
         return cls(dim, n_neurons, signs)
@@ -230,7 +228,7 @@ class HadamardDirections:
         return out
 
     def matrix(self) -> np.ndarray:
-        """The directions as a dense float32 (N, D) matrix with unit rows (D transforms: slow at large D)."""
+        """The directions as a dense float32 (N, D) matrix with unit rows (one transform per coordinate)."""
         cols = [self._transform(np.eye(self.dim)[s:s + 256]) for s in range(0, self.dim, 256)]
         m = (np.concatenate(cols, axis=0).T * self._mult[:, None]).astype(np.float32)
         m.setflags(write=False)
