@@ -61,12 +61,16 @@ def test_seed_changes_the_run():
 
 
 def test_threads_option_keeps_results_exact():
+    """threads=2 runs the noise words, normals and neuron updates over threads: bit-identical."""
     net = mixed_network()
-    _, s1 = run(net, "numba")
+    one, s1 = run(net, "numba")
     sim = Simulator(net, backend="numba", threads=2)
-    m = sim.add_monitor(SpikeTrains("L"))
+    mons = {p: sim.add_monitor(SpikeTrains(p)) for p in ("L", "Z")}
     sim.run(150.0)
-    assert np.array_equal(m.steps, s1["L"][0]) and np.array_equal(m.indices, s1["L"][1])
+    for p, m in mons.items():
+        assert np.array_equal(m.steps, s1[p][0]) and np.array_equal(m.indices, s1[p][1]), p
+        for var in sim.group(p).state:
+            assert np.array_equal(sim.get_state(p, var), one.get_state(p, var)), (p, var)
 
 
 def test_cuda_kernels_under_the_simulator_match_cpu():

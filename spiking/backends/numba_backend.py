@@ -1,8 +1,10 @@
 """numba CPU backend: fused float32 kernels compiled with ``cache=True``.
 
 ``threads=1`` (the default) is bit-exact with the numpy reference.  With more threads
-the random-word fill runs in parallel blocks (still bit-exact: draws are counter-based);
-everything else stays serial so spike order and float sums are unchanged.
+the random-word fill, the fast-path normals and the neuron update pass run in parallel
+(still bit-exact: draws are counter-based and each neuron's arithmetic is its own);
+the spike scan, the deferred neurons, propagation and plasticity stay serial, so spike
+order and float sums are unchanged.
 """
 from __future__ import annotations
 
@@ -48,8 +50,12 @@ class NumbaBackend(HostBackend):
         numba.set_num_threads(self.threads)
         self.hash_fill = _hash_fill_parallel if self.threads > 1 else _noise.hash_fill
 
-    izh_step = staticmethod(_izh.izh_step)
-    lif_step = staticmethod(_lif.lif_step)
+    def izh_step(self, *args):
+        return _izh.izh_step(*args, parallel=self.threads > 1)
+
+    def lif_step(self, *args):
+        return _lif.lif_step(*args, parallel=self.threads > 1)
+
     propagate = staticmethod(_prop.propagate)
     propagate_delays = staticmethod(_prop.propagate_delays)
     propagate_uniform = staticmethod(_prop.propagate_uniform)

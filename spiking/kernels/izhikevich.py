@@ -31,10 +31,10 @@ do not depend on them).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from numba.extending import register_jitable
 
-from .noise import collect_codes, fast_normals
+from .noise import collect_codes, fast_normals, fast_normals_parallel
 from .rng import ZIG_MASK, ZIG_RATIO, ZIG_X, _normal_slow, normal_np, uniform_from_hash, uniform_np
 
 F04 = np.float32(0.04)
@@ -94,12 +94,16 @@ def izh_neuron(z32, vi, ui, ai, bi, ci, di, iext_i, isyn_i, irise_i, cur_i, puls
     return vi, ui, isyn_i, irise_i, fired
 
 
-def _make_izh_step(half_steps: bool, use_syn: bool, use_ext: bool, use_rise: bool, noisy: bool, general: bool):
+def _make_izh_step(half_steps: bool, use_syn: bool, use_ext: bool, use_rise: bool, noisy: bool, general: bool,
+                   parallel: bool = False):
     """The jitted step with its six switches frozen into the code (closure constants: numba
     drops the dead branches; a run-time flag tested per neuron costs ~9 %, measured on the LIF
-    kernel). Variants are built on first use and cached on disk like any ``cache=True`` kernel."""
+    kernel). Variants are built on first use and cached on disk like any ``cache=True`` kernel.
+    ``parallel``: the normals and the update pass run over numba's threads (each neuron's
+    arithmetic is unchanged, so results are bit-identical); the scan and the deferred loop stay
+    serial, which keeps the spike order."""
 
-    @njit(cache=True)
+    @njit(cache=True, parallel=parallel)
     def step(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr,
              dt, v_peak, spikes, deferred, i_rise, rise_decay, rise_gain, k, vr, vt, inv_c, zbuf, code):
         # Three passes for the neurons whose draw is on the ziggurat's fast path (~99 %): the
@@ -110,8 +114,11 @@ def _make_izh_step(half_steps: bool, use_syn: bool, use_ext: bool, use_rise: boo
         # arrays is ~25x slower, one taking scalars ~1.6x, measured).  ``izh_neuron`` holds the
         # same logic for the CUDA kernel; the numpy-twin and CUDA-simulator tests pin all three.
         if noisy:
-            fast_normals(words, sigma, zx, zr, zbuf)
-        for i in range(v.shape[0]):
+            if parallel:
+                fast_normals_parallel(words, sigma, zx, zr, zbuf)
+            else:
+                fast_normals(words, sigma, zx, zr, zbuf)
+        for i in prange(v.shape[0]):
             z32 = zbuf[i] if noisy else np.float32(0.0)
             slow = z32 != z32
             ii = z32
@@ -175,9 +182,9 @@ _IZH_STEPS: dict = {}
 
 def izh_step(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr,
              dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, deferred, i_rise, rise_decay, rise_gain,
-             use_rise, general, k, vr, vt, inv_c, zbuf, code):
+             use_rise, general, k, vr, vt, inv_c, zbuf, code, parallel=False):
     """One Izhikevich step (numba): runs the variant compiled for this group's switches."""
-    key = (bool(half_steps), bool(use_syn), bool(use_ext), bool(use_rise), bool(noisy), bool(general))
+    key = (bool(half_steps), bool(use_syn), bool(use_ext), bool(use_rise), bool(noisy), bool(general), bool(parallel))
     fn = _IZH_STEPS.get(key)
     if fn is None:
         fn = _IZH_STEPS[key] = _make_izh_step(*key)

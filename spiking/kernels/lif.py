@@ -17,11 +17,11 @@ fast-path / deferred split of the noise draws, hence the same spike order.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from numba.extending import register_jitable
 
 from .izhikevich import noise_and_order_np, spike_order_np
-from .noise import collect_codes, fast_normals
+from .noise import collect_codes, fast_normals, fast_normals_parallel
 from .rng import ZIG_MASK, _normal_slow, uniform_from_hash
 
 
@@ -50,12 +50,13 @@ def lif_neuron(z32, vi, isyn_i, refr_i, iext_i, pulse_i, cur_i, p22, p21, p20, p
     return vi, isyn_i, refr_i, irise_i, fired
 
 
-def _make_lif_step(use_rise: bool):
+def _make_lif_step(use_rise: bool, parallel: bool = False):
     """The jitted step with ``use_rise`` frozen into the code (a closure constant, so numba
     removes the dead branch). A run-time flag tested in the loop cost 9 % of the idle LIF step
-    at 220k neurons; ``numba.literally`` re-dispatched every call (30x slower)."""
+    at 220k neurons; ``numba.literally`` re-dispatched every call (30x slower). ``parallel`` as
+    for ``izh_step``: the normals and the update pass over threads, bit-identical results."""
 
-    @njit(cache=True)
+    @njit(cache=True, parallel=parallel)
     def step(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
              p22, p21, p20, p11, v_th, v_reset, ref_steps, noisy, spikes, deferred,
              i_rise, p2h, rise_decay, rise_gain, zbuf, code):
@@ -63,8 +64,11 @@ def _make_lif_step(use_rise: bool):
         # deferred neuron's values by selects, a scan of the codes), then the deferred
         # neurons with the body written out; ``lif_neuron`` is its CUDA counterpart.
         if noisy:
-            fast_normals(words, sigma, zx, zr, zbuf)
-        for i in range(v.shape[0]):
+            if parallel:
+                fast_normals_parallel(words, sigma, zx, zr, zbuf)
+            else:
+                fast_normals(words, sigma, zx, zr, zbuf)
+        for i in prange(v.shape[0]):
             z32 = zbuf[i] if noisy else np.float32(0.0)
             slow = z32 != z32
             r = refr[i]
@@ -122,16 +126,19 @@ def _make_lif_step(use_rise: bool):
     return step
 
 
-_LIF_STEPS = {False: _make_lif_step(False), True: _make_lif_step(True)}
+_LIF_STEPS: dict = {}
 
 
 def lif_step(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
              p22, p21, p20, p11, v_th, v_reset, ref_steps, noisy, spikes, deferred,
-             i_rise, p2h, rise_decay, rise_gain, use_rise, zbuf, code):
-    """One LIF step (numba); picks the variant compiled for ``use_rise``."""
-    return _LIF_STEPS[bool(use_rise)](v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20, p11,
-                                      v_th, v_reset, ref_steps, noisy, spikes, deferred, i_rise, p2h, rise_decay,
-                                      rise_gain, zbuf, code)
+             i_rise, p2h, rise_decay, rise_gain, use_rise, zbuf, code, parallel=False):
+    """One LIF step (numba); picks the variant compiled for ``use_rise`` (and ``parallel``)."""
+    key = (bool(use_rise), bool(parallel))
+    fn = _LIF_STEPS.get(key)
+    if fn is None:
+        fn = _LIF_STEPS[key] = _make_lif_step(*key)
+    return fn(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20, p11, v_th, v_reset, ref_steps,
+              noisy, spikes, deferred, i_rise, p2h, rise_decay, rise_gain, zbuf, code)
 
 
 def lif_step_np(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,

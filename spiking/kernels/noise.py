@@ -10,7 +10,7 @@ a run, never changes it.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .rng import ZIG_MASK, draw_word, draw_words_np, uniform_from_hash
 
@@ -33,6 +33,17 @@ def fast_normals(words, sigma, zx, zr, z):
     deferred loop.  A separate pass so that the neuron update itself can run branch-free."""
     nan = np.float32(np.nan)
     for i in range(words.shape[0]):
+        h = words[i]
+        layer = np.int64(h & ZIG_MASK)
+        x = 2.0 * uniform_from_hash(h) - 1.0
+        z[i] = np.float32(sigma * (x * zx[layer])) if abs(x) < zr[layer] else nan
+
+
+@njit(cache=True, parallel=True)
+def fast_normals_parallel(words, sigma, zx, zr, z):
+    """``fast_normals`` over threads (each neuron's value is the same, whatever the thread)."""
+    nan = np.float32(np.nan)
+    for i in prange(words.shape[0]):
         h = words[i]
         layer = np.int64(h & ZIG_MASK)
         x = 2.0 * uniform_from_hash(h) - 1.0
