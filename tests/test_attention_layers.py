@@ -403,3 +403,41 @@ def test_intra_model_streaming_decode():
             assert all(c.kv.entries <= 16 for c in caches)
     assert full.shape == (2, L, 256)
     assert float((torch.cat(outs, 1) - full).abs().max()) <= 1e-5 * max(1.0, float(full.abs().max()))
+
+
+def test_swa_query_is_spiked_after_rope_per_head(monkeypatch):
+    """W8ASpike spike-codes the SWA query after RoPE, per token and head (spec 1.1 [C])."""
+    import spiking.attention.swa as swa
+    from spiking.attention.coding import spike
+
+    torch.manual_seed(0)
+    layer = SlidingWindowAttention(64, 4, 2, 16, window=8, spike_query=True)
+    x = torch.randn(2, 12, 64)
+    seen = []
+    real_core = swa.attention_core
+
+    def spy(q, k, v, mask):
+        seen.append(q.detach().clone())
+        return real_core(q, k, v, mask)
+
+    monkeypatch.setattr(swa, "attention_core", spy)
+    with torch.no_grad():
+        layer(x)                       # spiking off: the query is the plain rotated one
+        set_spiking(layer, 3.0)
+        layer(x)
+    q_float, q_spiked = seen
+    with torch.no_grad():
+        q_in = spike(x, 3.0)           # the q projection's input is spiked as well
+        q = layer._heads(torch.nn.functional.linear(q_in, layer.q_proj.weight, layer.q_proj.bias), 4)
+        cos, sin = swa.rope_cos_sin(torch.arange(12), 16, layer.rope_theta, x.dtype)
+        q_rot = swa.apply_rope(q, cos, sin)
+    torch.testing.assert_close(q_spiked, spike(q_rot, 3.0))        # spiked after RoPE ...
+    assert not torch.allclose(q_spiked, swa.apply_rope(spike(q, 3.0), cos, sin))   # ... not before
+    # per token and head: each (token, head) vector is a multiple of its own threshold
+    vth = q_rot.abs().mean(dim=-1, keepdim=True) / 3.0
+    ratio = q_spiked / vth
+    assert torch.allclose(ratio, ratio.round(), atol=1e-4)
+    assert not torch.allclose(q_float, q_spiked)
+    # the language model's SWA layers are built with query spiking (it acts once spiking is on)
+    from spiking.attention.blocks import make_attention
+    assert make_attention(ModelConfig(), "swa").spike_query

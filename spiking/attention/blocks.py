@@ -92,8 +92,10 @@ def make_attention(cfg: ModelConfig, kind: str) -> nn.Module:
         return GatedLinearAttention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.gate_rank,
                                     cfg.gate_normalizer, cfg.chunk, cfg.qkv_bias, cfg.norm_eps)
     if kind == "swa":
+        # W8ASpike also spike-codes the SWA query after RoPE, per head (spec 1.1 [C]); it takes
+        # effect when spiking is switched on (the q projection's k), like every other spiked input
         return SlidingWindowAttention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.window,
-                                      cfg.rope_theta, cfg.qkv_bias)
+                                      cfg.rope_theta, cfg.qkv_bias, spike_query=True)
     if kind == "softmax":
         return SoftmaxAttention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, None, cfg.max_seq_len,
                                 cfg.rope_theta, cfg.qkv_bias)
