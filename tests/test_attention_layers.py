@@ -232,6 +232,11 @@ def _model(layout, seed=0, **kw):
 def test_streaming_decode_equals_full_forward(spiking):
     m = _model("hybrid")
     if spiking:
+        # Spike coding rounds x / V_th. In float32 a one-token matmul and a whole-sequence one differ
+        # by ~1e-7, and when a value sits that close to a rounding boundary (seed 4 has one in the
+        # post-RoPE query of 128 decode positions) the two paths spike differently and the cache
+        # carries the difference on. In float64 the noise is 1e-16, so the check tests the caches.
+        m = m.double()
         set_spiking(m, 3.0)
     L, w = 64, 16  # 4x the window
     tok = torch.randint(0, 256, (2, L), generator=torch.Generator().manual_seed(4))
