@@ -446,3 +446,53 @@ def test_swa_query_is_spiked_after_rope_per_head(monkeypatch):
     # the language model's SWA layers are built with query spiking (it acts once spiking is on)
     from spiking.attention.blocks import make_attention
     assert make_attention(ModelConfig(), "swa").spike_query
+
+
+def test_int8_keys_and_values_per_token_and_head(monkeypatch):
+    """W8ASpike's quantize_sym: SWA k and v on an INT8 grid with one absmax scale per token and head."""
+    import spiking.attention.swa as swa
+    from spiking.attention import fake_quant_per_token
+
+    x = torch.randn(2, 3, 5, 16, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    q = fake_quant_per_token(x)
+    scale = x.abs().amax(-1, keepdim=True) / 127
+    assert torch.allclose(q / scale, (q / scale).round(), atol=1e-9)        # on the grid
+    assert float((q - x).abs().div(scale).max()) <= 0.5 + 1e-9               # nearest level
+    assert torch.allclose(q.abs().amax(-1), x.abs().amax(-1))                # the absmax is exact
+    torch.testing.assert_close(fake_quant_per_token(q), q)                   # idempotent: caching is safe
+    torch.testing.assert_close(fake_quant_per_token(torch.zeros(2, 4)), torch.zeros(2, 4))
+
+    m = _model("hybrid")
+    seen = []
+    real_core = swa.attention_core
+    monkeypatch.setattr(swa, "attention_core", lambda q_, k_, v_, mask: (seen.append((k_, v_)), real_core(q_, k_, v_, mask))[1])
+    tok = torch.randint(0, 256, (2, 20), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        set_weight_quant(m, QuantConfig())
+        m(tok)
+        set_weight_quant(m, QuantConfig(kv=False))
+        m(tok)
+    n_swa = sum(layer.kind == "swa" for layer in m.layers)
+    assert n_swa >= 1 and len(seen) == 2 * n_swa
+    for k_, v_ in seen[:n_swa]:       # kv on: every (token, head) vector is on its own INT8 grid
+        for t in (k_, v_):
+            s = t.abs().amax(-1, keepdim=True) / 127
+            assert torch.allclose(t / s, (t / s).round(), atol=1e-3)
+    k_off = seen[n_swa][0]
+    s = k_off.abs().amax(-1, keepdim=True) / 127
+    assert not torch.allclose(k_off / s, (k_off / s).round(), atol=1e-3)   # kv off: plain floats
+
+
+def test_streaming_decode_with_int8_weights_and_kv():
+    m = _model("hybrid").double()
+    set_weight_quant(m, QuantConfig())
+    set_spiking(m, 3.0)
+    tok = torch.randint(0, 256, (2, 64), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        full, _ = m(tok)
+        logits, caches = m(tok[:, :38], use_cache=True)
+        outs = [logits]
+        for t in range(38, 64):
+            lg, caches = m(tok[:, t:t + 1], caches)
+            outs.append(lg)
+    assert float((torch.cat(outs, 1) - full).abs().max()) <= 1e-9 * max(1.0, float(full.abs().max()))

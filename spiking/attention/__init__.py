@@ -6,7 +6,7 @@ never imports it. See ``docs/attention.md`` and the spec ``spikingbrain.md``.
 from .coding import (CODINGS, SpikeConfig, SpikeTrain, adaptive_threshold, decode, encode, encode_binary,
                      encode_bidirectional, encode_bitwise, encode_ternary, encode_twos_complement, expected_steps,
                      popcount, spike, spike_counts, zero_point_shift)
-from .quant import QuantConfig, fake_quant_weight, group_scales
+from .quant import QuantConfig, fake_quant_per_token, fake_quant_weight, group_scales
 from .sparsity import SparsityStats, sparsity_report
 from .linear import SpikingLinear, event_matmul
 from .norm import RMSNorm
@@ -18,7 +18,7 @@ from .blocks import (Block, LanguageModel, ModelConfig, SwiGLU, cache_nbytes, co
 __all__ = [
     "CODINGS", "SpikeConfig", "SpikeTrain", "adaptive_threshold", "decode", "encode", "encode_binary",
     "encode_bidirectional", "encode_bitwise", "encode_ternary", "encode_twos_complement", "expected_steps",
-    "popcount", "spike", "spike_counts", "zero_point_shift", "QuantConfig", "fake_quant_weight", "group_scales",
+    "popcount", "spike", "spike_counts", "zero_point_shift", "QuantConfig", "fake_quant_per_token", "fake_quant_weight", "group_scales",
     "SparsityStats", "sparsity_report", "SpikingLinear", "event_matmul", "RMSNorm", "GatedLinearAttention",
     "GLAState", "gla_chunked", "gla_parallel", "gla_recurrent", "KVCache", "SlidingWindowAttention",
     "SoftmaxAttention", "apply_rope", "attention_core", "band_mask", "Block", "LanguageModel", "ModelConfig",

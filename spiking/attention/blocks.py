@@ -189,8 +189,13 @@ def set_spiking(model: nn.Module, k: float | None, recorder: SparsityStats | Non
 
 
 def set_weight_quant(model: nn.Module, cfg: QuantConfig | None) -> None:
+    """INT8 (``cfg.bits``) group weights on every spiking linear layer, and with ``cfg.kv`` INT8
+    keys and values per token and head in the sliding-window layers, as W8ASpike; None: off."""
     for m in spiking_linears(model):
         m.set_quant(cfg)
+    for m in model.modules():
+        if isinstance(m, SlidingWindowAttention):
+            m.kv_bits = cfg.bits if cfg is not None and cfg.kv else None
 
 
 def cache_nbytes(caches: list) -> list[int]:

@@ -1,8 +1,14 @@
-"""Symmetric INT8 weight fake-quantisation, per output row and per group of input columns.
+"""Symmetric INT8 fake-quantisation: weights per output row and group of input columns, and the
+keys and values of sliding-window attention per token and head (W8ASpike).
 
 ``W_hat[o, j] = D[o, g] * round(W[o, j] / D[o, g])`` for column ``j`` in group ``g``, with
 ``D[o, g] = max_j |W[o, j]| / 127`` over the group (absmax calibration; the report calibrates
 scales on 128 text samples, most likely GPTQ-style, which we do not reproduce). No zero point.
+
+SWA keys and values (``QuantConfig.kv``, W8ASpike's ``quantize_sym``): for each token and head,
+``D = max |k| / 127`` and ``k_hat = clamp(round(k / D), -128, 127) * D``, the same for v, on the
+fly. Quantising a vector that is already on its grid gives it back unchanged, so caching the
+quantised keys is the same as quantising the cached ones at every step.
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from torch import Tensor
 class QuantConfig:
     bits: int = 8
     group_size: int = 128
+    kv: bool = True   # also fake-quantise SWA keys and values per token and head (W8ASpike)
 
     def __post_init__(self) -> None:
         if not isinstance(self.bits, int) or not (2 <= self.bits <= 16):
@@ -51,3 +58,15 @@ def fake_quant_weight(w: Tensor, cfg: QuantConfig = QuantConfig(), scales: Tenso
     full = scales.repeat_interleave(cfg.group_size, dim=1)[:, :D].to(w.dtype)
     q = torch.clamp(torch.round(w / full), -cfg.qmax - 1, cfg.qmax)
     return q * full
+
+
+def fake_quant_per_token(x: Tensor, bits: int = 8) -> Tensor:
+    """Symmetric fake-quantisation of each vector along the last axis (one scale per token and
+    head for a ``(batch, heads, time, head_dim)`` tensor); identity gradient."""
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise ValueError(f"expected a floating-point tensor, got {getattr(x, 'dtype', type(x))}")
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.detach().abs().amax(dim=-1, keepdim=True) / qmax
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    q = torch.clamp(torch.round(x.detach() / scale), -qmax - 1, qmax) * scale
+    return x + (q - x).detach()

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .coding import spike
+from .quant import fake_quant_per_token
 from .linear import SpikingLinear
 
 
@@ -148,6 +149,7 @@ class SoftmaxAttention(nn.Module):
         self.d_model, self.n_heads, self.n_kv_heads, self.head_dim = d_model, n_heads, n_kv_heads, head_dim
         self.window, self.max_seq_len, self.rope_theta = window, max_seq_len, float(rope_theta)
         self.spike_query = spike_query
+        self.kv_bits: int | None = None   # set by set_weight_quant: INT8 keys/values per token and head
         self.q_proj = SpikingLinear(d_model, n_heads * head_dim, bias=bias)
         self.k_proj = SpikingLinear(d_model, n_kv_heads * head_dim, bias=bias)
         self.v_proj = SpikingLinear(d_model, n_kv_heads * head_dim, bias=bias)
@@ -178,6 +180,8 @@ class SoftmaxAttention(nn.Module):
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if self.spike_query and self.q_proj.k is not None:
             q = spike(q, self.q_proj.k)  # per token per head, after RoPE (W8ASpike)
+        if self.kv_bits is not None:
+            k, v = fake_quant_per_token(k, self.kv_bits), fake_quant_per_token(v, self.kv_bits)
         if cache is None and use_cache:
             cache = self.new_cache()
         if cache is None:
