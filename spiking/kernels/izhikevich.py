@@ -34,8 +34,8 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import register_jitable
 
-from .noise import collect_codes, fast_normals, fast_normals_parallel
-from .rng import ZIG_MASK, ZIG_RATIO, ZIG_X, _normal_slow, normal_np, uniform_from_hash, uniform_np
+from .noise import collect_codes, deferred_normal, fast_normals, fast_normals_parallel
+from .rng import ZIG_MASK, ZIG_RATIO, normal_np, uniform_np
 
 F04 = np.float32(0.04)
 F5 = np.float32(5.0)
@@ -147,8 +147,7 @@ def _make_izh_step(half_steps: bool, use_syn: bool, use_ext: bool, use_rise: boo
         n, nd = collect_codes(code, spikes, deferred)
         for q in range(nd):
             i = deferred[q]
-            h = words[i]
-            z32 = np.float32(sigma * _normal_slow(h, np.int64(h & ZIG_MASK), 2.0 * uniform_from_hash(h) - 1.0, zx, zr))
+            z32 = deferred_normal(words[i], sigma, zx, zr)
             if True:
                 ii = z32
                 if use_ext:

@@ -21,8 +21,7 @@ from numba import njit, prange
 from numba.extending import register_jitable
 
 from .izhikevich import noise_and_order_np, spike_order_np
-from .noise import collect_codes, fast_normals, fast_normals_parallel
-from .rng import ZIG_MASK, _normal_slow, uniform_from_hash
+from .noise import collect_codes, deferred_normal, fast_normals, fast_normals_parallel
 
 
 @register_jitable
@@ -93,10 +92,9 @@ def _make_lif_step(use_rise: bool, parallel: bool = False):
             refr[i] = r if slow else rn
             code[i] = np.uint8(2) if slow else (np.uint8(1) if fired else np.uint8(0))
         n, nd = collect_codes(code, spikes, deferred)
-        for k in range(nd):
-            i = deferred[k]
-            h = words[i]
-            z32 = np.float32(sigma * _normal_slow(h, np.int64(h & ZIG_MASK), 2.0 * uniform_from_hash(h) - 1.0, zx, zr))
+        for q in range(nd):
+            i = deferred[q]
+            z32 = deferred_normal(words[i], sigma, zx, zr)
             if True:
                 fired = False
                 if refr[i] > 0:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+from numba.extending import register_jitable
 
-from .rng import ZIG_MASK, draw_word, draw_words_np, uniform_from_hash
+from .rng import ZIG_MASK, _normal_slow, draw_word, draw_words_np, uniform_from_hash
 
 
 @njit(cache=True)
@@ -48,6 +49,12 @@ def fast_normals_parallel(words, sigma, zx, zr, z):
         layer = np.int64(h & ZIG_MASK)
         x = 2.0 * uniform_from_hash(h) - 1.0
         z[i] = np.float32(sigma * (x * zx[layer])) if abs(x) < zr[layer] else nan
+
+
+@register_jitable
+def deferred_normal(h, sigma, zx, zr):
+    """float32(sigma * the ziggurat normal of word h) for a draw off the fast path (wedge or tail)."""
+    return np.float32(sigma * _normal_slow(h, np.int64(h & ZIG_MASK), 2.0 * uniform_from_hash(h) - 1.0, zx, zr))
 
 
 @njit(cache=True)
