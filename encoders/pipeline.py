@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -55,11 +56,20 @@ class TextToSpikes:
         """Spike events for the texts shown one after another on the schedule."""
         return present_patterns(self.rates(texts), self.schedule, seed=seed, kind=self.kind, start_step=start_step)
 
+    def schedule_for(self, dt_ms: float) -> PresentationSchedule:
+        """The schedule on a simulator's grid: the same windows and gaps in ms at ``dt_ms`` (an
+        error names dt when a window or gap is not a whole number of its steps)."""
+        if float(dt_ms) == float(self.schedule.dt_ms):
+            return self.schedule
+        return replace(self.schedule, dt_ms=float(dt_ms))
+
     def present(self, sim, population_name: str, texts: str | bytes | Sequence[str | bytes], seed: int = 0) -> int:
         """Inject the texts' spikes into ``population_name`` from the engine's current step on
-        (``sim.t``); returns how many steps the presentation lasts (windows and gaps), i.e. how
-        long to run the simulator to deliver all of it."""
+        (``sim.t``), on the simulator's own time step (a 100 ms window lasts 100 ms at any dt);
+        returns how many steps the presentation lasts (windows and gaps), i.e. how long to run
+        the simulator to deliver all of it."""
         r = self.rates(texts)
-        ev = present_patterns(r, self.schedule, seed=seed, kind=self.kind)
-        present(sim, population_name, *ev)
-        return self.schedule.total_steps(r.shape[0])
+        sched = self.schedule_for(getattr(sim, "dt_ms", self.schedule.dt_ms))
+        ev = present_patterns(r, sched, seed=seed, kind=self.kind)
+        present(sim, population_name, *ev, dt_ms=sched.dt_ms)
+        return sched.total_steps(r.shape[0])

@@ -283,16 +283,24 @@ class SpikeInjector(Protocol):
 
 
 def present(sim: SpikeInjector, population_name: str, steps: object, indices: object,
-            start_step: int | None = None) -> int:
+            start_step: int | None = None, dt_ms: float | None = None) -> int:
     """Schedule events on an engine: one ``sim.inject_spikes(population_name, idx, at_step=s)``
     call per distinct step ``s`` of ``steps``, shifted by ``start_step`` (default: the
     engine's current step ``sim.t``, or 0 if it has none), in ascending order. The injected
     neurons count as having spiked at that step. Returns the number of calls made; run the
-    simulator afterwards for at least ``steps[-1] + 1`` steps to deliver them all."""
+    simulator afterwards for at least ``steps[-1] + 1`` steps to deliver them all.
+
+    ``dt_ms``: the time step the events were made on (a schedule's ``dt_ms``); when given and
+    the engine has a different ``dt_ms``, the call is refused, since every window would last
+    a different time than it says."""
     if not hasattr(sim, "inject_spikes"):
         raise EncoderInputError(f"{type(sim).__name__} has no inject_spikes(population_name, indices, at_step)")
     if not isinstance(population_name, str) or not population_name:
         raise EncoderInputError(f"population_name must be a non-empty str, got {population_name!r}")
+    sim_dt = getattr(sim, "dt_ms", None)
+    if dt_ms is not None and sim_dt is not None and abs(float(sim_dt) - float(dt_ms)) > 1e-12 * float(dt_ms):
+        raise EncoderInputError(f"events made on a grid of dt = {float(dt_ms):g} ms cannot be presented to a simulator "
+                                f"with dt = {float(sim_dt):g} ms: make them with the simulator's dt_ms")
     if start_step is None:
         start_step = int(getattr(sim, "t", 0))
     if isinstance(start_step, bool) or not isinstance(start_step, (int, np.integer)) or start_step < 0:

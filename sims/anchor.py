@@ -2,7 +2,7 @@
 
 N Izhikevich neurons, 80 % RS (a=0.02, b=0.2, c=-65, d=8) and 20 % FS (a=0.1, b=0.2,
 c=-65, d=2); forward Euler at dt with both derivatives at the old v; spike at v >= 30 mV;
-background current sigma * N(0,1) redrawn every step, sigma = 5 sqrt(1 ms / dt); fixed
+background current redrawn every step with std 5 sqrt(1 ms / dt) (noise_sigma=5 per 1 ms); fixed
 out-degree K = 100 over all N neurons without autapses; homogeneous 1 ms delay; pulse
 coupling +0.5 mV (exc) / -2 mV (inh); v0 = -65 + 5 U(0,1) mV, u0 = b v0.
 
@@ -48,7 +48,7 @@ def anchor_network(p: AnchorParams):
 
     N = p.N
     ne = int(round(0.8 * N))
-    sigma = p.sigma if p.sigma is not None else 5.0 * (1.0 / p.dt_ms) ** 0.5
+    sigma = p.sigma if p.sigma is not None else 5.0   # per 1 ms; the engine scales it by sqrt(1 ms / dt)
     g = np.random.default_rng(p.seed)
     a = np.r_[np.full(ne, 0.02), np.full(N - ne, 0.1)]
     d = np.r_[np.full(ne, 8.0), np.full(N - ne, 2.0)]

@@ -190,7 +190,7 @@ def _izh_group(p: Population, dt: float) -> BuiltGroup:
               "rise_decay": np.float32(np.exp(-dt / m.tau_rise_ms) if use_rise else 0.0),
               "rise_gain": np.float32(rise_gain(m.tau_rise_ms, m.tau_syn_ms, dt) if use_rise else 0.0),
               "dt": np.float32(dt), "half_steps": bool(m.half_steps),
-              "v_peak": np.float32(m.v_peak_mV), "sigma": float(m.noise_sigma),
+              "v_peak": np.float32(m.v_peak_mV), "sigma": float(m.noise_sigma * (1.0 / dt) ** 0.5),
               "general": m.form == "2007", "k": np.float32(m.k), "vr": np.float32(m.v_r_mV),
               "vt": np.float32(m.v_t_mV), "inv_c": np.float32(1.0 / m.C),
               "use_syn": False, "use_ext": bool(np.any(f32("i_ext", m.i_ext) != 0))}

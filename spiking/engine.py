@@ -198,14 +198,7 @@ class Simulator:
         be, t = self.backend, self.t
         prof = self.profile
         if t in self._current_events:
-            for gi, idx, delta in self._current_events[t]:
-                g = self.groups[gi]
-                cur = be.to_host(g.state["i_ext"]).copy()
-                if idx is None:
-                    cur += np.float32(delta)
-                else:
-                    cur[idx] += np.float32(delta)
-                be.write(g.state["i_ext"], cur)
+            self._switch_currents(t)
         for gi, g in enumerate(self.groups):
             t0 = time.perf_counter() if prof else 0.0
             k = g.kind
@@ -307,6 +300,18 @@ class Simulator:
             m.record(self)
         self.t = t + 1
 
+    def _switch_currents(self, t: int) -> None:
+        """Apply the current steps (``CurrentStep`` starts and stops) scheduled for step t."""
+        be = self.backend
+        for gi, idx, delta in self._current_events[t]:
+            g = self.groups[gi]
+            cur = be.to_host(g.state["i_ext"]).copy()
+            if idx is None:
+                cur += np.float32(delta)
+            else:
+                cur[idx] += np.float32(delta)
+            be.write(g.state["i_ext"], cur)
+
     def _materialize(self, p, arr) -> None:
         """Give a uniform-weight projection its per-synapse weight array (audit edits one synapse)."""
         if p.uniform_weight is not None:
@@ -401,10 +406,29 @@ class Simulator:
             rt.track = False
 
     def advance_idle(self, duration_ms: float) -> None:
-        """Skip ``duration_ms`` of silent idle time: the clock advances and cascade decay is applied
-        in closed form; traces and the phasic modulator decay; no neuron is simulated."""
+        """Skip ``duration_ms`` of *silence*: no neuron is simulated and nothing spikes (sources
+        included); the clock advances, cascade decay is applied in closed form, traces and the
+        phasic modulator decay, and every current step (``CurrentStep`` start or stop) scheduled
+        inside the span takes effect, so ``i_ext`` afterwards is what a run would have left.
+        Spikes queued inside the span (``inject_spikes``, a ``SpikeGenerator``'s events) are
+        refused with a ``ParameterError``: skip up to them, or ``run`` through them."""
         n = self.steps_for(duration_ms)
-        self.t += n
+        t0, end = self.t, self.t + n
+        queued = sorted(s for s, items in self._injected.items() if t0 <= s < end and items)
+        if queued:
+            raise ParameterError(f"advance_idle({duration_ms} ms) is silence only, but injected spikes are queued at "
+                                 f"step {queued[0]} (t = {queued[0] * self.dt_ms:g} ms) inside the span; "
+                                 f"advance to that step or run() through it")
+        for g in self.groups:
+            if g.kind == "generator":
+                steps = g.params["steps"]
+                j = int(np.searchsorted(steps, t0, "left"))
+                if j < steps.size and steps[j] < end:
+                    raise ParameterError(f"advance_idle({duration_ms} ms) is silence only, but spike generator "
+                                         f"{g.name!r} has a spike at t = {steps[j] * self.dt_ms:g} ms inside the span")
+        for s in sorted(k for k in self._current_events if t0 <= k < end):
+            self._switch_currents(s)
+        self.t = end
         for st in self.growing.values():
             st.rt.a = st.arrays()
             st.rt.decay_to(self.t)

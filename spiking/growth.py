@@ -136,8 +136,8 @@ class GrowingStore:
         if post_group.n:
             k.growing_post(post_group.spikes, post_group.n, self.in_ptr, self.in_idx, self.tail_start, self.n,
                            self.post, self.pre, a[0], self.x_pre, self.x_post, f32(r.a_minus),
-                           r.pairing == "nearest", f32(r.w_min), f32(r.w_max), u[0], r.modulated, a[1], inv_pending,
-                           u[1])
+                           r.pairing == "nearest", f32(r.w_min), f32(r.w_max), r.bounds == "soft", u[0], r.modulated,
+                           a[1], inv_pending, u[1])
             if gain > 0.0:
                 hist, hist_n = pre_group.state["hist_spikes"], pre_group.hist_n
                 first, last = t - self.delay - self.window + 1, t - self.delay
@@ -160,8 +160,8 @@ class GrowingStore:
             if hist_n[rr]:
                 k.growing_pre(hist[rr], int(hist_n[rr]), self.out_ptr, self.out_idx, self.tail_start, self.n,
                               self.pre, self.post, a[0], row, self.x_pre, self.x_post, decays[1], f32(r.a_plus),
-                              r.pairing == "nearest", f32(r.w_min), f32(r.w_max), u[0], r.modulated, a[1],
-                              inv_pending)
+                              r.pairing == "nearest", f32(r.w_min), f32(r.w_max), r.bounds == "soft", u[0],
+                              r.modulated, a[1], inv_pending)
 
     def housekeeping(self):
         """Prune below w_prune, compact, rebuild the hash table and the indices."""

@@ -42,9 +42,10 @@ def to_dict(obj) -> dict:
 class LIF:
     """Leaky integrate-and-fire neuron, normalised membrane (EMBER spec 2.2 defaults).
 
-    ``noise_sigma`` is the std of the Gaussian increment added to V each step at
-    dt = 1 ms; at another dt the engine scales it by sqrt(dt / 1 ms) so the membrane
-    diffusion per ms is unchanged.  ``i_ext`` is a constant input in membrane units
+    ``noise_sigma`` is the strength of white noise given per 1 ms (as on
+    :class:`Izhikevich`): the std of the Gaussian increment added to V over 1 ms. Each step
+    adds one with std ``noise_sigma * sqrt(dt / 1 ms)``, so the membrane diffusion per ms is
+    the same at every dt.  ``i_ext`` is a constant input in membrane units
     (the steady-state V it would produce without threshold).
 
     Synapses are current-based exponentials (tau_syn_ms), or with ``tau_rise_ms > 0``
@@ -120,8 +121,12 @@ IZH_FAMILIES = {
 class Izhikevich:
     """Izhikevich (2003) neuron; v in mV, time in ms, currents in mV/ms.
 
-    ``noise_sigma`` is the std of the background current redrawn every step (the
-    anchor network uses 5 * sqrt(1 ms / dt)).  Current synapses are single exponentials
+    ``noise_sigma`` has the one meaning it has on :class:`LIF`: the strength of white noise
+    given per 1 ms. Here it is a background current (mV/ms, or pA in the 2007 form) redrawn
+    every step with std ``noise_sigma * sqrt(1 ms / dt)``, so that its contribution to v over
+    1 ms has std ``noise_sigma`` (divided by C in the 2007 form) whatever dt is. (Before this
+    was unified it was the per-step std and callers scaled it themselves; the anchor network's
+    5 * sqrt(1 ms / dt) is now ``noise_sigma=5.0``, with the same numbers.)  Current synapses are single exponentials
     (tau_syn_ms), or with ``tau_rise_ms > 0`` double exponentials: an arriving weight w enters a
     rise variable h that feeds I_syn, dI/dt = -I/tau_syn + h/tau_rise, dh/dt = -h/tau_rise,
     integrated exactly; the charge of one input is w * tau_syn_ms in both forms.  ``half_steps=True`` selects Izhikevich's

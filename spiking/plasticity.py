@@ -201,7 +201,7 @@ class PlasticRuntime:
                 k.trace_scale(a["elig"], np.float32(self.pending))
                 self.pending = 1.0
             k.modulated_update(a["weights"], a["elig"], np.float32(self.rule.eta * d_value * self.dt_ms),
-                               self.w_min, self.w_max, a["frozen"], a["potentiated"], self.track)
+                               self.w_min, self.w_max, self.soft, a["frozen"], a["potentiated"], self.track)
             k.trace_scale(a["elig"], np.float32(self.e_decay))
         else:
             self.pending *= self.e_decay

@@ -268,10 +268,10 @@ def _stdp_post_hetero_k(post_spikes, n_post, t, csc_indptr, csc_syn, w, a_pre, l
 
 
 @cuda.jit
-def _modulated_k(w, elig, factor, w_min, w_max, frozen, potentiated, track):
+def _modulated_k(w, elig, factor, w_min, w_max, soft, frozen, potentiated, track):
     j = cuda.grid(1)
     if j < w.shape[0] and not frozen[j]:
-        nw = min(max(w[j] + factor * elig[j], w_min), w_max)
+        nw = _bounded_d(w[j], factor * elig[j], w_min, w_max, soft)
         if track and nw > w[j]:
             potentiated[j] = 1
         w[j] = nw
@@ -427,8 +427,8 @@ class CudaBackend:
                                                    x_post, a_minus, nearest, w_min, w_max, soft, frozen,
                                                    check_frozen, modulated, elig, inv_pending, potentiated, track)
 
-    def modulated_update(self, w, elig, factor, w_min, w_max, frozen, potentiated, track):
-        _modulated_k[_blocks(w.shape[0]), _TPB](w, elig, factor, w_min, w_max, frozen, potentiated, track)
+    def modulated_update(self, w, elig, factor, w_min, w_max, soft, frozen, potentiated, track):
+        _modulated_k[_blocks(w.shape[0]), _TPB](w, elig, factor, w_min, w_max, soft, frozen, potentiated, track)
 
     def cascade_decay(self, w, level, factors, frozen):
         _cascade_k[_blocks(w.shape[0]), _TPB](w, level, factors, frozen)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .stdp import _bounded   # the one weight-bound rule of the CPU kernels
+
 EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
 _M = np.uint64(0x9E3779B97F4A7C15)
 _S = np.uint64(29)
@@ -97,15 +99,15 @@ def grow_post(post_spikes, n_post, t, hist, hist_n, first_src, last_src, x_pre, 
 
 @njit(cache=True)
 def growing_post(post_spikes, n_post, in_ptr, in_idx, tail_start, n, post, pre, w, x_pre, x_post, a_minus, nearest,
-                 w_min, w_max, frozen, modulated, elig, inv_pending, potentiated):
+                 w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
     """Post-side potentiation of existing synapses (indexed ones through in_ptr/in_idx, then the tail)."""
     for k in range(n_post):
         i = post_spikes[k]
         for q in range(in_ptr[i], in_ptr[i + 1]):
-            _pot(in_idx[q], pre, w, x_pre, w_min, w_max, frozen, modulated, elig, inv_pending, potentiated)
+            _pot(in_idx[q], pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated)
         for j in range(tail_start, n):
             if post[j] == i:
-                _pot(j, pre, w, x_pre, w_min, w_max, frozen, modulated, elig, inv_pending, potentiated)
+                _pot(j, pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated)
         if nearest:
             x_post[i] = a_minus
         else:
@@ -113,14 +115,14 @@ def growing_post(post_spikes, n_post, in_ptr, in_idx, tail_start, n, post, pre, 
 
 
 @njit(cache=True)
-def _pot(j, pre, w, x_pre, w_min, w_max, frozen, modulated, elig, inv_pending, potentiated):
+def _pot(j, pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
     if frozen[j]:
         return
     dw = x_pre[pre[j]]
     if modulated:
         elig[j] += dw * inv_pending
     else:
-        nw = min(max(w[j] + dw, w_min), w_max)
+        nw = _bounded(w[j], dw, w_min, w_max, soft)
         if nw > w[j]:
             potentiated[j] = 1
         w[j] = nw
@@ -128,15 +130,15 @@ def _pot(j, pre, w, x_pre, w_min, w_max, frozen, modulated, elig, inv_pending, p
 
 @njit(cache=True)
 def growing_pre(arrivals, n_arr, out_ptr, out_idx, tail_start, n, pre, post, w, row, x_pre, x_post, post_decay,
-                a_plus, nearest, w_min, w_max, frozen, modulated, elig, inv_pending):
+                a_plus, nearest, w_min, w_max, soft, frozen, modulated, elig, inv_pending):
     """Transmission and pre-side depression for the arriving presynaptic neurons."""
     for k in range(n_arr):
         s = arrivals[k]
         for q in range(out_ptr[s], out_ptr[s + 1]):
-            _dep(out_idx[q], post, w, row, x_post, post_decay, w_min, w_max, frozen, modulated, elig, inv_pending)
+            _dep(out_idx[q], post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv_pending)
         for j in range(tail_start, n):
             if pre[j] == s:
-                _dep(j, post, w, row, x_post, post_decay, w_min, w_max, frozen, modulated, elig, inv_pending)
+                _dep(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv_pending)
         if nearest:
             x_pre[s] = a_plus
         else:
@@ -144,7 +146,7 @@ def growing_pre(arrivals, n_arr, out_ptr, out_idx, tail_start, n, pre, post, w, 
 
 
 @njit(cache=True)
-def _dep(j, post, w, row, x_post, post_decay, w_min, w_max, frozen, modulated, elig, inv_pending):
+def _dep(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv_pending):
     t = post[j]
     row[t] += w[j]
     if frozen[j]:
@@ -153,7 +155,7 @@ def _dep(j, post, w, row, x_post, post_decay, w_min, w_max, frozen, modulated, e
     if modulated:
         elig[j] += dw * inv_pending
     else:
-        w[j] = min(max(w[j] + dw, w_min), w_max)
+        w[j] = _bounded(w[j], dw, w_min, w_max, soft)
 
 
 @njit(cache=True)

@@ -148,29 +148,28 @@ def _make_izh_step(half_steps: bool, use_syn: bool, use_ext: bool, use_rise: boo
         for q in range(nd):
             i = deferred[q]
             z32 = deferred_normal(words[i], sigma, zx, zr)
-            if True:
-                ii = z32
-                if use_ext:
-                    ii = i_ext[i] + ii
-                if use_syn:
-                    ii = ii + i_syn[i]
-                    if use_rise:
-                        i_syn[i] = i_syn[i] * syn_decay + rise_gain * i_rise[i]
-                        i_rise[i] = i_rise[i] * rise_decay + cur[i]
-                    else:
-                        i_syn[i] = i_syn[i] * syn_decay + cur[i]
-                    cur[i] = 0.0
-                vi, ui = izh_update(v[i], u[i], a[i], b[i], ii, dt, half_steps, general, k, vr, vt, inv_c)
-                fired = vi >= v_peak
-                vi = vi + pulse[i]
-                pulse[i] = 0.0
-                if fired:
-                    vi = c[i]
-                    ui = ui + d[i]
-                    spikes[n] = i
-                    n += 1
-                v[i] = vi
-                u[i] = ui
+            ii = z32
+            if use_ext:
+                ii = i_ext[i] + ii
+            if use_syn:
+                ii = ii + i_syn[i]
+                if use_rise:
+                    i_syn[i] = i_syn[i] * syn_decay + rise_gain * i_rise[i]
+                    i_rise[i] = i_rise[i] * rise_decay + cur[i]
+                else:
+                    i_syn[i] = i_syn[i] * syn_decay + cur[i]
+                cur[i] = 0.0
+            vi, ui = izh_update(v[i], u[i], a[i], b[i], ii, dt, half_steps, general, k, vr, vt, inv_c)
+            fired = vi >= v_peak
+            vi = vi + pulse[i]
+            pulse[i] = 0.0
+            if fired:
+                vi = c[i]
+                ui = ui + d[i]
+                spikes[n] = i
+                n += 1
+            v[i] = vi
+            u[i] = ui
         return n
 
     return step

@@ -95,30 +95,29 @@ def _make_lif_step(use_rise: bool, parallel: bool = False):
         for q in range(nd):
             i = deferred[q]
             z32 = deferred_normal(words[i], sigma, zx, zr)
-            if True:
-                fired = False
-                if refr[i] > 0:
-                    refr[i] -= 1
-                    vi = v_reset
-                else:
-                    vi = p22 * v[i] + p21 * i_syn[i] + p20 * i_ext[i] + z32
-                    if use_rise:
-                        vi = vi + p2h * i_rise[i]
-                    fired = vi >= v_th
-                    vi = vi + pulse[i]
-                pulse[i] = 0.0
+            fired = False
+            if refr[i] > 0:
+                refr[i] -= 1
+                vi = v_reset
+            else:
+                vi = p22 * v[i] + p21 * i_syn[i] + p20 * i_ext[i] + z32
                 if use_rise:
-                    i_syn[i] = p11 * i_syn[i] + rise_gain * i_rise[i]
-                    i_rise[i] = rise_decay * i_rise[i] + cur[i]
-                else:
-                    i_syn[i] = p11 * i_syn[i] + cur[i]
-                cur[i] = 0.0
-                if fired:
-                    vi = v_reset
-                    refr[i] = ref_steps
-                    spikes[n] = i
-                    n += 1
-                v[i] = vi
+                    vi = vi + p2h * i_rise[i]
+                fired = vi >= v_th
+                vi = vi + pulse[i]
+            pulse[i] = 0.0
+            if use_rise:
+                i_syn[i] = p11 * i_syn[i] + rise_gain * i_rise[i]
+                i_rise[i] = rise_decay * i_rise[i] + cur[i]
+            else:
+                i_syn[i] = p11 * i_syn[i] + cur[i]
+            cur[i] = 0.0
+            if fired:
+                vi = v_reset
+                refr[i] = ref_steps
+                spikes[n] = i
+                n += 1
+            v[i] = vi
         return n
 
     return step

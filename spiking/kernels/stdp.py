@@ -97,17 +97,12 @@ def stdp_pre_transmit(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post,
 
 
 @njit(cache=True)
-def modulated_update(w, elig, factor, w_min, w_max, frozen, potentiated, track):
-    """w += factor * elig (factor = eta * D * dt), clipped; marks potentiated synapses when tracking."""
+def modulated_update(w, elig, factor, w_min, w_max, soft, frozen, potentiated, track):
+    """w += factor * elig (factor = eta * D * dt), bounded; marks potentiated synapses when tracking."""
     for j in range(w.shape[0]):
         if frozen[j]:
             continue
-        dw = factor * elig[j]
-        nw = w[j] + dw
-        if nw < w_min:
-            nw = w_min
-        elif nw > w_max:
-            nw = w_max
+        nw = _bounded(w[j], factor * elig[j], w_min, w_max, soft)
         if track and nw > w[j]:
             potentiated[j] = 1
         w[j] = nw
@@ -192,9 +187,9 @@ def stdp_pre_transmit_np(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_po
             x_pre[s] += a_plus
 
 
-def modulated_update_np(w, elig, factor, w_min, w_max, frozen, potentiated, track):
+def modulated_update_np(w, elig, factor, w_min, w_max, soft, frozen, potentiated, track):
     live = frozen == 0
-    nw = np.clip(w + factor * elig, w_min, w_max).astype(w.dtype)
+    nw = _bounded_np(w, (factor * elig).astype(w.dtype), w_min, w_max, soft)
     if track:
         potentiated[live & (nw > w)] = 1
     w[live] = nw[live]
