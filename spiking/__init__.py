@@ -2,13 +2,13 @@
 from .engine import NumericalError, Simulator
 from .model import (CurrentStep, FixedInDegree, FixedOutDegree, LogNormal, Network, Pairs, PoissonSource, Population,
                     Probability, Projection, SpikeGenerator, Uniform)
-from .monitors import PopulationRate, SpikeCounts, SpikeTrains, StateSamples, raster, rate_plot
+from .monitors import GroupCounts, PopulationRate, SpikeCounts, SpikeTrains, StateSamples, raster, rate_plot
 from .params import LIF, IZH_FAMILIES, Izhikevich, ParameterError, izhikevich_2003_heterogeneity
 
 __all__ = [
     "Simulator", "NumericalError", "CurrentStep", "Network", "Population", "PoissonSource", "SpikeGenerator", "Projection",
     "FixedOutDegree", "FixedInDegree", "Probability", "Pairs", "Uniform", "LogNormal", "LIF", "Izhikevich",
     "IZH_FAMILIES", "izhikevich_2003_heterogeneity", "ParameterError", "SpikeCounts", "SpikeTrains",
-    "PopulationRate", "StateSamples", "raster", "rate_plot",
+    "PopulationRate", "GroupCounts", "StateSamples", "raster", "rate_plot",
 ]
 __version__ = "0.1.0"

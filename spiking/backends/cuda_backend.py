@@ -128,6 +128,15 @@ def _count_k(counts, spikes, n):
 
 
 @cuda.jit
+def _count_groups_k(acc, spikes, n, member_ptr, member_group):
+    k = cuda.grid(1)
+    if k < n:
+        s = spikes[k]
+        for q in range(member_ptr[s], member_ptr[s + 1]):
+            cuda.atomic.add(acc, member_group[q], 1)
+
+
+@cuda.jit
 def _trace_scale_k(x, factor):
     i = cuda.grid(1)
     if i < x.shape[0]:
@@ -345,6 +354,9 @@ class CudaBackend:
 
     def count_spikes(self, counts, spikes, n) -> None:
         _count_k[_blocks(n), _TPB](counts, spikes, n)
+
+    def count_groups(self, acc, spikes, n, member_ptr, member_group) -> None:
+        _count_groups_k[_blocks(n), _TPB](acc, spikes, n, member_ptr, member_group)
 
     def spikes_to_host(self, spikes, n) -> np.ndarray:
         return spikes[:n].copy_to_host() if n else np.zeros(0, np.int32)

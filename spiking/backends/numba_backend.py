@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..kernels import izhikevich as _izh, lif as _lif, noise as _noise, propagate as _prop, sources as _src
-from ..kernels import stdp as _stdp
+from ..kernels import monitor as _mon, stdp as _stdp
 from ..kernels.rng import draw_word
 from . import register
 from .numpy_backend import HostBackend
@@ -68,6 +68,7 @@ class NumbaBackend(HostBackend):
     synaptic_scaling = staticmethod(_stdp.synaptic_scaling)
     stdp_pre_hetero = staticmethod(_stdp.stdp_pre_hetero)
     stdp_post_hetero = staticmethod(_stdp.stdp_post_hetero)
+    count_groups = staticmethod(_mon.count_groups)
 
     def count_spikes(self, counts, spikes, n) -> None:
         _count(counts, spikes, n)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels import izhikevich as _izh, lif as _lif, noise as _noise, propagate as _prop, sources as _src
-from ..kernels import stdp as _stdp
+from ..kernels import monitor as _mon, stdp as _stdp
 from . import register
 
 
@@ -69,6 +69,7 @@ class NumpyBackend(HostBackend):
     stdp_post = staticmethod(_stdp.stdp_post_np)
     stdp_pre_transmit = staticmethod(_stdp.stdp_pre_transmit_np)
     modulated_update = staticmethod(_stdp.modulated_update_np)
+    count_groups = staticmethod(_mon.count_groups_np)
     cascade_decay = staticmethod(_stdp.cascade_decay_np)
     synaptic_scaling = staticmethod(_stdp.synaptic_scaling_np)
     stdp_pre_hetero = staticmethod(_stdp.stdp_pre_hetero_np)
