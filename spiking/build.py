@@ -9,6 +9,7 @@ are sorted by target.  Per-projection streams: connectivity uses
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -162,6 +163,7 @@ class BuiltProjection:
     extra: dict = field(default_factory=dict)   # plasticity arrays (traces, CSC index, eligibility, ...)
     grow: object = None                         # a Grow spec: the synapses live in a GrowingStore
     uniform_weight: object = None               # float32 when every synapse has this weight (static)
+    built_uniform_weight: object = None         # the uniform value once the weights were materialised
 
 
 @dataclass
@@ -216,8 +218,68 @@ def _lif_group(p: Population, dt: float) -> BuiltGroup:
     return BuiltGroup(p.name, "lif", n, params, state)
 
 
-def build(net: Network):
-    """Return (groups, projections, ring_sizes) for ``net``: plain numpy arrays."""
+@dataclass
+class ModulatorState:
+    """A neuromodulator channel's run-time level: D(t) = tonic + phasic; the phasic part decays by
+    ``decay`` per step."""
+    tonic: float
+    phasic: float
+    decay: float
+
+    @property
+    def level(self) -> float:
+        return self.tonic + self.phasic
+
+
+@dataclass
+class BuiltNetwork:
+    """Everything the simulator runs, as plain host arrays and records: one ``BuiltGroup`` per
+    population or source (its state includes the ring buffers and, where a plastic projection
+    reads it, the spike history), one ``BuiltProjection`` per projection, the current-switch
+    table (step -> [(group, neurons or None, delta)]) and the modulator channels."""
+    groups: list
+    projections: list
+    ring: dict
+    history: dict            # group index -> spike-history depth in steps
+    current_events: dict
+    modulators: dict
+
+
+def build(net: Network) -> BuiltNetwork:
+    """Build ``net``: plain numpy arrays and records, the same on every backend."""
+    groups, projs, ring = _build_arrays(net)
+    dt = float(net.dt_ms)
+    history = {}
+    for p in projs:
+        if p.grow is not None:
+            window = max(1, int(round(p.grow.candidate_window_ms / dt)))
+            history[p.pre] = max(history.get(p.pre, 0), p.delay_steps + window)
+        elif p.plastic is not None:
+            depth = p.delay_steps if p.delay_steps > 0 else int(np.max(p.delays, initial=1))
+            history[p.pre] = max(history.get(p.pre, 0), depth)
+    for gi, g in enumerate(groups):
+        if g.kind in ("izh", "lif"):
+            rows = ring.get(gi, 1)
+            g.state["pulse_ring"] = np.zeros((rows, g.size), np.float32)
+            g.state["current_ring"] = np.zeros((rows, g.size), np.float32)
+        if gi in history:
+            g.state["hist_spikes"] = np.zeros((history[gi], g.size + 1), np.int32)
+            g.state["hist_counts"] = np.zeros(history[gi], np.int64)
+    index = {g.name: i for i, g in enumerate(groups)}
+    events: dict = {}
+    for c in net.currents:
+        gi = index[c.target]
+        idx = None if c.neurons is None else np.unique(np.asarray(c.neurons, dtype=np.int64))
+        events.setdefault(int(round(c.start_ms / dt)), []).append((gi, idx, float(c.amplitude)))
+        if np.isfinite(c.stop_ms):
+            events.setdefault(int(round(c.stop_ms / dt)), []).append((gi, idx, -float(c.amplitude)))
+        groups[gi].params["use_ext"] = True
+    mods = {m.name: ModulatorState(float(m.tonic), 0.0, math.exp(-dt / m.tau_phasic_ms)) for m in net.modulators}
+    return BuiltNetwork(groups, projs, ring, history, events, mods)
+
+
+def _build_arrays(net: Network):
+    """(groups, projections, ring rows per neuron group) for ``net``: plain numpy arrays."""
     dt = float(net.dt_ms)
     groups: list[BuiltGroup] = []
     for p in net.populations:
@@ -228,7 +290,7 @@ def build(net: Network):
             prob = np.broadcast_to(np.asarray(s.rate_hz, dtype=np.float64) * dt * 1e-3, (s.size,)).copy()
             if np.any(prob > 1):
                 raise ParameterError(f"PoissonSource {s.name!r}: rate x dt exceeds one spike per step")
-            groups.append(BuiltGroup(s.name, "poisson", s.size, {"p": prob}, {}))
+            groups.append(BuiltGroup(s.name, "poisson", s.size, {}, {"p": prob}))   # p changes with set_rates
         elif isinstance(s, SpikeGenerator):
             t = np.asarray(s.times_ms, dtype=float)
             steps = np.round(t / dt).astype(np.int64)

@@ -22,8 +22,9 @@ from collections import defaultdict
 
 import numpy as np
 
+from . import audit
 from .backends import get_backend
-from .build import BuiltGroup, BuiltProjection, build
+from .build import BuiltGroup, BuiltNetwork, build
 from .kernels.rng import ZIG_RATIO, ZIG_X, step_key_int
 from .model import Network
 from .params import ParameterError
@@ -39,22 +40,21 @@ class _Group:
     def __init__(self, g: BuiltGroup, be, ring_rows: int):
         self.name, self.kind, self.size = g.name, g.kind, g.size
         self.noise_key = g.noise_key
-        self.params = {k: (be.asarray(v) if isinstance(v, np.ndarray) and g.kind in ("izh", "lif", "poisson") else v)
+        self.params = {k: (be.asarray(v) if isinstance(v, np.ndarray) and g.kind in ("izh", "lif") else v)
                        for k, v in g.params.items()}
         self.state = {k: be.asarray(v) for k, v in g.state.items()}
         self.spikes = be.zeros(g.size + 1, np.int32)
         self.n = 0
         self.ring_rows = ring_rows
         if g.kind in ("izh", "lif"):
-            self.state["pulse_ring"] = be.zeros((ring_rows, g.size), np.float32)
-            self.state["current_ring"] = be.zeros((ring_rows, g.size), np.float32)
             self.words = be.zeros(g.size, np.uint64)      # scratch: this step's random words
             self.deferred = be.zeros(g.size, np.int32)    # scratch: neurons on the ziggurat's slow path
             self.zbuf = be.zeros(g.size, np.float32)      # scratch: this step's fast-path normals
             self.code = be.zeros(-(-g.size // 8) * 8, np.uint8)   # scratch: per-neuron step outcome
             self.noisy = self.params["sigma"] > 0.0
-        if g.kind == "generator":
-            self.gen_ptr = 0
+        self.gen_ptr = 0   # a generator's next event
+        if "hist_counts" in g.state:
+            self.hist_n = np.array(g.state["hist_counts"], np.int64)   # host copy of the history counts
         self.hist_host = None   # host copy of the spike history (growing stores on a device backend)
 
 
@@ -72,6 +72,7 @@ class Simulator:
 
     >>> sim = Simulator(net, backend="numba")
     >>> sim.run(1000.0)               # ms
+    >>> snap = sim.snapshot(); sim.run(50.0); sim.restore(snap)   # back to where it was, bit for bit
     """
 
     def __init__(self, net: Network, backend: str = "numba", **backend_options):
@@ -80,8 +81,7 @@ class Simulator:
         self.net = net
         self.dt_ms = float(net.dt_ms)
         self.backend = get_backend(backend, **backend_options) if isinstance(backend, str) else backend
-        groups, projs, ring = build(net)
-        self._setup(groups, projs, ring)
+        self._setup(build(net))
         self.t = 0  # steps done
         self.monitors: list = []
         self._injected: dict[int, list] = defaultdict(list)
@@ -89,16 +89,16 @@ class Simulator:
         self.profile = False
 
     # -- construction ---------------------------------------------------------
-    def _setup(self, groups, projs, ring):
+    def _setup(self, built: BuiltNetwork):
+        """Move the built arrays to the backend and wrap the plastic ones in their runtimes."""
         be = self.backend
-        self.groups = [_Group(g, be, ring.get(i, 1)) for i, g in enumerate(groups)]
+        self.groups = [_Group(g, be, built.ring.get(i, 1)) for i, g in enumerate(built.groups)]
         self.index = {g.name: i for i, g in enumerate(self.groups)}
         self.projections = []
         self.plastic = {}   # projection index -> PlasticRuntime
         self.growing = {}   # projection index -> GrowingStore
-        hist = {}           # pre group -> history depth needed by plastic projections
-        host_hist = set()   # pre groups of growing stores on a device backend: keep a host copy of the history
-        for pi, p in enumerate(projs):
+        self._edited = {}   # static projection index -> its built weights, once an audit call changed them
+        for pi, p in enumerate(built.projections):
             arrays = {"indptr": be.asarray(p.indptr), "indices": be.asarray(p.indices), "weights": be.asarray(p.weights)}
             if p.delays is not None:
                 arrays["delays"] = be.asarray(p.delays)
@@ -117,36 +117,15 @@ class Simulator:
                                        get_backend("numba") if st.on_device else be)
                 if st.on_device:
                     st.deliver = np.zeros(st.n_post, np.float32)   # host accumulator for one step
-                    host_hist.add(p.pre)
+                    g = self.groups[p.pre]
+                    g.hist_host = np.array(be.to_host(g.state["hist_spikes"]))
                 self.growing[pi] = st
-                hist[p.pre] = max(hist.get(p.pre, 0), p.delay_steps + st.window)
             elif p.plastic is not None:
                 from .plasticity import PlasticRuntime
                 self.plastic[pi] = PlasticRuntime(p.plastic, self.dt_ms, arrays, be)
-                depth = p.delay_steps if p.delay_steps > 0 else int(np.max(p.delays, initial=1))
-                hist[p.pre] = max(hist.get(p.pre, 0), depth)
-        for gi, depth in hist.items():
-            g = self.groups[gi]
-            if "hist_spikes" not in g.state or g.state["hist_spikes"].shape[0] != depth:
-                g.state["hist_spikes"] = be.zeros((depth, g.size + 1), np.int32)
-                g.state["hist_counts"] = be.zeros(depth, np.int64)
-            g.hist_n = be.to_host(g.state["hist_counts"]).astype(np.int64)  # host copy of the counts
-            if gi in host_hist:  # host copy of the spike history, for growing stores on a device
-                g.hist_host = np.array(be.to_host(g.state["hist_spikes"]))
         self._cascade_every = max(1, int(round(1000.0 / self.dt_ms)))  # cascade decay once per simulated second
-        self._current_events = defaultdict(list)   # step -> [(group index, neuron indices or None, delta)]
-        if self.net is not None:
-            for c in self.net.currents:
-                gi = self.index[c.target]
-                idx = None if c.neurons is None else np.unique(np.asarray(c.neurons, dtype=np.int64))
-                self._current_events[int(round(c.start_ms / self.dt_ms))].append((gi, idx, float(c.amplitude)))
-                if np.isfinite(c.stop_ms):
-                    self._current_events[int(round(c.stop_ms / self.dt_ms))].append((gi, idx, -float(c.amplitude)))
-                self.groups[gi].params["use_ext"] = True
-        self.modulator_state = {}
-        if self.net is not None:
-            for m in self.net.modulators:
-                self.modulator_state[m.name] = [float(m.tonic), 0.0, math.exp(-self.dt_ms / m.tau_phasic_ms)]
+        self._current_events = built.current_events   # step -> [(group index, neuron indices or None, delta)]
+        self.modulator_state = built.modulators       # name -> ModulatorState
         self._zx = be.asarray(ZIG_X)
         self._zr = be.asarray(ZIG_RATIO)
 
@@ -225,7 +204,7 @@ class Simulator:
                 if prof:
                     be.synchronize(); self.timers["neuron_update"] += time.perf_counter() - t0
             elif k == "poisson":
-                g.n = be.poisson_step(step_key_int(g.noise_key, t), g.params["p"], g.spikes)
+                g.n = be.poisson_step(step_key_int(g.noise_key, t), g.state["p"], g.spikes)
             else:  # generator
                 steps, idxs = g.params["steps"], g.params["indices"]
                 a = g.gen_ptr
@@ -287,15 +266,13 @@ class Simulator:
         if self.modulator_state:
             for pi, rt in self.plastic.items():
                 if rt.rule.modulated:
-                    ms = self.modulator_state[rt.rule.modulator]
-                    rt.modulate(ms[0] + ms[1])
+                    rt.modulate(self.modulator_state[rt.rule.modulator].level)
             for st in self.growing.values():
                 if st.rule.modulated:
-                    ms = self.modulator_state[st.rule.modulator]
                     st.rt.a = st.arrays()
-                    st.rt.modulate(ms[0] + ms[1])
+                    st.rt.modulate(self.modulator_state[st.rule.modulator].level)
             for ms in self.modulator_state.values():
-                ms[1] *= ms[2]
+                ms.phasic *= ms.decay
         for m in self.monitors:
             m.record(self)
         self.t = t + 1
@@ -313,11 +290,21 @@ class Simulator:
             be.write(g.state["i_ext"], cur)
 
     def _materialize(self, p, arr) -> None:
-        """Give a uniform-weight projection its per-synapse weight array (audit edits one synapse)."""
+        """Give a uniform-weight projection its per-synapse weight array (heterogeneous delays and
+        audit edits need one); the uniform value is kept so that a restore can go back to it."""
         if p.uniform_weight is not None:
             n = int(arr["indices"].shape[0])
             arr["weights"] = self.backend.asarray(np.full(n, p.uniform_weight, np.float32))
-            p.uniform_weight = None
+            p.built_uniform_weight, p.uniform_weight = p.uniform_weight, None
+
+    def _note_edit(self, pi: int) -> None:
+        """An audit call is about to change static projection pi's weights: from now on they are
+        state (snapshots and checkpoints carry them); the built values are kept to restore to."""
+        if pi in self.plastic or pi in self.growing or pi in self._edited:
+            return
+        p, arr = self.projections[pi]
+        self._materialize(p, arr)
+        self._edited[pi] = self.backend.to_host(arr["weights"]).copy()
 
     def _plastic_step(self, pi, p, pre, post, t):
         """Post-side STDP for the post spikes of step t, then the arrivals of step t + 1:
@@ -353,13 +340,6 @@ class Simulator:
             be.scatter_add(row, be.asarray(idx.astype(np.int32)), be.asarray(st.deliver[idx]))
             st.deliver[idx] = 0.0
 
-    def store_stats(self, label: str, bins: int = 20) -> dict:
-        """Counts and a weight histogram of a growing projection's store."""
-        pi, p, arr = self._projection(label)
-        if pi not in self.growing:
-            raise KeyError(f"projection {label!r} is not a growing store")
-        return self.growing[pi].stats(bins)
-
     # -- plasticity: modulators, consolidation, idle, audit ----------------------------
     def set_modulator(self, name: str, tonic: float | None = None, pulse: float | None = None) -> None:
         """Set the tonic level of a modulator channel and/or add a phasic pulse (decays with tau_phasic)."""
@@ -370,13 +350,14 @@ class Simulator:
             if v is not None and not math.isfinite(float(v)):
                 raise ParameterError(f"set_modulator: {label} must be finite, got {v!r}")
         if tonic is not None:
-            ms[0] = float(tonic)
+            ms.tonic = float(tonic)
         if pulse is not None:
-            ms[1] += float(pulse)
+            ms.phasic += float(pulse)
 
     def modulator(self, name: str) -> float:
-        ms = self.modulator_state[name]
-        return ms[0] + ms[1]
+        if name not in self.modulator_state:
+            raise KeyError(f"no modulator channel {name!r}; declared: {sorted(self.modulator_state)}")
+        return self.modulator_state[name].level
 
     def begin_consolidation(self) -> None:
         """Start a replay: synapses potentiated from now on are promoted one cascade level at the end."""
@@ -441,7 +422,7 @@ class Simulator:
             if rt.rule.modulated:
                 rt.pending *= rt.e_decay ** n
         for ms in self.modulator_state.values():
-            ms[1] *= ms[2] ** n
+            ms.phasic *= ms.decay ** n
 
     def _projection(self, label: str):
         for pi, (p, arr) in enumerate(self.projections):
@@ -449,80 +430,28 @@ class Simulator:
                 return pi, p, arr
         raise KeyError(f"no projection {label!r}; have {[p.label for p, _ in self.projections]}")
 
-    def _arrays_backend(self, pi):
-        """The backend that holds projection pi's arrays (a growing store's are in host memory)."""
-        return self.growing[pi].rt.be if pi in self.growing else self.backend
-
-    def _select(self, label, pre=None, post=None):
-        pi, p, arr = self._projection(label)
-        self._materialize(p, arr)
-        be = self.backend
-        if pi in self.growing:
-            arr = self.growing[pi].arrays()   # host views of the live synapses
-            src, indices = arr["pre"].astype(np.int64), arr["post"]
-        else:
-            indptr, indices = be.to_host(arr["indptr"]), be.to_host(arr["indices"])
-            src = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
-        keep = np.ones(indices.size, bool)
-        if pre is not None:
-            keep &= np.isin(src, np.asarray(pre))
-        if post is not None:
-            keep &= np.isin(indices, np.asarray(post))
-        return pi, p, arr, np.nonzero(keep)[0], src, indices
-
+    # -- audit (spiking.audit does the work) ---------------------------------------------
     def synapses(self, label: str, pre=None, post=None) -> dict:
-        """The synapses of projection ``label`` between neuron sets (all when None):
-        synapse ids, pre, post, weight (the kept value for quarantined ones) and a quarantine flag."""
-        pi, p, arr, j, src, dst = self._select(label, pre, post)
-        be = self._arrays_backend(pi)
-        w = be.to_host(arr["weights"])[j].copy()
-        q = np.zeros(j.size, bool)
-        if "frozen" in arr:
-            q = be.to_host(arr["frozen"])[j].astype(bool)
-            w[q] = be.to_host(arr["saved_weights"])[j][q]
-        return {"synapse": j, "pre": src[j], "post": dst[j], "weight": w, "quarantined": q}
+        """The synapses of projection ``label`` between neuron sets (all when None): synapse ids,
+        pre, post, weight (the kept value for quarantined ones) and a quarantine flag."""
+        return audit.synapses(self, label, pre, post)
 
     def zero_synapses(self, label: str, pre=None, post=None) -> int:
         """Set the selected synapses to weight 0 (they may grow again if plastic); returns how many."""
-        pi, p, arr, j, _, _ = self._select(label, pre, post)
-        be = self._arrays_backend(pi)
-        w = be.to_host(arr["weights"]).copy()
-        w[j] = 0.0
-        be.write(arr["weights"], w)
-        return int(j.size)
+        return audit.zero_synapses(self, label, pre, post)
 
     def quarantine(self, label: str, pre=None, post=None, release: bool = False) -> int:
-        """Quarantine (or release) synapses: a quarantined synapse keeps its value but transmits
-        nothing and does not learn until released."""
-        pi, p, arr, j, _, _ = self._select(label, pre, post)
-        if "frozen" not in arr:
-            raise ParameterError(f"projection {label!r} is static; quarantine applies to plastic projections")
-        be = self._arrays_backend(pi)
-        w, fr, sv = (be.to_host(arr[k]).copy() for k in ("weights", "frozen", "saved_weights"))
-        if release:
-            j = j[fr[j] == 1]
-            w[j], fr[j] = sv[j], 0
-        else:
-            j = j[fr[j] == 0]
-            sv[j], w[j], fr[j] = w[j], 0.0, 1
-        for k, v in (("weights", w), ("frozen", fr), ("saved_weights", sv)):
-            be.write(arr[k], v)
-        if pi in self.plastic:
-            self.plastic[pi].check_frozen = True
-        return int(j.size)
+        """Quarantine (or release) synapses of a plastic projection: a quarantined synapse keeps its
+        value but transmits nothing and does not learn until released."""
+        return audit.quarantine(self, label, pre, post, release)
 
     def to_networkx(self, label: str, min_weight: float = 0.0):
         """A networkx DiGraph of the projection's synapses with |weight| > min_weight."""
-        import networkx as nx
+        return audit.to_networkx(self, label, min_weight)
 
-        pi, p, arr = self._projection(label)
-        s = self.synapses(label)
-        g = nx.DiGraph(projection=label)
-        keep = np.abs(s["weight"]) > min_weight
-        for a, b, w, q in zip(s["pre"][keep], s["post"][keep], s["weight"][keep], s["quarantined"][keep]):
-            g.add_edge((self.groups[p.pre].name, int(a)), (self.groups[p.post].name, int(b)), weight=float(w),
-                       quarantined=bool(q))
-        return g
+    def store_stats(self, label: str, bins: int = 20) -> dict:
+        """Counts and a weight histogram of a growing projection's store."""
+        return audit.store_stats(self, label, bins)
 
     # -- running --------------------------------------------------------------------
     def run(self, duration_ms: float, progress: bool | None = None, callback=None,
@@ -600,10 +529,54 @@ class Simulator:
 
         if not isinstance(stream, (int, np.integer)) or stream < 0:
             raise ParameterError(f"reseed_noise: stream must be an int >= 0, got {stream!r}")
-        seed = self.net.seed if self.net is not None else 0
+        seed = self.net.seed
         for gi, g in enumerate(self.groups):
             kind = STREAM_NOISE if g.kind in ("izh", "lif") else STREAM_POISSON
             g.noise_key = int(stream_key(seed, kind, gi) if stream == 0 else stream_key(seed, kind, gi, int(stream)))
+
+    def set_rates(self, source: str, rates_hz, stream: int | None = None) -> None:
+        """Set the firing rates of a Poisson source from the next step on (scalar or one per neuron,
+        in Hz, at most 1000 / dt_ms): one write, then the engine draws the spikes from its own
+        counter-based streams at its own time step. ``stream`` (an int >= 0) also switches the
+        source to the draw stream derived from the network's seed, the source and ``stream``
+        (e.g. a message id), so that the spikes depend on that id and not on what came before."""
+        g = self.group(source)
+        if g.kind != "poisson":
+            raise ParameterError(f"set_rates: {source!r} is not a PoissonSource (it is a {g.kind!r} group)")
+        try:
+            r = np.broadcast_to(np.asarray(rates_hz, dtype=np.float64), (g.size,))
+        except ValueError:
+            raise ParameterError(f"set_rates: {source!r} has {g.size} neurons, got rates of shape "
+                                 f"{np.shape(rates_hz)}") from None
+        if not np.all(np.isfinite(r)) or np.any(r < 0):
+            raise ParameterError("set_rates: rates must be finite and >= 0 Hz")
+        prob = r * self.dt_ms * 1e-3
+        if np.any(prob > 1):
+            raise ParameterError(f"set_rates: {float(r.max()):g} Hz exceeds one spike per step of {self.dt_ms:g} ms "
+                                 f"(at most {1000.0 / self.dt_ms:g} Hz)")
+        if stream is not None:
+            if isinstance(stream, bool) or not isinstance(stream, (int, np.integer)) or stream < 0:
+                raise ParameterError(f"set_rates: stream must be an int >= 0, got {stream!r}")
+            from .build import STREAM_POISSON
+            from .kernels.rng import stream_key
+            g.noise_key = int(stream_key(self.net.seed, STREAM_POISSON, self.index[source], 1, int(stream)))
+        self.backend.write(g.state["p"], np.ascontiguousarray(prob))
+
+    # -- state: in-memory snapshots ----------------------------------------------------------
+    def snapshot(self):
+        """The whole run-time state as host arrays and plain scalars (a ``spiking.state.SimState``):
+        membranes, traces, ring buffers, spike histories, plastic and growing synapses, modulator
+        levels, queued spikes, random-stream keys and the clock. Monitors are not part of it.
+        ``restore`` puts it back; a checkpoint is this plus the network's description."""
+        from .state import snapshot
+        return snapshot(self)
+
+    def restore(self, state) -> None:
+        """Put a snapshot of this network back: continuation is bit-identical to the run it was
+        taken from. A snapshot of another network is refused with a ``ParameterError`` naming
+        what does not match. Attach monitors afresh after a restore."""
+        from .state import restore
+        restore(self, state)
 
     def spikes_now(self, population: str) -> np.ndarray:
         g = self.group(population)
@@ -623,10 +596,12 @@ class Simulator:
         return self.backend.to_host(arr["weights"]).copy()
 
     def save(self, path) -> None:
-        from .store import save
+        """Write a checkpoint (``spiking.checkpoint``): the description and a snapshot, atomically."""
+        from .checkpoint import save
         save(self, path)
 
     @classmethod
     def load(cls, path, backend: str = "numba", **backend_options) -> "Simulator":
-        from .store import load
+        """Build the checkpoint's network for ``backend`` and restore its snapshot."""
+        from .checkpoint import load
         return load(path, backend=backend, **backend_options)

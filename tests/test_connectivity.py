@@ -13,7 +13,7 @@ QUIET = LIF(tau_m_ms=1e6, tau_syn_ms=1e6, v_th=100.0, noise_sigma=0.0)
 def _csr(proj, n_pre=300, n_post=300, same=True):
     pops = (Population("A", n_pre, QUIET),) + (() if same else (Population("B", n_post, QUIET),))
     net = Network(populations=pops, projections=(proj,), dt_ms=1.0, seed=4)
-    _, projs, _ = build(net)
+    projs = build(net).projections
     return projs[0]
 
 
@@ -78,7 +78,7 @@ def test_same_seed_same_connectivity_other_seed_other():
     assert np.array_equal(a.indices, b.indices)
     net = Network(populations=(Population("A", 300, QUIET),), projections=(Projection("A", "A", FixedOutDegree(20)),),
                   seed=5)
-    assert not np.array_equal(build(net)[1][0].indices, a.indices)
+    assert not np.array_equal(build(net).projections[0].indices, a.indices)
 
 
 def _delay_net(delays_ms, target, dt=1.0, backend="numba"):

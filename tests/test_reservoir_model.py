@@ -44,7 +44,8 @@ def test_double_exponential_feature_kernel():
     # (exp(-t/td) - exp(-t/tr)) / (td - tr) (the N&C kernel, 1/ms, integral 1)
     cfg = ReservoirConfig(n_neurons=20, gain_G=0.0, bias_current=0.0, warmup_ms=0.0)
     res = Reservoir(cfg, channels=())
-    sim = Simulator.load(res.state_path, backend="numpy")
+    sim = Simulator(res.net, backend="numpy")
+    sim.restore(res.snap0)                     # the stored initial state, from memory
     sim.inject_spikes("res", [3])
     syn = res._fresh_syn()
     rec = np.zeros((201, 20), np.float32)

@@ -2,20 +2,23 @@
 
 Division of labour: the engine (`spiking.Simulator`, numpy or numba backend) integrates the
 Izhikevich (2003) neurons with per-neuron (a, b, c, d) from `izhikevich_2003_heterogeneity`.
-The engine's synaptic current is a single exponential, so the **double-exponential** recurrent
-current (Nicola & Clopath's IPSC/h form, tau_r = 2 ms, tau_d = 20 ms) and the filtered-spike
-features r(t) (same kernel, 1/ms) are computed here from `sim.spikes_now()` every step and fed
-back with `sim.set_current()` (bias + IPSC + input channels [+ noise]).
+The recurrent current is Nicola & Clopath's double exponential in *their* discretisation (IPSC/h,
+forward Euler, tau_r = 2 ms, tau_d = 20 ms), and the filtered-spike features r(t) use the same
+kernel; both are computed here from `sim.spikes_now()` every step and fed back with
+`sim.set_current()` (bias + IPSC + input channels [+ noise]). The engine has double-exponential
+synapses now (`Izhikevich(tau_rise_ms=...)`), but they are integrated exactly, not by N&C's Euler
+step, and their weights are sparse CSR while N&C's W is a dense sign-mixed matrix that the
+features need per step anyway: moving the recurrence into the engine would change every figure of
+the suite (`docs/reservoir.md`) for no gain in fidelity to the paper, so the host loop stays.
 
-Deterministic trial resets: the network is warmed up once, the engine state is saved with
-`Simulator.save` (the stored initial state) together with the synaptic state kept here, and every
-trajectory starts from `Simulator.load` of that file with noise off.  A trajectory then depends
-only on its events, i.e. on (cue, latency, identity), and is cached per key.
+Deterministic trial resets: the network is warmed up once and its state taken with
+`Simulator.snapshot()` (in memory) together with the synaptic state kept here; every trajectory
+starts from `Simulator.restore()` of that snapshot with noise off (no file is read). A trajectory
+then depends only on its events, i.e. on (cue, latency, identity), and is cached per key.
 """
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Optional
 
@@ -76,11 +79,9 @@ class Reservoir:
         self.model = Izhikevich(noise_sigma=0.0, half_steps=cfg.half_steps)
         self.net = Network(populations=(Population("res", N, self.model, per_neuron=per),),
                            dt_ms=cfg.dt_ms, seed=cfg.seed)
-        self._tmp = None
-        if store_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="reservoir_")
-            store_dir = self._tmp.name
-        self.state_path = os.path.join(store_dir, f"reservoir_init_{cfg.seed}_{N}.h5")
+        # store_dir: when given, the warmed-up state is also written there as a checkpoint (to inspect
+        # or share it); trials never read it, they restore the in-memory snapshot
+        self.state_path = None if store_dir is None else os.path.join(store_dir, f"reservoir_init_{cfg.seed}_{N}.h5")
         self.er = np.exp(-cfg.dt_ms / cfg.tau_rise_ms)
         self.ed = np.exp(-cfg.dt_ms / cfg.tau_decay_ms)
         self._store_initial_state()
@@ -94,7 +95,9 @@ class Reservoir:
         sim = Simulator(self.net, backend=self.backend)
         syn = self._fresh_syn()
         self._advance(sim, syn, int(round(self.cfg.warmup_ms / self.cfg.dt_ms)), [], None, None, None)
-        sim.save(self.state_path)
+        self.sim, self.snap0 = sim, sim.snapshot()
+        if self.state_path is not None:
+            sim.save(self.state_path)
         self.syn0 = {k: v.copy() for k, v in syn.items()}
 
     def _advance(self, sim, syn, n_steps, pulses, rng, record, spikes_out, noise_sigma=0.0):
@@ -155,7 +158,8 @@ class Reservoir:
         sps = cfg.steps_per_sample
         n_samples = n_steps // sps
         rec = np.zeros((n_samples + 1, cfg.n_neurons), dtype=np.float32)
-        sim = Simulator.load(self.state_path, backend=self.backend)
+        sim = self.sim
+        sim.restore(self.snap0)
         syn = {k: v.copy() for k, v in self.syn0.items()}
         spikes = []
         self._advance(sim, syn, n_steps, pulses, rng, (rec, sps), spikes, sigma)
@@ -168,9 +172,7 @@ class Reservoir:
         return Trajectory(key, rec[:n_samples], st, sn, counts, float(duration_ms))
 
     def close(self):
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        """Kept for callers that close a reservoir: the state lives in memory, nothing to clean."""
 
 
 class TrajectoryCache:
