@@ -25,6 +25,9 @@ import numpy as np
 from . import audit
 from .backends import get_backend
 from .build import BuiltGroup, BuiltNetwork, build
+from .kernels.izhikevich import izh_records
+from .kernels.lif import lif_records
+from .kernels.noise import NeuronScratch
 from .kernels.rng import ZIG_RATIO, ZIG_X, step_key_int
 from .model import Network
 from .params import ParameterError
@@ -32,6 +35,9 @@ from .params import ParameterError
 
 class NumericalError(FloatingPointError):
     """A state variable became NaN or infinite."""
+
+
+_RECORDS = {"izh": izh_records, "lif": lif_records}   # neuron kind -> maker of its kernel records
 
 
 class _Group:
@@ -47,15 +53,21 @@ class _Group:
         self.n = 0
         self.ring_rows = ring_rows
         if g.kind in ("izh", "lif"):
-            self.words = be.zeros(g.size, np.uint64)      # scratch: this step's random words
-            self.deferred = be.zeros(g.size, np.int32)    # scratch: neurons on the ziggurat's slow path
-            self.zbuf = be.zeros(g.size, np.float32)      # scratch: this step's fast-path normals
-            self.code = be.zeros(-(-g.size // 8) * 8, np.uint8)   # scratch: per-neuron step outcome
-            self.noisy = self.params["sigma"] > 0.0
+            self.scratch = NeuronScratch(words=be.zeros(g.size, np.uint64), zbuf=be.zeros(g.size, np.float32),
+                                         code=be.zeros(-(-g.size // 8) * 8, np.uint8),
+                                         deferred=be.zeros(g.size, np.int32), spikes=self.spikes)
+            self.refresh()
         self.gen_ptr = 0   # a generator's next event
         if "hist_counts" in g.state:
             self.hist_n = np.array(g.state["hist_counts"], np.int64)   # host copy of the history counts
         self.hist_host = None   # host copy of the spike history (growing stores on a device backend)
+
+
+    def refresh(self) -> None:
+        """(Re)make the kernel's parameter and state records from the dicts (after a switch such
+        as ``use_ext`` or a restored noise level changed)."""
+        self.p_rec, self.s_rec = _RECORDS[self.kind](self.params, self.state)
+        self.noisy = self.p_rec.noisy
 
 
 class _HostSpikes:
@@ -168,8 +180,9 @@ class Simulator:
         v = np.broadcast_to(np.asarray(values, dtype=np.float32), (g.size,))
         if not np.all(np.isfinite(v)):
             raise ParameterError("set_current: values must be finite")
-        if "use_ext" in g.params:
+        if "use_ext" in g.params and not g.params["use_ext"]:
             g.params["use_ext"] = True
+            g.refresh()
         self.backend.write(g.state["i_ext"], np.ascontiguousarray(v))
 
     # -- one step -----------------------------------------------------------------
@@ -182,25 +195,14 @@ class Simulator:
             t0 = time.perf_counter() if prof else 0.0
             k = g.kind
             if k in ("izh", "lif"):
-                p, s = g.params, g.state
+                s = g.state
                 row = t % g.ring_rows
                 if g.noisy:
-                    be.hash_fill(step_key_int(g.noise_key, t), g.words)
+                    be.hash_fill(step_key_int(g.noise_key, t), g.scratch.words)
                     if prof:
                         be.synchronize(); t1 = time.perf_counter(); self.timers["noise"] += t1 - t0; t0 = t1
-                if k == "izh":
-                    g.n = be.izh_step(s["v"], s["u"], p["a"], p["b"], p["c"], p["d"], s["i_ext"], s["i_syn"],
-                                      p["syn_decay"], s["pulse_ring"][row], s["current_ring"][row], g.words,
-                                      p["sigma"], self._zx, self._zr, p["dt"], p["half_steps"], p["v_peak"],
-                                      p["use_syn"], p["use_ext"], g.noisy, g.spikes, g.deferred, s["i_rise"],
-                                      p["rise_decay"], p["rise_gain"], p["use_rise"], p["general"], p["k"],
-                                      p["vr"], p["vt"], p["inv_c"], g.zbuf, g.code)
-                else:
-                    g.n = be.lif_step(s["v"], s["i_syn"], s["refr"], s["i_ext"], s["pulse_ring"][row],
-                                      s["current_ring"][row], g.words, p["sigma"], self._zx, self._zr, p["p22"],
-                                      p["p21"], p["p20"], p["p11"], p["v_th"], p["v_reset"], p["ref_steps"],
-                                      g.noisy, g.spikes, g.deferred, s["i_rise"], p["p2h"], p["rise_decay"],
-                                      p["rise_gain"], bool(p["use_rise"]), g.zbuf, g.code)
+                step = be.izh_step if k == "izh" else be.lif_step
+                g.n = step(g.s_rec, g.p_rec, s["pulse_ring"][row], s["current_ring"][row], g.scratch, self._zx, self._zr)
                 if prof:
                     be.synchronize(); self.timers["neuron_update"] += time.perf_counter() - t0
             elif k == "poisson":

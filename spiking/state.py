@@ -207,9 +207,10 @@ def restore(sim, state: SimState) -> None:
         g.gen_ptr = int(sc["gen_ptr"])
         if "sigma" in sc and g.kind in ("izh", "lif"):
             g.params["sigma"] = float(sc["sigma"])
-            g.noisy = g.params["sigma"] > 0.0
         if "use_ext" in sc and "use_ext" in g.params:
             g.params["use_ext"] = bool(sc["use_ext"])
+        if g.kind in ("izh", "lif"):
+            g.refresh()
         g.n = 0
     for pj, (p, arr) in enumerate(sim.projections):
         sc = S[f"projections/{pj}"]

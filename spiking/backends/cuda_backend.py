@@ -364,19 +364,19 @@ class CudaBackend:
     def hash_fill(self, skey, words):
         _hash_fill_k[_blocks(words.shape[0]), _TPB](skey, words)
 
-    def izh_step(self, v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr, dt, half_steps,
-                 v_peak, use_syn, use_ext, noisy, spikes, deferred, i_rise, rise_decay, rise_gain, use_rise,
-                 general, k, vr, vt, inv_c, zbuf=None, code=None):
-        _izh_k[_blocks(v.shape[0]), _TPB](v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx,
-                                          zr, dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, self._count,
-                                          i_rise, rise_decay, rise_gain, use_rise, general, k, vr, vt, inv_c)
+    def izh_step(self, s, p, pulse, cur, scratch, zx, zr):
+        # the records are unpacked here: numba-cuda kernels take plain arrays and scalars
+        _izh_k[_blocks(s.v.shape[0]), _TPB](s.v, s.u, p.a, p.b, p.c, p.d, s.i_ext, s.i_syn, p.syn_decay, pulse, cur,
+                                            scratch.words, p.sigma, zx, zr, p.dt, p.half_steps, p.v_peak, p.use_syn,
+                                            p.use_ext, p.noisy, scratch.spikes, self._count, s.i_rise, p.rise_decay,
+                                            p.rise_gain, p.use_rise, p.general, p.k, p.vr, p.vt, p.inv_c)
         return self._take_count()
 
-    def lif_step(self, v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20, p11, v_th, v_reset,
-                 ref_steps, noisy, spikes, deferred, i_rise, p2h, rise_decay, rise_gain, use_rise, zbuf=None, code=None):
-        _lif_k[_blocks(v.shape[0]), _TPB](v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20,
-                                          p11, v_th, v_reset, ref_steps, noisy, spikes, self._count,
-                                          i_rise, p2h, rise_decay, rise_gain, use_rise)
+    def lif_step(self, s, p, pulse, cur, scratch, zx, zr):
+        _lif_k[_blocks(s.v.shape[0]), _TPB](s.v, s.i_syn, s.refr, s.i_ext, pulse, cur, scratch.words, p.sigma, zx, zr,
+                                            p.p22, p.p21, p.p20, p.p11, p.v_th, p.v_reset, p.ref_steps, p.noisy,
+                                            scratch.spikes, self._count, s.i_rise, p.p2h, p.rise_decay, p.rise_gain,
+                                            p.use_rise)
         return self._take_count()
 
     def scatter_add(self, row, idx, vals) -> None:

@@ -50,11 +50,11 @@ class NumbaBackend(HostBackend):
         numba.set_num_threads(self.threads)
         self.hash_fill = _hash_fill_parallel if self.threads > 1 else _noise.hash_fill
 
-    def izh_step(self, *args):
-        return _izh.izh_step(*args, parallel=self.threads > 1)
+    def izh_step(self, state, params, pulse, cur, scratch, zx, zr):
+        return _izh.izh_step(state, params, pulse, cur, scratch, zx, zr, parallel=self.threads > 1)
 
-    def lif_step(self, *args):
-        return _lif.lif_step(*args, parallel=self.threads > 1)
+    def lif_step(self, state, params, pulse, cur, scratch, zx, zr):
+        return _lif.lif_step(state, params, pulse, cur, scratch, zx, zr, parallel=self.threads > 1)
 
     propagate = staticmethod(_prop.propagate)
     propagate_delays = staticmethod(_prop.propagate_delays)

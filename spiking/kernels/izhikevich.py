@@ -30,6 +30,8 @@ do not depend on them).
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 from numba.extending import register_jitable
@@ -41,6 +43,46 @@ F04 = np.float32(0.04)
 F5 = np.float32(5.0)
 F140 = np.float32(140.0)
 FHALF = np.float32(0.5)
+
+
+class IzhParams(NamedTuple):
+    """An Izhikevich population's constants at one dt: what ``spiking.build`` derives from an
+    ``Izhikevich`` (a, b, c, d per neuron; the rest population-wide)."""
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+    d: np.ndarray
+    syn_decay: np.float32    # exp(-dt / tau_syn)
+    rise_decay: np.float32   # exp(-dt / tau_rise)
+    rise_gain: np.float32    # rise variable -> I_syn
+    dt: np.float32
+    v_peak: np.float32
+    sigma: float             # noise current std per step (noise_sigma * sqrt(1 ms / dt))
+    k: np.float32            # the 2007 form's k, v_r, v_t and 1 / C
+    vr: np.float32
+    vt: np.float32
+    inv_c: np.float32
+    half_steps: bool         # compiled variants: the scheme, the terms that are on, the form
+    use_syn: bool
+    use_ext: bool
+    use_rise: bool
+    general: bool
+    noisy: bool
+
+
+class IzhState(NamedTuple):
+    """An Izhikevich population's state arrays (float32)."""
+    v: np.ndarray
+    u: np.ndarray
+    i_syn: np.ndarray
+    i_rise: np.ndarray       # length 1 without a rise variable
+    i_ext: np.ndarray
+
+
+def izh_records(params: dict, state: dict) -> tuple[IzhParams, IzhState]:
+    """The kernel's records from a built group's parameter and state dicts."""
+    p = IzhParams(**{k: params[k] for k in IzhParams._fields if k != "noisy"}, noisy=params["sigma"] > 0.0)
+    return p, IzhState(**{k: state[k] for k in IzhState._fields})
 
 
 @register_jitable
@@ -104,8 +146,11 @@ def _make_izh_step(half_steps: bool, use_syn: bool, use_ext: bool, use_rise: boo
     serial, which keeps the spike order."""
 
     @njit(cache=True, parallel=parallel)
-    def step(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr,
-             dt, v_peak, spikes, deferred, i_rise, rise_decay, rise_gain, k, vr, vt, inv_c, zbuf, code):
+    def step(s, p, pulse, cur, scratch, zx, zr):
+        v, u, i_syn, i_rise, i_ext = s.v, s.u, s.i_syn, s.i_rise, s.i_ext
+        a, b, c, d, syn_decay, rise_decay, rise_gain = p.a, p.b, p.c, p.d, p.syn_decay, p.rise_decay, p.rise_gain
+        dt, v_peak, sigma, k, vr, vt, inv_c = p.dt, p.v_peak, p.sigma, p.k, p.vr, p.vt, p.inv_c
+        words, zbuf, code, deferred, spikes = scratch.words, scratch.zbuf, scratch.code, scratch.deferred, scratch.spikes
         # Three passes for the neurons whose draw is on the ziggurat's fast path (~99 %): the
         # normals (``fast_normals``: NaN marks a deferred neuron), a branch-free update of every
         # neuron that keeps a deferred neuron's old values by selects (LLVM vectorises it), and a
@@ -178,16 +223,15 @@ def _make_izh_step(half_steps: bool, use_syn: bool, use_ext: bool, use_rise: boo
 _IZH_STEPS: dict = {}
 
 
-def izh_step(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr,
-             dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, deferred, i_rise, rise_decay, rise_gain,
-             use_rise, general, k, vr, vt, inv_c, zbuf, code, parallel=False):
-    """One Izhikevich step (numba): runs the variant compiled for this group's switches."""
-    key = (bool(half_steps), bool(use_syn), bool(use_ext), bool(use_rise), bool(noisy), bool(general), bool(parallel))
+def izh_step(s: IzhState, p: IzhParams, pulse, cur, scratch, zx, zr, parallel=False):
+    """One Izhikevich step (numba): runs the variant compiled for this group's switches.
+    ``pulse`` / ``cur``: this step's ring rows (consumed and cleared); returns the spike count."""
+    key = (bool(p.half_steps), bool(p.use_syn), bool(p.use_ext), bool(p.use_rise), bool(p.noisy), bool(p.general),
+           bool(parallel))
     fn = _IZH_STEPS.get(key)
     if fn is None:
         fn = _IZH_STEPS[key] = _make_izh_step(*key)
-    return fn(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr, dt, v_peak, spikes,
-              deferred, i_rise, rise_decay, rise_gain, k, vr, vt, inv_c, zbuf, code)
+    return fn(s, p, pulse, cur, scratch, zx, zr)
 
 
 def noise_and_order_np(words, sigma, n, noisy):
@@ -204,11 +248,14 @@ def spike_order_np(fired, slow):
     return np.concatenate([np.nonzero(fired & ~slow)[0], np.nonzero(fired & slow)[0]])
 
 
-def izh_step_np(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, zx, zr,
-                dt, half_steps, v_peak, use_syn, use_ext, noisy, spikes, deferred, i_rise, rise_decay, rise_gain,
-                use_rise, general, k, vr, vt, inv_c, zbuf=None, code=None):
-    """numpy twin of ``izh_step`` (same signature, same float32 operation order)."""
-    z, slow = noise_and_order_np(words, sigma, v.shape[0], noisy)
+def izh_step_np(s: IzhState, p: IzhParams, pulse, cur, scratch, zx=None, zr=None):
+    """numpy twin of ``izh_step`` (same records, same float32 operation order)."""
+    v, u, i_syn, i_rise, i_ext = s
+    a, b, c, d, syn_decay, rise_decay, rise_gain = p.a, p.b, p.c, p.d, p.syn_decay, p.rise_decay, p.rise_gain
+    dt, v_peak, k, vr, vt, inv_c = p.dt, p.v_peak, p.k, p.vr, p.vt, p.inv_c
+    half_steps, use_rise, general = p.half_steps, p.use_rise, p.general
+    spikes = scratch.spikes
+    z, slow = noise_and_order_np(scratch.words, p.sigma, v.shape[0], p.noisy)
     ii = (i_ext + z) + i_syn
     if general and half_steps:
         hdt = dt * FHALF

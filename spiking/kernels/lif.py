@@ -16,12 +16,46 @@ fast-path / deferred split of the noise draws, hence the same spike order.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 from numba.extending import register_jitable
 
 from .izhikevich import noise_and_order_np, spike_order_np
 from .noise import collect_codes, deferred_normal, fast_normals, fast_normals_parallel
+
+
+class LIFParams(NamedTuple):
+    """A LIF population's constants at one dt: what ``spiking.build`` derives from a ``LIF``."""
+    p22: np.float32         # exp(-dt / tau_m)
+    p21: np.float32         # I_syn -> V over one step
+    p20: np.float32         # I_ext -> V over one step (1 - p22)
+    p11: np.float32         # exp(-dt / tau_syn)
+    p2h: np.float32         # rise variable -> V (0 without a rise)
+    rise_decay: np.float32  # exp(-dt / tau_rise)
+    rise_gain: np.float32   # rise variable -> I_syn
+    v_th: np.float32
+    v_reset: np.float32
+    ref_steps: int
+    sigma: float            # noise std per step (noise_sigma * sqrt(dt / 1 ms))
+    use_rise: bool          # compiled variant: double-exponential synapse
+    noisy: bool
+
+
+class LIFState(NamedTuple):
+    """A LIF population's state arrays (float32 except the refractory counters)."""
+    v: np.ndarray
+    i_syn: np.ndarray
+    refr: np.ndarray
+    i_ext: np.ndarray
+    i_rise: np.ndarray      # length 1 without a rise variable
+
+
+def lif_records(params: dict, state: dict) -> tuple[LIFParams, LIFState]:
+    """The kernel's records from a built group's parameter and state dicts."""
+    p = LIFParams(**{k: params[k] for k in LIFParams._fields if k != "noisy"}, noisy=params["sigma"] > 0.0)
+    return p, LIFState(**{k: state[k] for k in LIFState._fields})
 
 
 @register_jitable
@@ -56,9 +90,11 @@ def _make_lif_step(use_rise: bool, parallel: bool = False):
     for ``izh_step``: the normals and the update pass over threads, bit-identical results."""
 
     @njit(cache=True, parallel=parallel)
-    def step(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
-             p22, p21, p20, p11, v_th, v_reset, ref_steps, noisy, spikes, deferred,
-             i_rise, p2h, rise_decay, rise_gain, zbuf, code):
+    def step(s, p, pulse, cur, scratch, zx, zr):
+        v, i_syn, refr, i_ext, i_rise = s.v, s.i_syn, s.refr, s.i_ext, s.i_rise
+        p22, p21, p20, p11, p2h, v_th, v_reset = p.p22, p.p21, p.p20, p.p11, p.p2h, p.v_th, p.v_reset
+        rise_decay, rise_gain, ref_steps, sigma, noisy = p.rise_decay, p.rise_gain, p.ref_steps, p.sigma, p.noisy
+        words, zbuf, code, deferred, spikes = scratch.words, scratch.zbuf, scratch.code, scratch.deferred, scratch.spikes
         # The same three passes as ``izh_step`` (normals, a branch-free update that keeps a
         # deferred neuron's values by selects, a scan of the codes), then the deferred
         # neurons with the body written out; ``lif_neuron`` is its CUDA counterpart.
@@ -126,23 +162,23 @@ def _make_lif_step(use_rise: bool, parallel: bool = False):
 _LIF_STEPS: dict = {}
 
 
-def lif_step(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
-             p22, p21, p20, p11, v_th, v_reset, ref_steps, noisy, spikes, deferred,
-             i_rise, p2h, rise_decay, rise_gain, use_rise, zbuf, code, parallel=False):
-    """One LIF step (numba); picks the variant compiled for ``use_rise`` (and ``parallel``)."""
-    key = (bool(use_rise), bool(parallel))
+def lif_step(s: LIFState, p: LIFParams, pulse, cur, scratch, zx, zr, parallel=False):
+    """One LIF step (numba); runs the variant compiled for ``p.use_rise`` (and ``parallel``).
+    ``pulse`` / ``cur``: this step's ring rows (consumed and cleared); returns the spike count."""
+    key = (bool(p.use_rise), bool(parallel))
     fn = _LIF_STEPS.get(key)
     if fn is None:
         fn = _LIF_STEPS[key] = _make_lif_step(*key)
-    return fn(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20, p11, v_th, v_reset, ref_steps,
-              noisy, spikes, deferred, i_rise, p2h, rise_decay, rise_gain, zbuf, code)
+    return fn(s, p, pulse, cur, scratch, zx, zr)
 
 
-def lif_step_np(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr,
-                p22, p21, p20, p11, v_th, v_reset, ref_steps, noisy, spikes, deferred,
-                i_rise, p2h, rise_decay, rise_gain, use_rise, zbuf=None, code=None):
+def lif_step_np(s: LIFState, p: LIFParams, pulse, cur, scratch, zx=None, zr=None):
     """numpy twin of ``lif_step``."""
-    z, slow = noise_and_order_np(words, sigma, v.shape[0], noisy)
+    v, i_syn, refr, i_ext, i_rise = s
+    p22, p21, p20, p11, p2h, v_th, v_reset = p.p22, p.p21, p.p20, p.p11, p.p2h, p.v_th, p.v_reset
+    rise_decay, rise_gain, ref_steps, use_rise = p.rise_decay, p.rise_gain, p.ref_steps, p.use_rise
+    words, spikes = scratch.words, scratch.spikes
+    z, slow = noise_and_order_np(words, p.sigma, v.shape[0], p.noisy)
     ref = refr > 0
     vn = p22 * v + p21 * i_syn + p20 * i_ext + z
     if use_rise:

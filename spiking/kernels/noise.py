@@ -9,11 +9,22 @@ a run, never changes it.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 from numba.extending import register_jitable
 
 from .rng import ZIG_MASK, _normal_slow, draw_word, draw_words_np, uniform_from_hash
+
+
+class NeuronScratch(NamedTuple):
+    """Per-step work arrays of a neuron population (not state: rewritten every step)."""
+    words: np.ndarray      # uint64: this step's random words
+    zbuf: np.ndarray       # float32: the fast-path normals
+    code: np.ndarray       # uint8: each neuron's outcome (0 quiet, 1 fired, 2 deferred)
+    deferred: np.ndarray   # int32: neurons on the ziggurat's slow path
+    spikes: np.ndarray     # int32: this step's spikes (the output)
 
 
 @njit(cache=True)
