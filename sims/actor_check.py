@@ -18,10 +18,10 @@ import time
 
 def run(backend: str | None = None, prompt: str = "In two sentences, what is a spiking neural network?",
         max_new_tokens: int = 48, seed: int = 0) -> dict:
-    from agents.config import ActorConfig, make_actor
-    from agents.context import ContextBuilder
-    from agents.soul import Soul
-    from agents.types import Association, SurfacedAssociations
+    from agents.ember.llm import ActorConfig, make_actor
+    from agents.ember.context import ContextBuilder
+    from agents.ember.soul import Soul
+    from agents.ember.types import Association, SurfacedAssociations
 
     overrides = {"max_new_tokens": max_new_tokens, "seed": seed}
     if backend:

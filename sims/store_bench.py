@@ -25,7 +25,7 @@ def run(n: int = 5000, synchronous: str = "FULL", directory: str | None = None, 
         n_queries: int = 500) -> dict:
     import numpy as np
 
-    from agents.store import MemoryStore
+    from agents.ember.store import MemoryStore
 
     rng = np.random.default_rng(seed)
     vocab = [f"word{i}" for i in range(2000)] + ["pottery", "Lisbon", "Maya", "garden", "spiking", "memory"]

@@ -135,7 +135,9 @@ def _clean_stale_temporaries(folder: str, base: str) -> int:
     return removed
 
 
-def save(sim, path) -> None:
+def write(path, net, state) -> None:
+    """Write ``net`` (a ``spiking.Network``) and ``state`` (a ``SimState`` of a simulator of it)
+    to ``path`` atomically. ``Simulator.save`` calls this."""
     import h5py
 
     path = os.fspath(path)
@@ -144,11 +146,10 @@ def save(sim, path) -> None:
         raise CheckpointError(f"cannot save checkpoint: folder {folder!r} does not exist")
     base = os.path.basename(path)
     _clean_stale_temporaries(folder, base)
-    state = sim.snapshot()
     desc_arrays: list = []
-    desc = _encode(sim.net, desc_arrays)
-    meta = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "dt_ms": float(sim.dt_ms), "seed": int(sim.net.seed),
-            "t_steps": int(sim.t), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "description": desc,
+    desc = _encode(net, desc_arrays)
+    meta = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "dt_ms": float(net.dt_ms), "seed": int(net.seed),
+            "t_steps": int(state.t), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "description": desc,
             "scalars": state.scalars, "n_description_arrays": len(desc_arrays),
             "arrays": {k: [a.dtype.str, list(a.shape)] for k, a in state.arrays.items()}}
     tmp = os.path.join(folder, f".{base}.tmp-{os.getpid()}")
@@ -292,7 +293,8 @@ def _read_v1(h):
 
 
 def read(path):
-    """(network description, dt_ms, snapshot) of a checkpoint file, verified; no simulator is built."""
+    """(network description, dt_ms, snapshot) of a checkpoint file, verified; no simulator is built
+    (``Simulator.load`` builds one from the description and restores the snapshot into it)."""
     import h5py
 
     path = os.fspath(path)
@@ -313,21 +315,3 @@ def read(path):
     except Exception as e:   # h5py raises OSError, RuntimeError, KeyError, ValueError, ... on damaged files
         raise CheckpointError(f"{path!r} is not a readable checkpoint (truncated or corrupt): "
                               f"{type(e).__name__}: {e}") from None
-
-
-def load(path, backend: str = "numba", **backend_options):
-    from .engine import Simulator
-    from .model import Network
-    from .params import ParameterError
-
-    net, dt, state = read(path)
-    if not isinstance(net, Network):
-        raise CheckpointError(f"{os.fspath(path)!r}: the description is a {type(net).__name__}, not a Network")
-    if float(net.dt_ms) != dt:
-        raise CheckpointError(f"{os.fspath(path)!r}: dt_ms {dt} differs from its description's {net.dt_ms}")
-    try:
-        sim = Simulator(net, backend=backend, **backend_options)
-        sim.restore(state)
-    except (ParameterError, ValueError, TypeError, KeyError, IndexError) as e:
-        raise CheckpointError(f"{os.fspath(path)!r} does not match its own description: {e}") from None
-    return sim

@@ -17,12 +17,13 @@ Schedule of step t (every population, then every projection, then monitors):
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import defaultdict
 
 import numpy as np
 
-from . import audit
+from . import audit, checkpoint
 from .backends import get_backend
 from .build import BuiltGroup, BuiltNetwork, build
 from .kernels.izhikevich import izh_records
@@ -599,11 +600,21 @@ class Simulator:
 
     def save(self, path) -> None:
         """Write a checkpoint (``spiking.checkpoint``): the description and a snapshot, atomically."""
-        from .checkpoint import save
-        save(self, path)
+        checkpoint.write(path, self.net, self.snapshot())
 
     @classmethod
     def load(cls, path, backend: str = "numba", **backend_options) -> "Simulator":
-        """Build the checkpoint's network for ``backend`` and restore its snapshot."""
-        from .checkpoint import load
-        return load(path, backend=backend, **backend_options)
+        """Build the checkpoint's network for ``backend`` and restore its snapshot into it; a file
+        that is damaged or does not match its own description raises ``CheckpointError``."""
+        net, dt, state = checkpoint.read(path)
+        where = repr(os.fspath(path))
+        if not isinstance(net, Network):
+            raise checkpoint.CheckpointError(f"{where}: the description is a {type(net).__name__}, not a Network")
+        if float(net.dt_ms) != dt:
+            raise checkpoint.CheckpointError(f"{where}: dt_ms {dt} differs from its description's {net.dt_ms}")
+        try:
+            sim = cls(net, backend=backend, **backend_options)
+            sim.restore(state)
+        except (ParameterError, ValueError, TypeError, KeyError, IndexError) as e:
+            raise checkpoint.CheckpointError(f"{where} does not match its own description: {e}") from None
+        return sim

@@ -7,12 +7,13 @@ import sys
 
 import pytest
 
-from agents.actor import (ACTION_HELP, LLMBadOutput, LLMRateLimited, LLMServerError, ScriptedActor, action_prompt,
+from agents.ember.llm.actor import (ACTION_HELP, LLMBadOutput, LLMRateLimited, LLMServerError, ScriptedActor, action_prompt,
                           parse_action_json, shuffled_actions, with_retries)
-from agents.config import ActorConfig, default_cache_dir, make_actor
-from agents.context import ContextBuilder, estimate_tokens
-from agents.soul import CORE_SAFETY_VALUES, Soul
-from agents.types import ACTIONS, Action, Association, Context, Message, SurfacedAssociations
+from agents.ember.llm import make_actor
+from agents.ember.llm.config import ActorConfig, default_cache_dir
+from agents.ember.context import ContextBuilder, estimate_tokens
+from agents.ember.soul import CORE_SAFETY_VALUES, Soul
+from agents.ember.types import ACTIONS, Action, Association, Context, Message, SurfacedAssociations
 
 
 def trig(n=3, t=1_700_000_000.0):
@@ -20,7 +21,7 @@ def trig(n=3, t=1_700_000_000.0):
 
 
 def test_importing_agents_does_not_import_torch_or_sdks():
-    code = ("import sys, agents.agent, agents.store, agents.hosted, agents.local, agents.extract, agents.config;"
+    code = ("import sys, agents.ember.agent, agents.ember.store, agents.ember.llm.hosted, agents.ember.llm.local, agents.ember.extract, agents.ember.llm.config;"
             "print(sorted(m for m in ('torch','transformers','openai','anthropic') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
@@ -196,7 +197,7 @@ def test_llama_cpp_backend_missing_gives_install_hint():
         pytest.skip("llama-cpp-python is installed here; this test checks the missing-package error")
     except ImportError:
         pass
-    from agents.actor import BackendUnavailable
+    from agents.ember.llm.actor import BackendUnavailable
     with pytest.raises(BackendUnavailable, match="llama-cpp-python"):
         make_actor(ActorConfig(backend="llama_cpp"))
 

@@ -1,7 +1,7 @@
 """Offline entity and topic extraction: the documented heuristic and YAKE topics."""
 import pytest
 
-from agents.extract import Extractor
+from agents.ember.extract import Extractor
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +59,9 @@ def test_bad_input(ex):
 
 
 def test_llm_extractor_validates_and_falls_back():
-    from agents.actor import ScriptedActor
-    from agents.extract import LLMExtractor
-    from agents.soul import Soul
+    from agents.ember.llm.actor import ScriptedActor
+    from agents.ember.extract import LLMExtractor
+    from agents.ember.soul import Soul
 
     reply = '{"persons": ["Maya", "Bob Invented"], "topics": ["Pottery Classes", "lisbon", 5]}'
     actor = ScriptedActor(replies=[reply])
@@ -78,8 +78,8 @@ def test_llm_extractor_validates_and_falls_back():
 
 
 def test_make_extractor_picks_by_backend():
-    from agents.actor import ScriptedActor
-    from agents.extract import LLMExtractor, make_extractor
+    from agents.ember.llm.actor import ScriptedActor
+    from agents.ember.extract import LLMExtractor, make_extractor
 
     class Hosted(ScriptedActor):
         name = "openai:some-model"

@@ -3,12 +3,12 @@ import datetime as dt
 
 import pytest
 
-from agents.actor import ScriptedActor
-from agents.agent import Agent
-from agents.guardrails import ActionLimit, GuardrailConfig, Guardrails
-from agents.soul import DEFAULT_SOUL_PATH, Soul
-from agents.store import MemoryStore
-from agents.types import Association, SurfacedAssociations
+from agents.ember.llm.actor import ScriptedActor
+from agents.ember.agent import Agent
+from agents.ember.guardrails import ActionLimit, GuardrailConfig, Guardrails
+from agents.ember.soul import DEFAULT_SOUL_PATH, Soul
+from agents.ember.store import MemoryStore
+from agents.ember.types import Association, SurfacedAssociations
 
 NOON = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc).timestamp()
 
@@ -225,7 +225,7 @@ def test_agent_never_crashes_on_actor_exceptions(store):
 
 
 def test_agent_labels_messages_with_the_extractor(store):
-    from agents.extract import Extractor
+    from agents.ember.extract import Extractor
     agent = Agent(ScriptedActor(), store, guardrails=cfg(), clock=Clock(), extractor=Extractor())
     r = agent.handle_user_message("I talked to Maya about pottery classes in Lisbon.")
     assert "Maya" in r.labels and store.get_message(r.user_message_id).labels == r.labels
@@ -242,7 +242,7 @@ def test_agent_puts_relevant_facts_in_context(store):
 
 
 def test_message_is_stored_before_an_llm_extractor_runs(store):
-    from agents.extract import LLMExtractor
+    from agents.ember.extract import LLMExtractor
 
     seen = []
 

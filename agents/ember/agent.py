@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .actor import Actor
+from .llm.actor import Actor
 from .context import ContextBuilder
 from .guardrails import GuardrailConfig, Guardrails
 from .soul import Soul

@@ -17,7 +17,7 @@ import re
 import time
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
-from .types import ACTIONS, Action, Context, SurfacedAssociations
+from ..types import ACTIONS, Action, Context, SurfacedAssociations
 
 log = logging.getLogger(__name__)
 

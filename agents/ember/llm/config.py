@@ -104,27 +104,3 @@ class ActorConfig:
             raise ValueError(f"bad number in EMBER_LLM_TIMEOUT_S / EMBER_LLM_MAX_RETRIES / EMBER_LLM_THREADS: {err}") from None
         kw.update(overrides)
         return cls(**kw)
-
-
-def make_actor(config: ActorConfig | None = None):
-    """Build the configured actor. Heavy imports happen only here, per backend."""
-    config = config or ActorConfig.from_env()
-    if config.backend == "local":
-        from .local import TransformersActor
-
-        return TransformersActor(config)
-    if config.backend == "llama_cpp":
-        from .llamacpp import LlamaCppActor
-
-        return LlamaCppActor(config)
-    if config.backend == "openai":
-        from .hosted import OpenAIActor
-
-        return OpenAIActor(config)
-    if config.backend == "anthropic":
-        from .hosted import AnthropicActor
-
-        return AnthropicActor(config)
-    from .actor import ScriptedActor
-
-    return ScriptedActor(seed=config.seed)

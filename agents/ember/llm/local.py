@@ -39,7 +39,7 @@ from pathlib import Path
 
 from .actor import BackendUnavailable, action_prompt, content_prompt, shuffled_actions
 from .config import ActorConfig, default_cache_dir
-from .types import Action, Context, SurfacedAssociations
+from ..types import Action, Context, SurfacedAssociations
 
 log = logging.getLogger(__name__)
 

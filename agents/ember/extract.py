@@ -213,7 +213,7 @@ class LLMExtractor:
     def _ask(self, text: str) -> Extraction:
         import json
 
-        from .actor import _JSON_OBJ
+        from .llm.actor import _JSON_OBJ
         from .types import Context, Message
 
         name = getattr(self.actor, "name", "llm")
