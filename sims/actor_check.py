@@ -10,10 +10,11 @@ JSON object (with ``--json``) with ``backend``, ``reply``, ``action``, ``load_s`
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
+
+from .output import emit
 
 
 def run(backend: str | None = None, prompt: str = "In two sentences, what is a spiking neural network?",
@@ -91,11 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a clear one-line error instead of a traceback
         print(f"actor-check failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(res, ensure_ascii=False))
-    else:
-        for k, v in res.items():
-            print(f"{k}: {v}")
+    emit(res, args.json)
     return 0
 
 

@@ -14,11 +14,12 @@ generated from ``--seed``. Prints one JSON object with ``--json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
+
+from .output import emit
 
 
 def run(n: int = 5000, synchronous: str = "FULL", directory: str | None = None, seed: int = 0,
@@ -85,11 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.n < 10:
         ap.error("--n must be at least 10")
     res = run(args.n, args.synchronous, args.dir, args.seed)
-    if args.json:
-        print(json.dumps(res))
-    else:
-        for k, v in res.items():
-            print(f"{k}: {v}")
+    emit(res, args.json)
     return 0
 
 

@@ -343,20 +343,30 @@ def raster(trains: SpikeTrains, path=None, title: str = "", max_points: int = 20
     import matplotlib
     if path is not None and ax is None:
         matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
 
     t, i = trains.t_ms, trains.indices
     if t.size > max_points:
         keep = np.random.default_rng(0).choice(t.size, max_points, replace=False)
         t, i = t[keep], i[keep]
-    own = ax is None
-    if own:
-        fig, ax = plt.subplots(figsize=(9, 4.5), dpi=110)
+    fig, ax = _axes(ax, (9, 4.5))
     ax.scatter(t, i, s=0.6, c="k", marker=".", linewidths=0)
-    ax.set_xlabel("time (ms)")
-    ax.set_ylabel("neuron")
-    ax.set_title(title or f"{trains.population}: {trains.indices.size} spikes")
-    if own and path is not None:
+    return _finish(fig, ax, path, "time (ms)", "neuron", title or f"{trains.population}: {trains.indices.size} spikes")
+
+
+def _axes(ax, figsize):
+    """(figure we own or None, axes): new axes unless the caller gave some."""
+    if ax is not None:
+        return None, ax
+    import matplotlib.pyplot as plt
+    return plt.subplots(figsize=figsize, dpi=110)
+
+
+def _finish(fig, ax, path, xlabel, ylabel, title):
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if fig is not None and path is not None:
+        import matplotlib.pyplot as plt
         fig.tight_layout()
         fig.savefig(path)
         plt.close(fig)
@@ -364,18 +374,7 @@ def raster(trains: SpikeTrains, path=None, title: str = "", max_points: int = 20
 
 
 def rate_plot(rate: PopulationRate, bin_ms: float = 5.0, path=None, ax=None, title: str = ""):
-    import matplotlib.pyplot as plt
-
     t, r = rate.rate_hz(bin_ms)
-    own = ax is None
-    if own:
-        fig, ax = plt.subplots(figsize=(9, 2.5), dpi=110)
+    fig, ax = _axes(ax, (9, 2.5))
     ax.plot(t, r, lw=0.8)
-    ax.set_xlabel("time (ms)")
-    ax.set_ylabel("rate (Hz)")
-    ax.set_title(title or f"{rate.population}: population rate, {bin_ms:g} ms bins")
-    if own and path is not None:
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
-    return ax
+    return _finish(fig, ax, path, "time (ms)", "rate (Hz)", title or f"{rate.population}: population rate, {bin_ms:g} ms bins")

@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import register_jitable
 
-from .noise import collect_codes, deferred_normal, fast_normals, fast_normals_parallel
+from .noise import collect_codes, deferred_normal, normals_pass
 from .rng import ZIG_MASK, ZIG_RATIO, normal_np, uniform_np
 
 F04 = np.float32(0.04)
@@ -159,10 +159,7 @@ def _make_izh_step(half_steps: bool, use_syn: bool, use_ext: bool, use_rise: boo
         # arrays is ~25x slower, one taking scalars ~1.6x, measured).  ``izh_neuron`` holds the
         # same logic for the CUDA kernel; the numpy-twin and CUDA-simulator tests pin all three.
         if noisy:
-            if parallel:
-                fast_normals_parallel(words, sigma, zx, zr, zbuf)
-            else:
-                fast_normals(words, sigma, zx, zr, zbuf)
+            normals_pass(words, sigma, zx, zr, zbuf, parallel)
         for i in prange(v.shape[0]):
             z32 = zbuf[i] if noisy else np.float32(0.0)
             slow = z32 != z32

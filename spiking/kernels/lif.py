@@ -23,7 +23,7 @@ from numba import njit, prange
 from numba.extending import register_jitable
 
 from .izhikevich import noise_and_order_np, spike_order_np
-from .noise import collect_codes, deferred_normal, fast_normals, fast_normals_parallel
+from .noise import collect_codes, deferred_normal, normals_pass
 
 
 class LIFParams(NamedTuple):
@@ -99,10 +99,7 @@ def _make_lif_step(use_rise: bool, parallel: bool = False):
         # deferred neuron's values by selects, a scan of the codes), then the deferred
         # neurons with the body written out; ``lif_neuron`` is its CUDA counterpart.
         if noisy:
-            if parallel:
-                fast_normals_parallel(words, sigma, zx, zr, zbuf)
-            else:
-                fast_normals(words, sigma, zx, zr, zbuf)
+            normals_pass(words, sigma, zx, zr, zbuf, parallel)
         for i in prange(v.shape[0]):
             z32 = zbuf[i] if noisy else np.float32(0.0)
             slow = z32 != z32

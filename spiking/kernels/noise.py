@@ -38,28 +38,25 @@ def hash_fill_np(skey, words):
     words[:] = draw_words_np(skey, words.shape[0])
 
 
-@njit(cache=True)
-def fast_normals(words, sigma, zx, zr, z):
-    """z[i] = float32(sigma * ziggurat fast-path normal of words[i]), or NaN where the draw
-    falls off the fast path (~1 %): the neuron kernels then take that neuron in their
-    deferred loop.  A separate pass so that the neuron update itself can run branch-free."""
-    nan = np.float32(np.nan)
-    for i in range(words.shape[0]):
-        h = words[i]
-        layer = np.int64(h & ZIG_MASK)
-        x = 2.0 * uniform_from_hash(h) - 1.0
-        z[i] = np.float32(sigma * (x * zx[layer])) if abs(x) < zr[layer] else nan
+def _make_fast_normals(parallel: bool):
+    @njit(cache=True, parallel=parallel)
+    def fast_normals(words, sigma, zx, zr, z):
+        """z[i] = float32(sigma * ziggurat fast-path normal of words[i]), or NaN where the draw
+        falls off the fast path (~1 %): the neuron kernels then take that neuron in their
+        deferred loop.  A separate pass so that the neuron update itself can run branch-free;
+        with ``parallel`` over threads (each neuron's value is the same, whatever the thread)."""
+        nan = np.float32(np.nan)
+        for i in prange(words.shape[0]):
+            h = words[i]
+            layer = np.int64(h & ZIG_MASK)
+            x = 2.0 * uniform_from_hash(h) - 1.0
+            z[i] = np.float32(sigma * (x * zx[layer])) if abs(x) < zr[layer] else nan
+
+    return fast_normals
 
 
-@njit(cache=True, parallel=True)
-def fast_normals_parallel(words, sigma, zx, zr, z):
-    """``fast_normals`` over threads (each neuron's value is the same, whatever the thread)."""
-    nan = np.float32(np.nan)
-    for i in prange(words.shape[0]):
-        h = words[i]
-        layer = np.int64(h & ZIG_MASK)
-        x = 2.0 * uniform_from_hash(h) - 1.0
-        z[i] = np.float32(sigma * (x * zx[layer])) if abs(x) < zr[layer] else nan
+fast_normals = _make_fast_normals(False)
+fast_normals_parallel = _make_fast_normals(True)
 
 
 @register_jitable
@@ -88,3 +85,12 @@ def collect_codes(code, spikes, deferred):
                     deferred[nd] = i
                     nd += 1
     return n, nd
+
+
+@register_jitable
+def normals_pass(words, sigma, zx, zr, z, parallel):
+    """The neuron kernels' first pass: ``fast_normals`` (over threads when ``parallel``)."""
+    if parallel:
+        fast_normals_parallel(words, sigma, zx, zr, z)
+    else:
+        fast_normals(words, sigma, zx, zr, z)
