@@ -135,9 +135,11 @@ def _clean_stale_temporaries(folder: str, base: str) -> int:
     return removed
 
 
-def write(path, net, state) -> None:
+def write(path, net, state, extra: dict | None = None) -> None:
     """Write ``net`` (a ``spiking.Network``) and ``state`` (a ``SimState`` of a simulator of it)
-    to ``path`` atomically. ``Simulator.save`` calls this."""
+    to ``path`` atomically. ``Simulator.save`` calls this. ``extra``: a JSON-able dict that a model
+    built on the engine keeps with the same checkpoint (checksummed like the rest; ``read`` returns it as
+    the snapshot's ``extra``), so that its own state and the simulator's are saved as one file."""
     import h5py
 
     path = os.fspath(path)
@@ -151,7 +153,8 @@ def write(path, net, state) -> None:
     meta = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "dt_ms": float(net.dt_ms), "seed": int(net.seed),
             "t_steps": int(state.t), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "description": desc,
             "scalars": state.scalars, "n_description_arrays": len(desc_arrays),
-            "arrays": {k: [a.dtype.str, list(a.shape)] for k, a in state.arrays.items()}}
+            "arrays": {k: [a.dtype.str, list(a.shape)] for k, a in state.arrays.items()},
+            "extra": extra if extra is not None else {}}
     tmp = os.path.join(folder, f".{base}.tmp-{os.getpid()}")
     try:
         with h5py.File(tmp, "w") as h:
@@ -229,7 +232,9 @@ def _read_v2(h):
     scalars = meta["scalars"]
     if scalars.get("t") != meta.get("t_steps"):
         raise CheckpointError("checkpoint clock is inconsistent")
-    return net, float(meta["dt_ms"]), SimState(arrays, scalars)
+    state = SimState(arrays, scalars)
+    state.extra = meta.get("extra", {})
+    return net, float(meta["dt_ms"]), state
 
 
 def _read_v1(h):

@@ -9,6 +9,8 @@ co-activation, and prunes what decays (EMBER's lateral concept-layer store, spec
   eligibility would produce at the current modulator level), exceeds ``w_create`` and (j, i)
   has no synapse yet, one is created: with that weight (capped at w_max), or for a three-factor
   rule with weight w_create and the pairing's eligibility;
+  with ``post_coactive > 0`` only post spikes of a neuron that fired recently (its trace from
+  earlier spikes >= post_coactive * A-) create: a lone spontaneous post spike does not;
 * existing synapses learn by the projection's STDP rule (traces per neuron, homogeneous delay);
 * pruning: once per simulated second, synapses below ``w_prune`` are removed (quarantined ones
   are kept), the arrays are compacted and the indices rebuilt; then, if the rule sets
@@ -45,6 +47,8 @@ class Grow:
     candidate_window_ms: float = 100.0
     initial_capacity: int = 1024
     autapses: bool = False
+    post_coactive: float = 0.0   # creation also needs the post neuron's earlier spikes: its trace before
+                                 # this spike >= post_coactive * A- (0: off; needs all-to-all pairing)
 
     def __post_init__(self):
         _positive("Grow", "w_create", self.w_create)
@@ -52,6 +56,7 @@ class Grow:
         _positive("Grow", "candidate_window_ms", self.candidate_window_ms)
         if self.w_create < self.w_prune:
             raise ParameterError(f"Grow needs w_create >= w_prune, got w_create={self.w_create}, w_prune={self.w_prune}")
+        _nonneg("Grow", "post_coactive", self.post_coactive)
         if not isinstance(self.initial_capacity, int) or self.initial_capacity < 1:
             raise ParameterError(f"Grow.initial_capacity must be an int >= 1, got {self.initial_capacity!r}")
 
@@ -71,6 +76,10 @@ class GrowingStore:
         self.n_pre, self.n_post = n_pre, n_post
         self.delay, self.dt_ms, self.same_pop = delay_steps, dt_ms, same_pop
         self.window = max(1, int(round(grow.candidate_window_ms / dt_ms)))
+        if grow.post_coactive > 0 and rule.pairing != "all":
+            raise ParameterError("Grow.post_coactive needs an STDP rule with all-to-all pairing (the post trace's history)")
+        # the post trace includes this spike (+A-): the earlier spikes must add post_coactive * A-
+        self.post_min = np.float32((1.0 + grow.post_coactive) * rule.a_minus) if grow.post_coactive > 0 else np.float32(0.0)
         self.k = gk
         self.n = 0
         self.tail_start = 0
@@ -145,7 +154,7 @@ class GrowingStore:
                     n, done = k.grow_post(post_group.spikes, post_group.n, t, hist, hist_n, first, last, self.x_pre,
                                           f32(gain), f32(self.grow.w_create), f32(r.w_max), self.grow.autapses,
                                           self.same_pop, self.keys, self.vals, self.pre, self.post, a[0], a[1],
-                                          r.modulated, self.n, self.capacity)
+                                          r.modulated, self.n, self.capacity, self.x_post, self.post_min)
                     self.created_total += n - self.n
                     self.n = n
                     if done:

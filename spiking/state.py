@@ -40,6 +40,7 @@ class SimState:
 
     arrays: dict = field(default_factory=dict)
     scalars: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)    # a model's own state kept with a checkpoint (JSON-able)
 
     @property
     def t(self) -> int:
@@ -50,7 +51,8 @@ class SimState:
         return int(sum(a.nbytes for a in self.arrays.values()))
 
     def copy(self) -> "SimState":
-        return SimState({k: v.copy() for k, v in self.arrays.items()}, copy.deepcopy(self.scalars))
+        return SimState({k: v.copy() for k, v in self.arrays.items()}, copy.deepcopy(self.scalars),
+                        copy.deepcopy(self.extra))
 
 
 def snapshot(sim) -> SimState:

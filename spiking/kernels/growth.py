@@ -62,13 +62,16 @@ def hash_rebuild(keys, vals, pre, post, n):
 
 @njit(cache=True)
 def grow_post(post_spikes, n_post, t, hist, hist_n, first_src, last_src, x_pre, gain, w_create, w_max, autapse_ok,
-              same_pop, keys, vals, pre, post, w, elig, modulated, n, capacity):
+              same_pop, keys, vals, pre, post, w, elig, modulated, n, capacity, x_post, post_min):
     """Create synapses (j -> i) for each post spike i and each presynaptic neuron j that arrived
     in the candidate window, when the update the pairing would make, gain * x_pre[j], exceeds
-    w_create.  Returns the new count (stops at capacity; the caller grows and calls again)."""
+    w_create, and the post neuron's trace (this spike included) is at least ``post_min`` (0: any
+    post spike).  Returns the new count (stops at capacity; the caller grows and calls again)."""
     h = hist.shape[0]
     for k in range(n_post):
         i = post_spikes[k]
+        if x_post[i] < post_min:
+            continue
         for src in range(first_src, last_src + 1):
             if src < 0:
                 continue

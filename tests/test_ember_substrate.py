@@ -1,0 +1,204 @@
+"""EMBER's memory substrate at a reduced scale: the same code path as the 220,000-neuron network."""
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from agents.ember.detector import Detector, DetectorParams
+from agents.ember.substrate import (LATERAL, Substrate, SubstrateConfig, SubstrateError, build_network,
+                                    reserved_cells)
+from encoders.hashing import HashingEmbedder
+
+DIALOGUE = os.path.join(os.path.dirname(__file__), "..", "agents", "ember", "data", "dialogue_ac6.json")
+
+
+def tiny(**kw) -> SubstrateConfig:
+    base = dict(scale=0.01, assembly_size=100, max_labels=6, seed=3)
+    base.update(kw)
+    return SubstrateConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def taught():
+    """A tiny substrate after the shipped dialogue's first six messages."""
+    sub = Substrate(tiny(), encoder=HashingEmbedder())
+    d = json.load(open(DIALOGUE))
+    for i, m in enumerate(d["messages"][:6]):
+        sub.present(m["text"], m["labels"], kinds=d["kinds"], message_id=i + 1)
+    return sub
+
+
+# --- the description ----------------------------------------------------------------------------------
+
+def test_config_sizes_scale_and_the_paper_facts_stay():
+    full = SubstrateConfig()
+    assert sum(full.sizes.values()) == 220_000
+    assert full.noise_sigma == 0.1 and full.sparsity == 0.14
+    cfg = tiny()
+    assert cfg.sizes["concept"] == 1500 and cfg.pool == 600
+    with pytest.raises(SubstrateError, match="scale"):
+        SubstrateConfig(scale=0.0)
+    with pytest.raises(SubstrateError, match="reserved pool"):
+        SubstrateConfig(scale=0.01)          # 100 x 200 reserved cells do not fit in 1,500
+    assert SubstrateConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(SubstrateError, match="unknown"):
+        SubstrateConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+
+
+def test_network_has_the_four_layers_inhibition_and_an_empty_lateral_store():
+    cfg = tiny()
+    net = build_network(cfg)
+    assert [p.name for p in net.populations] == ["sensory", "concept", "category", "meta", "inhibitory"]
+    labels = {p.label for p in net.projections}
+    assert {"sensory->concept", "concept->category", "category->meta", "inhibitory->concept", LATERAL} <= labels
+    sub = Substrate(cfg)
+    assert sub.synapse_count() == 0
+    cells = reserved_cells(cfg)
+    assert cells.size == cfg.pool and np.unique(cells).size == cfg.pool and cells.max() < cfg.sizes["concept"]
+
+
+# --- the detector --------------------------------------------------------------------------------------
+
+def test_detector_needs_three_detections_in_five_minutes_then_is_refractory():
+    det = Detector(DetectorParams(floor_hz=1.0))
+    det.add("a")
+    det.add("b")
+    fired = []
+    for t in range(0, 900):
+        rate_a = 4.0 if t in (20, 100, 250, 400, 450, 500, 720, 800, 810) else 1.0
+        _, imp = det.update(float(t), 1.0, np.array([rate_a, 1.0]))
+        fired += [(t, [d.label for d in i]) for i in imp]
+    # 20, 100, 250 -> impulse at 250; 400/450/500 fall in the refractory period (until 551), so they
+    # count again only from 551 on; 720, 800, 810 -> the second impulse
+    assert [t for t, _ in fired] == [250, 810]
+    assert det.detections_total == 9 and det.impulses_total == 2
+    back = Detector.from_state(json.loads(json.dumps(det.state())))
+    assert back.state() == det.state()
+
+
+def test_detector_ignores_bins_within_ten_seconds_of_a_stimulus_and_floors_the_baseline():
+    det = Detector(DetectorParams(floor_hz=1.0))
+    det.add("a")
+    det.stimulus(100.0)
+    found, _ = det.update(105.0, 1.0, np.array([50.0]))
+    assert found == []
+    det.baseline[:] = 0.01                       # a silent assembly: the floor keeps 3 x 0.01 from counting
+    found, _ = det.update(200.0, 1.0, np.array([2.0]))
+    assert found == []
+    found, _ = det.update(201.0, 1.0, np.array([3.5]))
+    assert [d.label for d in found] == ["a"] and found[0].baseline_hz == 1.0
+
+
+# --- presentation and learning --------------------------------------------------------------------------
+
+def test_presenting_the_dialogue_grows_person_topic_synapses(taught):
+    sub = taught
+    assert set(sub.assemblies) == {"Maria", "marathon", "sourdough"}
+    assert sub.assemblies["Maria"].kind == "person" and sub.assemblies["marathon"].kind == "topic"
+    assert sub.synapse_count() > 0
+    fwd = sub.synapses("Maria", "marathon")
+    back = sub.synapses("marathon", "Maria")
+    assert fwd["synapse"].size > back["synapse"].size > 0     # the person leads: STDP's direction
+    g = sub.association_graph()
+    assert g.has_edge("Maria", "marathon") and g.nodes["Maria"]["kind"] == "person"
+    assert sub.last_message_id == 6
+
+
+def test_assemblies_are_dedicated_and_not_reused(taught):
+    cells = [set(a.cells.tolist()) for a in taught.assemblies.values()]
+    assert all(len(c) == 100 for c in cells)
+    assert all(not (a & b) for i, a in enumerate(cells) for b in cells[i + 1:])
+
+
+def test_bad_input_gets_clear_errors(taught):
+    sub = taught
+    with pytest.raises(SubstrateError, match="empty"):
+        sub.present("   ")
+    with pytest.raises(SubstrateError, match="UTF-8"):
+        sub.present(b"\xff\xfe broken", ["Maria"])
+    with pytest.raises(SubstrateError, match="NaN"):
+        sub.present(embedding=np.full(384, np.nan, np.float32))
+    with pytest.raises(SubstrateError, match="dimensions"):
+        sub.present(embedding=np.ones(100, np.float32))
+    with pytest.raises(SubstrateError, match="no assembly labelled"):
+        sub.synapses("Nobody", "marathon")
+    with pytest.raises(SubstrateError, match="kind"):
+        sub.assembly("new label", kind="robot")
+    with pytest.raises(SubstrateError, match="idle"):
+        sub.idle(-1.0)
+    big = "word " * 200_000                       # 1 MB: embedded (the embedder's window policy), not refused
+    sub.present(big, ["marathon"])
+
+
+def test_audit_by_label_pair(taught, tmp_path):
+    sub = Substrate(taught.config, encoder=HashingEmbedder(), _sim=None)
+    d = json.load(open(DIALOGUE))
+    for i, m in enumerate(d["messages"][:2]):
+        sub.present(m["text"], m["labels"], kinds=d["kinds"], message_id=i + 1)
+    n = sub.synapses("Maria", "marathon")["synapse"].size
+    assert n > 0
+    assert sub.quarantine("Maria", "marathon") == n
+    assert np.all(sub.synapses("Maria", "marathon")["quarantined"])
+    assert sub.quarantine("Maria", "marathon", release=True) == n
+    assert sub.zero("Maria", "marathon") == n
+    assert np.all(sub.synapses("Maria", "marathon")["weight"] == 0)
+    sub.write_graphml(tmp_path / "g.graphml")
+    assert "Maria" in (tmp_path / "g.graphml").read_text()
+
+
+# --- consolidation ---------------------------------------------------------------------------------------
+
+def test_consolidation_replays_and_promotes_cascade_levels():
+    sub = Substrate(tiny(), encoder=HashingEmbedder())
+    d = json.load(open(DIALOGUE))
+    eps = []
+    for i, m in enumerate(d["messages"][:4]):
+        sub.present(m["text"], m["labels"], kinds=d["kinds"], message_id=i + 1)
+        eps.append((sub.embed(m["text"]), m["labels"]))
+    assert sub.synapses()["level"].max() == 0
+    t0 = sub.t_s
+    out = sub.consolidate(eps)
+    assert out["items"] == 4 and out["synapses_after"] > 0
+    cfg = sub.config
+    assert sub.t_s - t0 == pytest.approx(cfg.replay_passes * 4 * (cfg.replay_item_ms + cfg.replay_gap_ms) / 1000.0)
+    assert sub.synapses()["level"].max() >= 1
+
+
+# --- persistence -------------------------------------------------------------------------------------------
+
+def test_save_and_open_continue_exactly(tmp_path):
+    cfg = tiny()
+    d = json.load(open(DIALOGUE))
+    a = Substrate.open(tmp_path / "state", cfg, encoder=HashingEmbedder())
+    for i, m in enumerate(d["messages"][:3]):
+        a.present(m["text"], m["labels"], kinds=d["kinds"], message_id=i + 1)
+    a.idle(3.0)
+    a.save()
+    b = Substrate.open(tmp_path / "state", encoder=HashingEmbedder())
+    assert b.last_message_id == 3 and list(b.assemblies) == list(a.assemblies)
+    assert b.detector.state() == a.detector.state() and b.t_s == a.t_s
+    from spiking import SpikeTrains
+    ta, tb = a.sim.add_monitor(SpikeTrains("concept")), b.sim.add_monitor(SpikeTrains("concept"))
+    a.idle(5.0)
+    b.idle(5.0)
+    assert np.array_equal(ta.steps, tb.steps) and np.array_equal(ta.indices, tb.indices) and ta.steps.size > 0
+    assert np.array_equal(a.sim.weights(LATERAL), b.sim.weights(LATERAL))
+    assert b.detector.state() == a.detector.state()
+
+
+def test_open_refuses_other_config_foreign_and_corrupt_directories(tmp_path):
+    cfg = tiny()
+    Substrate.open(tmp_path / "s", cfg)
+    with pytest.raises(SubstrateError, match="another substrate configuration"):
+        Substrate.open(tmp_path / "s", tiny(seed=4))
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "manifest.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(SubstrateError, match="foreign"):
+        Substrate.open(tmp_path / "f")
+    ck = tmp_path / "s" / "substrate.h5"
+    raw = ck.read_bytes()
+    ck.write_bytes(raw[: len(raw) // 2])          # a torn file
+    with pytest.raises(SubstrateError, match="cannot be used"):
+        Substrate.open(tmp_path / "s")
