@@ -84,7 +84,7 @@ class SubstrateConfig:
     w_exc_inh: float = 0.03
     inh_balance: float = 1.0        # mean inhibition / mean excitation
     # the lateral store [V]/[D]
-    w_max: float = 0.5              # [D] lateral weight unit: the V jump of a synapse at w_max
+    w_max: float = 0.1              # [D] lateral weight unit: the V jump of a synapse at w_max (0.5 ran away)
     a_plus: float = 0.01            # [D] x w_max; A- = 1.05 A+ [V], tau 20 / 30 ms [V]
     w_create: float = 0.01          # [D] x w_max
     w_prune: float = 0.005          # [D] x w_max
@@ -92,6 +92,7 @@ class SubstrateConfig:
     eta_per_s: float = 1.0          # [D] dw/dt = eta D e
     candidate_window_ms: float = 20.0  # [D] pre spikes this recent are creation candidates
     post_coactive: float = 0.3      # [D] creation needs the post cell to have fired within ~35 ms too
+    max_total_in: float | None = None  # [D] optional synaptic scaling: summed lateral input <= this x w_max (off)
     cascade_levels: int = 5         # [D]
     cascade_tau0_h: float = 1.0     # [D]
     cascade_factor: float = 4.7     # [D]
@@ -206,6 +207,7 @@ def build_network(cfg: SubstrateConfig) -> Network:
         start += share
     rule = STDP.ember(a_plus=cfg.a_plus * cfg.w_max, w_max=cfg.w_max, modulated=True, tau_e_ms=cfg.tau_e_ms,
                       eta=cfg.eta_per_s * 1e-3,
+                      max_total_in=None if cfg.max_total_in is None else cfg.max_total_in * cfg.w_max,
                       cascade=Cascade(levels=cfg.cascade_levels, tau0_ms=cfg.cascade_tau0_h * 3.6e6,
                                       factor=cfg.cascade_factor))
     projs.append(Projection("concept", "concept", Grow(w_create=cfg.w_create * cfg.w_max, w_prune=cfg.w_prune * cfg.w_max,
