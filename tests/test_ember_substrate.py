@@ -202,3 +202,12 @@ def test_open_refuses_other_config_foreign_and_corrupt_directories(tmp_path):
     ck.write_bytes(raw[: len(raw) // 2])          # a torn file
     with pytest.raises(SubstrateError, match="cannot be used"):
         Substrate.open(tmp_path / "s")
+
+
+def test_ember_checks_script_reports_json_and_exit_status(capsys):
+    from sims import ember_checks
+    rc = ember_checks.main(["--json", "--scale", "0.01", "--threads", "1", "--embedder", "hashing", "--only", "AC11"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(out) == {"AC11"} and {"figure", "paper", "pass"} <= set(out["AC11"])
+    assert out["AC11"]["pass"] is True and rc == 0
+    assert out["AC11"]["figure"]["spikes_compared"] > 0
