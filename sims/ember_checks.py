@@ -156,10 +156,10 @@ def ac9(cfg, seed, enc):
     strongest = int(cons[np.argmax(w0[cons])])
     never = s["synapse"][s["level"] == 0]
     sub.sim.advance_idle(8 * 3600e3)
-    w1 = sub.sim.weights("lateral")
     # pruning compacts the store: follow the two synapses by (pre, post)
     pre, post = s["pre"], s["post"]
-    after = {(int(a), int(b)): float(w) for a, b, w in zip(sub.synapses()["pre"], sub.synapses()["post"], w1)}
+    s1 = sub.synapses()
+    after = {(int(a), int(b)): float(w) for a, b, w in zip(s1["pre"], s1["post"], s1["weight"])}
     loss_top = 1.0 - after.get((int(pre[strongest]), int(post[strongest])), 0.0) / float(w0[strongest])
     loss_never = None
     if never.size:

@@ -40,7 +40,8 @@ def _select(sim, label, pre=None, post=None, edit=False):
 
 def synapses(sim, label: str, pre=None, post=None) -> dict:
     """The synapses of projection ``label`` between neuron sets (all when None): synapse ids, pre,
-    post, weight (the kept value for quarantined ones) and a quarantine flag."""
+    post, weight (the kept value for quarantined ones), a quarantine flag, and for a rule with a
+    cascade each synapse's level."""
     pi, p, arr, j, src, dst = _select(sim, label, pre, post)
     be = _arrays_backend(sim, pi)
     if p.uniform_weight is not None:
@@ -51,7 +52,10 @@ def synapses(sim, label: str, pre=None, post=None) -> dict:
     if "frozen" in arr:
         q = be.to_host(arr["frozen"])[j].astype(bool)
         w[q] = be.to_host(arr["saved_weights"])[j][q]
-    return {"synapse": j, "pre": src[j], "post": dst[j], "weight": w, "quarantined": q}
+    out = {"synapse": j, "pre": src[j], "post": dst[j], "weight": w, "quarantined": q}
+    if p.plastic is not None and p.plastic.cascade is not None:   # one cascade level per synapse
+        out["level"] = be.to_host(arr["level"])[j].copy()
+    return out
 
 
 def zero_synapses(sim, label: str, pre=None, post=None) -> int:
@@ -67,10 +71,9 @@ def zero_synapses(sim, label: str, pre=None, post=None) -> int:
 def quarantine(sim, label: str, pre=None, post=None, release: bool = False) -> int:
     """Quarantine (or release) synapses: a quarantined synapse keeps its value but transmits
     nothing and does not learn until released."""
-    pi, p, arr = sim._projection(label)
-    if "frozen" not in arr and pi not in sim.growing:
-        raise ParameterError(f"projection {label!r} is static; quarantine applies to plastic projections")
     pi, p, arr, j, _, _ = _select(sim, label, pre, post)
+    if "frozen" not in arr:
+        raise ParameterError(f"projection {label!r} is static; quarantine applies to plastic projections")
     be = _arrays_backend(sim, pi)
     w, fr, sv = (be.to_host(arr[k]).copy() for k in ("weights", "frozen", "saved_weights"))
     if release:

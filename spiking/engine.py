@@ -23,13 +23,13 @@ from collections import defaultdict
 
 import numpy as np
 
-from . import audit, checkpoint
+from . import audit, checkpoint, state
 from .backends import get_backend
-from .build import BuiltGroup, BuiltNetwork, build
+from .build import STREAM_NOISE, STREAM_POISSON, BuiltGroup, BuiltNetwork, build
 from .kernels.izhikevich import izh_records
 from .kernels.lif import lif_records
 from .kernels.noise import NeuronScratch
-from .kernels.rng import ZIG_RATIO, ZIG_X, step_key_int
+from .kernels.rng import ZIG_RATIO, ZIG_X, step_key_int, stream_key
 from .model import Network
 from .params import ParameterError
 
@@ -57,6 +57,7 @@ class _Group:
             self.scratch = NeuronScratch(words=be.zeros(g.size, np.uint64), zbuf=be.zeros(g.size, np.float32),
                                          code=be.zeros(-(-g.size // 8) * 8, np.uint8),
                                          deferred=be.zeros(g.size, np.int32), spikes=self.spikes)
+            self.kernel = be.izh_step if g.kind == "izh" else be.lif_step
             self.refresh()
         self.gen_ptr = 0   # a generator's next event
         if "hist_counts" in g.state:
@@ -202,8 +203,8 @@ class Simulator:
                     be.hash_fill(step_key_int(g.noise_key, t), g.scratch.words)
                     if prof:
                         be.synchronize(); t1 = time.perf_counter(); self.timers["noise"] += t1 - t0; t0 = t1
-                step = be.izh_step if k == "izh" else be.lif_step
-                g.n = step(g.s_rec, g.p_rec, s["pulse_ring"][row], s["current_ring"][row], g.scratch, self._zx, self._zr)
+                g.n = g.kernel(g.s_rec, g.p_rec, s["pulse_ring"][row], s["current_ring"][row], g.scratch, self._zx,
+                               self._zr)
                 if prof:
                     be.synchronize(); self.timers["neuron_update"] += time.perf_counter() - t0
             elif k == "poisson":
@@ -527,9 +528,6 @@ class Simulator:
         """Switch every population's noise and Poisson draws to stream ``stream`` (0 is the network's
         own).  Draws stay counter-based, so a restored checkpoint followed by ``reseed_noise(trial)``
         gives each trial fresh, reproducible noise instead of replaying the same numbers."""
-        from .build import STREAM_NOISE, STREAM_POISSON
-        from .kernels.rng import stream_key
-
         if not isinstance(stream, (int, np.integer)) or stream < 0:
             raise ParameterError(f"reseed_noise: stream must be an int >= 0, got {stream!r}")
         seed = self.net.seed
@@ -560,8 +558,6 @@ class Simulator:
         if stream is not None:
             if isinstance(stream, bool) or not isinstance(stream, (int, np.integer)) or stream < 0:
                 raise ParameterError(f"set_rates: stream must be an int >= 0, got {stream!r}")
-            from .build import STREAM_POISSON
-            from .kernels.rng import stream_key
             g.noise_key = int(stream_key(self.net.seed, STREAM_POISSON, self.index[source], 1, int(stream)))
         self.backend.write(g.state["p"], np.ascontiguousarray(prob))
 
@@ -571,15 +567,13 @@ class Simulator:
         membranes, traces, ring buffers, spike histories, plastic and growing synapses, modulator
         levels, queued spikes, random-stream keys and the clock. Monitors are not part of it.
         ``restore`` puts it back; a checkpoint is this plus the network's description."""
-        from .state import snapshot
-        return snapshot(self)
+        return state.snapshot(self)
 
-    def restore(self, state) -> None:
+    def restore(self, snap) -> None:
         """Put a snapshot of this network back: continuation is bit-identical to the run it was
         taken from. A snapshot of another network is refused with a ``ParameterError`` naming
         what does not match. Attach monitors afresh after a restore."""
-        from .state import restore
-        restore(self, state)
+        state.restore(self, snap)
 
     def spikes_now(self, population: str) -> np.ndarray:
         g = self.group(population)
@@ -598,23 +592,30 @@ class Simulator:
             return np.full(int(arr["indices"].shape[0]), p.uniform_weight, np.float32)
         return self.backend.to_host(arr["weights"]).copy()
 
-    def save(self, path) -> None:
-        """Write a checkpoint (``spiking.checkpoint``): the description and a snapshot, atomically."""
-        checkpoint.write(path, self.net, self.snapshot())
+    def save(self, path, extra: dict | None = None) -> None:
+        """Write a checkpoint (``spiking.checkpoint``): the description and a snapshot, atomically;
+        ``extra`` (JSON-able) is a model's own state kept in the same file."""
+        checkpoint.write(path, self.net, self.snapshot(), extra=extra)
 
     @classmethod
     def load(cls, path, backend: str = "numba", **backend_options) -> "Simulator":
         """Build the checkpoint's network for ``backend`` and restore its snapshot into it; a file
         that is damaged or does not match its own description raises ``CheckpointError``."""
-        net, dt, state = checkpoint.read(path)
-        where = repr(os.fspath(path))
+        net, dt, snap = checkpoint.read(path)
+        return cls.from_snapshot(net, dt, snap, backend, where=repr(os.fspath(path)), **backend_options)
+
+    @classmethod
+    def from_snapshot(cls, net, dt_ms: float, snap, backend: str = "numba", where: str = "snapshot",
+                      **backend_options) -> "Simulator":
+        """Build ``net`` and restore ``snap`` into it (what ``checkpoint.read`` returns); anything
+        that does not fit raises ``CheckpointError`` naming ``where``."""
         if not isinstance(net, Network):
             raise checkpoint.CheckpointError(f"{where}: the description is a {type(net).__name__}, not a Network")
-        if float(net.dt_ms) != dt:
-            raise checkpoint.CheckpointError(f"{where}: dt_ms {dt} differs from its description's {net.dt_ms}")
+        if float(net.dt_ms) != dt_ms:
+            raise checkpoint.CheckpointError(f"{where}: dt_ms {dt_ms} differs from its description's {net.dt_ms}")
         try:
             sim = cls(net, backend=backend, **backend_options)
-            sim.restore(state)
+            sim.restore(snap)
         except (ParameterError, ValueError, TypeError, KeyError, IndexError) as e:
             raise checkpoint.CheckpointError(f"{where} does not match its own description: {e}") from None
         return sim

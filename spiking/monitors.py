@@ -279,8 +279,12 @@ class GroupCounts(Monitor):
         k = len(self.labels)
         if last <= first:
             return np.zeros(0), np.zeros((0, k), np.int64)
-        host = self._be.to_host(self._ring)
-        return self._bins.t_ms(first, last, self._dt), np.array(host[self._bins.rows(first, last), :k])
+        # copy only the rows asked for: one or two contiguous runs of the ring (it may wrap)
+        cap = self._bins.cap
+        a, b = first % cap, (last - 1) % cap + 1
+        runs = [(a, b)] if a < b else [(a, cap), (0, b)]
+        rows = np.concatenate([np.array(self._be.to_host(self._ring[x:y])) for x, y in runs])
+        return self._bins.t_ms(first, last, self._dt), rows[:, :k]
 
     @property
     def counts(self) -> np.ndarray:

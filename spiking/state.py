@@ -103,7 +103,6 @@ def snapshot(sim) -> SimState:
 def _expect(sim) -> dict:
     """key -> (shape, dtype) of every fixed-shape array a snapshot of ``sim`` holds (growing
     stores and the injected queue vary and are checked on their own)."""
-    be = sim.backend
     out = {}
     for gi, g in enumerate(sim.groups):
         for k, v in g.state.items():
@@ -116,7 +115,6 @@ def _expect(sim) -> dict:
         elif pj not in sim.growing:
             n = int(arr["indices"].shape[0])
             out[f"projections/{pj}/weights?"] = ((n,), np.dtype(np.float32))   # present only when edited
-    del be
     return out
 
 

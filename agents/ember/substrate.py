@@ -34,7 +34,7 @@ import numpy as np
 
 from spiking import (CheckpointError, FixedInDegree, GroupCounts, LIF, LogNormal, Network, Pairs, PoissonSource,
                      Population, Projection, Simulator)
-from spiking.checkpoint import read as read_checkpoint, write as write_checkpoint
+from spiking.checkpoint import read as read_checkpoint
 from spiking.growth import Grow
 from spiking.plasticity import STDP, Cascade, Modulator
 
@@ -314,20 +314,15 @@ class Substrate:
             raise SubstrateError(f"no assembly labelled {label!r}; known: {sorted(self.assemblies)}") from None
 
     # -- input ------------------------------------------------------------------------------------
-    @property
-    def code(self):
+    def _code_for(self, dim: int):
+        """The z-score top-k code of the sensory layer, made on first use for the embedder's
+        dimension (or, without an embedder, the first embedding's)."""
         if self._code is None:
             from encoders.population import PopulationCodeParams, ZScoreTopKCode
-            dim = self._encoder_dim()
-            self._code = ZScoreTopKCode(dim, PopulationCodeParams(
+            self._code = ZScoreTopKCode(int(dim), PopulationCodeParams(
                 n_neurons=self.config.sizes["sensory"], sparsity=self.config.sparsity, r_max_hz=self.config.r_max_hz,
                 seed=self.config.code_seed))
         return self._code
-
-    def _encoder_dim(self) -> int:
-        if self._encoder is None:
-            raise SubstrateError("this substrate has no embedder: pass embedding=... or build it with encoder=")
-        return int(self._encoder.dim)
 
     def embed(self, text) -> np.ndarray:
         if self._encoder is None:
@@ -342,16 +337,12 @@ class Substrate:
             raise SubstrateError(f"an embedding must be one vector, got shape {e.shape}")
         if not np.all(np.isfinite(e)):
             raise SubstrateError("the embedding contains NaN or inf")
-        if self._code is None and self._encoder is None:
-            from encoders.population import PopulationCodeParams, ZScoreTopKCode
-            self._code = ZScoreTopKCode(e.shape[0], PopulationCodeParams(
-                n_neurons=self.config.sizes["sensory"], sparsity=self.config.sparsity, r_max_hz=self.config.r_max_hz,
-                seed=self.config.code_seed))
-        if e.shape[0] != self.code.dim:
-            raise SubstrateError(f"embedding has {e.shape[0]} dimensions, the code takes {self.code.dim}")
+        code = self._code_for(e.shape[0] if self._encoder is None else self._encoder.dim)
+        if e.shape[0] != code.dim:
+            raise SubstrateError(f"embedding has {e.shape[0]} dimensions, the code takes {code.dim}")
         if not np.any(e):
             raise SubstrateError("the embedding is all zeros")
-        return self.code.encode(e[None, :])[0]
+        return code.encode(e[None, :])[0]
 
     def _cue(self, labels) -> np.ndarray:
         cfg = self.config
@@ -533,10 +524,7 @@ class Substrate:
     def synapses(self, pre_label: str | None = None, post_label: str | None = None) -> dict:
         """The lateral synapses from one label's assembly to another's (None: any cell)."""
         pre, post = self._pair(pre_label, post_label)
-        s = self.sim.synapses(LATERAL, pre=pre, post=post)
-        store = self.sim.growing[self.sim._projection(LATERAL)[0]]
-        s["level"] = store.arrays()["level"][s["synapse"]].copy()
-        return s
+        return self.sim.synapses(LATERAL, pre=pre, post=post)
 
     def zero(self, pre_label: str | None, post_label: str | None) -> int:
         pre, post = self._pair(pre_label, post_label)
@@ -550,17 +538,11 @@ class Substrate:
         """Count, mean and max weight (in units of w_max) and cascade levels of the lateral synapses
         among the assemblies of ``labels`` (both directions, within and between them)."""
         cells = np.concatenate([self._known(lb).cells for lb in labels]) if labels else np.zeros(0, np.int64)
-        s = self.synapses_among(cells)
+        s = self.sim.synapses(LATERAL, pre=cells, post=cells)
         w = s["weight"] / self.config.w_max
         return {"count": int(w.size), "mean_weight": float(w.mean()) if w.size else 0.0,
                 "max_weight": float(w.max()) if w.size else 0.0,
                 "levels": np.bincount(s["level"], minlength=self.config.cascade_levels).tolist()}
-
-    def synapses_among(self, cells) -> dict:
-        s = self.sim.synapses(LATERAL, pre=cells, post=cells)
-        store = self.sim.growing[self.sim._projection(LATERAL)[0]]
-        s["level"] = store.arrays()["level"][s["synapse"]].copy()
-        return s
 
     def association_graph(self, min_weight: float = 0.0):
         """Labelled assemblies as nodes (with their kind), and an edge a -> b for every pair with
@@ -568,7 +550,7 @@ class Substrate:
         import networkx as nx
 
         g = nx.DiGraph()
-        st = self.sim.growing[self.sim._projection(LATERAL)[0]].arrays()
+        st = self.sim.synapses(LATERAL)
         owner = np.full(self.config.sizes["concept"], -1, np.int64)
         labs = list(self.assemblies.values())
         for a in labs:
@@ -577,7 +559,7 @@ class Substrate:
         if labs and st["pre"].size:
             op, oq = owner[st["pre"]], owner[st["post"]]
             keep = (op >= 0) & (oq >= 0)
-            w = st["weights"][keep] / self.config.w_max
+            w = np.where(st["quarantined"], 0.0, st["weight"])[keep] / self.config.w_max   # quarantined: silent
             by = {a.index: a.label for a in labs}
             pairs = op[keep] * len(labs) + oq[keep]
             for key in np.unique(pairs):
@@ -597,8 +579,7 @@ class Substrate:
         return {"schema": SCHEMA_VERSION, "config": self.config.to_dict(),
                 "assemblies": [{"label": a.label, "kind": a.kind, "index": a.index} for a in self.assemblies.values()],
                 "detector": self.detector.state(), "last_message_id": self.last_message_id, "epoch_s": self.epoch_s,
-                "impulses": [i.to_dict() for i in self.impulses[-1000:]],
-                "counts_read_upto": int(self._counts._read_upto)}
+                "impulses": [i.to_dict() for i in self.impulses[-1000:]]}
 
     def save(self, state_dir: str | os.PathLike | None = None) -> str:
         """Write the substrate (network state, labels, detector, last learned message) to
@@ -612,7 +593,7 @@ class Substrate:
         cid = f"t{self.sim.t}-{int(time.time() * 1000)}"
         extra = self._extra()
         extra["checkpoint_id"] = cid
-        write_checkpoint(os.path.join(d, "substrate.h5"), self.net, self.sim.snapshot(), extra=extra)
+        self.sim.save(os.path.join(d, "substrate.h5"), extra=extra)
         self.state_dir, self.checkpoint_id, self._last_autosave_s = d, cid, self.t_s
         return cid
 
@@ -636,26 +617,22 @@ class Substrate:
             diff = sorted(k for k in saved.to_dict() if saved.to_dict()[k] != config.to_dict()[k])
             raise SubstrateError(f"{d!r} was made with another substrate configuration (differs in {diff})")
         try:
-            net, dt, state = read_checkpoint(ck)
-            extra = state.extra
+            net, dt, snap = read_checkpoint(ck)
+            extra = snap.extra
             if extra.get("schema") != SCHEMA_VERSION or SubstrateConfig.from_dict(extra["config"]) != saved:
                 raise SubstrateError(f"{ck!r} does not belong to this state directory's manifest")
             if net != build_network(saved):
                 raise SubstrateError(f"{ck!r} holds another network than its configuration builds")
             opts = {"threads": threads} if backend == "numba" else {}
-            sim = Simulator(net, backend=backend, **opts)
-            sim.restore(state)
+            sim = Simulator.from_snapshot(net, dt, snap, backend, where=repr(ck), **opts)
         except CheckpointError as e:
             raise SubstrateError(f"the substrate checkpoint in {d!r} cannot be used: {e}") from None
-        sim.monitors.clear()
         sub = cls(saved, backend=backend, threads=threads, encoder=encoder, _sim=sim)
         for a in extra["assemblies"]:
             got = sub.assembly(a["label"], a["kind"])
             if got.index != a["index"]:
                 raise SubstrateError(f"{ck!r}: assembly {a['label']!r} is out of order")
-        sub.detector = Detector.from_state(extra["detector"])
-        sub._counts._read_upto = 0
-        sub._counts._bins.t0 = sim.t        # the detector's bins restart at the restored clock
+        sub.detector = Detector.from_state(extra["detector"])   # its bins start at the restored clock
         sub.last_message_id = extra["last_message_id"]
         sub.epoch_s = float(extra["epoch_s"])
         sub.impulses = [Impulse(**i) for i in extra["impulses"]]
