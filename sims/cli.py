@@ -11,6 +11,12 @@ import sys
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("sims.ember_demo", "EMBER in five minutes: a short chat, idle, sleep, autonomous actions with their spikes"),
+    "chat": ("sims.ember_chat", "talk with EMBER; its spiking memory runs between messages and may act on its own"),
+    "idle": ("sims.ember_tools", "let EMBER's memory idle for simulated hours (impulses, actions, nightly sleep)"),
+    "sleep": ("sims.ember_tools", "consolidate: replay the episodes since the last sleep"),
+    "inspect": ("sims.ember_tools", "what EMBER's memory holds: assemblies, associations, synapses, messages"),
+    "audit": ("sims.ember_tools", "list / zero / quarantine / release lateral synapses between two labels"),
     "anchor": ("sims.anchor", "run the Izhikevich anchor network (Brian2's benchmark), print a summary, save a raster"),
     "retention": ("sims.retention", "measure how much discrimination the population codes keep, per embedding dimension"),
     "attention-decode": ("sims.attention_decode", "per-token decode time of GLA / SWA / softmax attention at two contexts"),
@@ -44,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ember: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(SUBCOMMANDS[name][0])
-    result = module.main(rest)
+    result = module.main([name] + rest) if getattr(module, "MULTI", False) else module.main(rest)
     return int(result or 0)
 
 

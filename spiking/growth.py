@@ -10,7 +10,11 @@ co-activation, and prunes what decays (EMBER's lateral concept-layer store, spec
   has no synapse yet, one is created: with that weight (capped at w_max), or for a three-factor
   rule with weight w_create and the pairing's eligibility;
   with ``post_coactive > 0`` only post spikes of a neuron that fired recently (its trace from
-  earlier spikes >= post_coactive * A-) create: a lone spontaneous post spike does not;
+  earlier spikes >= post_coactive * A-) create: a lone spontaneous post spike does not; with
+  ``pre_active > 0`` only pre neurons whose trace is >= pre_active * A+ (a burst) are candidates;
+  with ``potential < 1`` only that fraction of pairs may ever hold a synapse (the "potential
+  synapses" of structural-plasticity models): a seeded hash of (pre, post) decides, so the mask
+  costs no memory and the seed rebuilds it exactly (``potential_pairs`` tests pairs in numpy);
 * existing synapses learn by the projection's STDP rule (traces per neuron, homogeneous delay);
 * pruning: once per simulated second, synapses below ``w_prune`` are removed (quarantined ones
   are kept), the arrays are compacted and the indices rebuilt; then, if the rule sets
@@ -49,6 +53,9 @@ class Grow:
     autapses: bool = False
     post_coactive: float = 0.0   # creation also needs the post neuron's earlier spikes: its trace before
                                  # this spike >= post_coactive * A- (0: off; needs all-to-all pairing)
+    pre_active: float = 0.0      # creation also needs a pre burst: the pre trace >= pre_active * A+ (0: off)
+    potential: float = 1.0       # fraction of pairs that may ever hold a synapse (a seeded hash of the pair)
+    potential_seed: int = 0
 
     def __post_init__(self):
         _positive("Grow", "w_create", self.w_create)
@@ -57,8 +64,30 @@ class Grow:
         if self.w_create < self.w_prune:
             raise ParameterError(f"Grow needs w_create >= w_prune, got w_create={self.w_create}, w_prune={self.w_prune}")
         _nonneg("Grow", "post_coactive", self.post_coactive)
+        _nonneg("Grow", "pre_active", self.pre_active)
+        _positive("Grow", "potential", self.potential)
+        if self.potential > 1.0:
+            raise ParameterError(f"Grow.potential is a fraction of pairs in (0, 1], got {self.potential!r}")
+        if not isinstance(self.potential_seed, int) or isinstance(self.potential_seed, bool) or not (
+                0 <= self.potential_seed < 2 ** 63):
+            raise ParameterError(f"Grow.potential_seed must be an int in [0, 2**63), got {self.potential_seed!r}")
         if not isinstance(self.initial_capacity, int) or self.initial_capacity < 1:
             raise ParameterError(f"Grow.initial_capacity must be an int >= 1, got {self.initial_capacity!r}")
+
+
+def potential_pairs(grow: Grow, pre, post) -> np.ndarray:
+    """Which of the pairs (pre[k], post[k]) are potential synapses under ``grow`` (numpy twin of
+    the kernel's test)."""
+    pre = np.asarray(pre, np.uint64)
+    post = np.asarray(post, np.uint64)
+    if grow.potential >= 1.0:
+        return np.ones(pre.shape, bool)
+    with np.errstate(over="ignore"):
+        z = ((pre << np.uint64(32)) | post) ^ (np.uint64(grow.potential_seed) * np.uint64(0x9E3779B97F4A7C15))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(32)) < np.uint64(min(2 ** 32, int(round(grow.potential * 2 ** 32))))
 
 
 def _pow2(n: int) -> int:
@@ -80,6 +109,9 @@ class GrowingStore:
             raise ParameterError("Grow.post_coactive needs an STDP rule with all-to-all pairing (the post trace's history)")
         # the post trace includes this spike (+A-): the earlier spikes must add post_coactive * A-
         self.post_min = np.float32((1.0 + grow.post_coactive) * rule.a_minus) if grow.post_coactive > 0 else np.float32(0.0)
+        self.pot_thresh = np.uint64(min(2 ** 32, int(round(grow.potential * 2 ** 32))))
+        self.pot_seed = np.uint64(grow.potential_seed)
+        self.pre_min = np.float32(grow.pre_active * rule.a_plus)
         self.k = gk
         self.n = 0
         self.tail_start = 0
@@ -154,7 +186,8 @@ class GrowingStore:
                     n, done = k.grow_post(post_group.spikes, post_group.n, t, hist, hist_n, first, last, self.x_pre,
                                           f32(gain), f32(self.grow.w_create), f32(r.w_max), self.grow.autapses,
                                           self.same_pop, self.keys, self.vals, self.pre, self.post, a[0], a[1],
-                                          r.modulated, self.n, self.capacity, self.x_post, self.post_min)
+                                          r.modulated, self.n, self.capacity, self.x_post, self.post_min,
+                                          self.pot_thresh, self.pot_seed, self.pre_min)
                     self.created_total += n - self.n
                     self.n = n
                     if done:

@@ -15,7 +15,7 @@ DIALOGUE = os.path.join(os.path.dirname(__file__), "..", "agents", "ember", "dat
 
 
 def tiny(**kw) -> SubstrateConfig:
-    base = dict(scale=0.01, assembly_size=100, max_labels=6, seed=3)
+    base = dict(scale=0.05, max_labels=6, seed=3)   # 200-cell assemblies, as at full scale
     base.update(kw)
     return SubstrateConfig(**base)
 
@@ -37,7 +37,7 @@ def test_config_sizes_scale_and_the_paper_facts_stay():
     assert sum(full.sizes.values()) == 220_000
     assert full.noise_sigma == 0.1 and full.sparsity == 0.14
     cfg = tiny()
-    assert cfg.sizes["concept"] == 1500 and cfg.pool == 600
+    assert cfg.sizes["concept"] == 7500 and cfg.pool == 1200
     with pytest.raises(SubstrateError, match="scale"):
         SubstrateConfig(scale=0.0)
     with pytest.raises(SubstrateError, match="reserved pool"):
@@ -100,7 +100,18 @@ def test_presenting_the_dialogue_grows_person_topic_synapses(taught):
     assert sub.synapse_count() > 0
     fwd = sub.synapses("Maria", "marathon")
     back = sub.synapses("marathon", "Maria")
-    assert fwd["synapse"].size > back["synapse"].size > 0     # the person leads: STDP's direction
+    assert fwd["synapse"].size > 0 and back["synapse"].size > 0
+    assert fwd["weight"].mean() > 2 * back["weight"].mean()  # the person leads: STDP's direction
+    # creation needs a pre burst and a co-active post cell: no synapse from a cell outside the assemblies
+    cells = np.concatenate([a.cells for a in sub.assemblies.values()])
+    s = sub.synapses()
+    assert np.isin(s["pre"], cells).all() and np.isin(s["post"], cells).all()
+    # and only potential pairs (the seeded hash) ever hold one
+    from spiking.growth import potential_pairs
+    grow = [p for p in sub.net.projections if p.name == LATERAL][0].connectivity
+    assert potential_pairs(grow, s["pre"], s["post"]).all()
+    assert potential_pairs(grow, np.arange(20000) % 7000, np.arange(20000) // 7).mean() == pytest.approx(
+        sub.config.potential, abs=0.01)
     g = sub.association_graph()
     assert g.has_edge("Maria", "marathon") and g.nodes["Maria"]["kind"] == "person"
     assert sub.last_message_id == 6
@@ -108,7 +119,7 @@ def test_presenting_the_dialogue_grows_person_topic_synapses(taught):
 
 def test_assemblies_are_dedicated_and_not_reused(taught):
     cells = [set(a.cells.tolist()) for a in taught.assemblies.values()]
-    assert all(len(c) == 100 for c in cells)
+    assert all(len(c) == 200 for c in cells)
     assert all(not (a & b) for i, a in enumerate(cells) for b in cells[i + 1:])
 
 

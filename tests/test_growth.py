@@ -228,3 +228,50 @@ def test_homeostasis_caps_each_neurons_incoming_weight_in_a_growing_store():
     assert capped.max() <= 1.5 * (1 + 1e-5) and capped[100:130].min() > 1.5 * (1 - 1e-5)
     ab = np.isin(s_cap["pre"], np.arange(0, 30)) & np.isin(s_cap["post"], np.arange(100, 130))
     assert ab.sum() == 900                                # the association itself is kept, only scaled
+
+
+def _gated_net(**grow):
+    rule = STDP.ember(a_plus=0.01, w_max=1.0)
+    proj = Projection("C", "C", Grow(w_create=0.004, w_prune=0.002, initial_capacity=16, **grow), weight=0.0,
+                      delay_ms=1.0, plasticity=rule)
+    return Network(populations=(Population("C", 400, QUIET),), projections=(proj,), dt_ms=1.0, seed=3)
+
+
+def test_potential_pairs_limit_creation_to_a_seeded_fraction():
+    from spiking.growth import potential_pairs
+    A, B = np.arange(0, 40), np.arange(100, 140)
+    counts = {}
+    for p in (1.0, 0.25):
+        sim = Simulator(_gated_net(potential=p, potential_seed=7))
+        sim.begin_consolidation()
+        _drive(sim, 1000, lambda t: A if t % 50 == 0 else (B if t % 50 == 5 else []))
+        sim.end_consolidation()
+        s = sim.synapses("C->C")
+        ab = np.isin(s["pre"], A) & np.isin(s["post"], B)
+        counts[p] = int(ab.sum())
+        grow = sim.net.projections[0].connectivity
+        assert potential_pairs(grow, s["pre"], s["post"]).all()
+    assert counts[1.0] == 1600
+    expect = potential_pairs(Grow(potential=0.25, potential_seed=7), np.repeat(A, 40), np.tile(B, 40)).sum()
+    assert counts[0.25] == expect and 0.15 * 1600 < expect < 0.35 * 1600
+
+
+def test_pre_active_needs_a_presynaptic_burst_to_create():
+    A, B = np.arange(0, 20), np.arange(100, 120)
+    single = lambda t: A if t % 50 == 0 else (B if t % 50 == 5 else [])                     # noqa: E731
+    burst = lambda t: A if t % 50 in (0, 2) else (B if t % 50 == 5 else [])                 # noqa: E731
+    made = {}
+    for name, pattern in (("single", single), ("burst", burst)):
+        sim = Simulator(_gated_net(pre_active=1.5))
+        sim.begin_consolidation()
+        _drive(sim, 500, pattern)
+        sim.end_consolidation()
+        made[name] = sim.store_stats("C->C")["created_total"]
+    assert made["single"] == 0 and made["burst"] >= 400
+
+
+def test_bad_potential_and_pre_active_are_refused():
+    for kw, msg in (({"potential": 0.0}, "potential"), ({"potential": 1.5}, "potential"),
+                    ({"pre_active": -1.0}, "pre_active"), ({"potential_seed": -1}, "potential_seed")):
+        with pytest.raises(ParameterError, match=msg):
+            Grow(**kw)

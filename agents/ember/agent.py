@@ -94,7 +94,10 @@ class Agent:
 
     # -- conversation --------------------------------------------------------------------------------
     def handle_user_message(self, text: str | bytes, *, conversation_id: str = "", embedding=None,
-                            associations: SurfacedAssociations | None = None) -> Reply:
+                            associations: SurfacedAssociations | None = None, recall=None) -> Reply:
+        """One conversation turn. ``recall(message_id, text)``, when given, is called right after the
+        message is stored and returns ``(labels, associations)``: the hybrid agent presents the
+        message to its spiking memory there (its failure is logged; the turn goes on without)."""
         now = self.clock()
         # stored first, before any LLM call (an LLM extractor included): nothing that
         # happens in a call can lose the user's message
@@ -104,6 +107,11 @@ class Agent:
             self.store.set_labels(mid, labels)
         self.guard.note_user_message(now)
         shown = self.store.get_message(mid).text
+        if recall is not None:
+            try:
+                labels, associations = recall(mid, shown)
+            except Exception as e:   # the memory failing must not lose the turn
+                log.warning("recall for message %d failed: %s: %s", mid, type(e).__name__, e)
         try:
             ctx = self.builder.build(self._recent(conversation_id), self._facts_for(shown), associations)
             reply = self.actor.respond(ctx)

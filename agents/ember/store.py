@@ -274,6 +274,26 @@ class MemoryStore:
         self._tx(lambda: self.conn.execute("UPDATE episodic SET labels = ? WHERE id = ?",
                                            (json.dumps(list(labels), ensure_ascii=False), int(message_id))))
 
+    def set_embedding(self, message_id: int, embedding) -> None:
+        """Attach the embedding computed after the message was stored (it is stored first)."""
+        import numpy as np
+
+        e = np.ascontiguousarray(embedding, dtype="<f4")
+        if e.ndim != 1 or not np.all(np.isfinite(e)):
+            raise ValueError("an embedding must be one finite vector")
+        self._tx(lambda: self.conn.execute("UPDATE episodic SET embedding = ? WHERE id = ?",
+                                           (e.tobytes(), int(message_id))))
+
+    def messages_after(self, message_id: int | None, limit: int = 1_000_000) -> list[EpisodicRecord]:
+        """The messages stored after ``message_id`` (all of them for None), in the order stored."""
+        rows = self.conn.execute(f"SELECT {self._EP_COLS} FROM episodic WHERE id > ? ORDER BY id LIMIT ?",
+                                 (-1 if message_id is None else int(message_id), int(limit))).fetchall()
+        return [self._episodic(r) for r in rows]
+
+    def last_message_id(self) -> int | None:
+        row = self.conn.execute("SELECT MAX(id) FROM episodic").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
     @staticmethod
     def _episodic(row) -> EpisodicRecord:
         emb = None

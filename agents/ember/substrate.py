@@ -84,14 +84,16 @@ class SubstrateConfig:
     w_exc_inh: float = 0.03
     inh_balance: float = 1.0        # mean inhibition / mean excitation
     # the lateral store [V]/[D]
-    w_max: float = 0.1              # [D] lateral weight unit: the V jump of a synapse at w_max (0.5 ran away)
-    a_plus: float = 0.01            # [D] x w_max; A- = 1.05 A+ [V], tau 20 / 30 ms [V]
-    w_create: float = 0.01          # [D] x w_max
+    w_max: float = 0.8              # [D] lateral weight unit: the V jump of a synapse at w_max
+    a_plus: float = 0.05            # [D] x w_max; A- = 1.05 A+ [V], tau 20 / 30 ms [V]
+    w_create: float = 0.05          # [D] x w_max: the weight of a new synapse (one pairing's update)
     w_prune: float = 0.005          # [D] x w_max
     tau_e_ms: float = 1000.0        # [D]
     eta_per_s: float = 1.0          # [D] dw/dt = eta D e
     candidate_window_ms: float = 20.0  # [D] pre spikes this recent are creation candidates
-    post_coactive: float = 0.3      # [D] creation needs the post cell to have fired within ~35 ms too
+    pre_active: float = 2.0         # [D] creation needs a pre burst (trace >= 2 A+) ...
+    post_coactive: float = 2.0      # [D] ... and the post cell's earlier spikes too (trace >= 2 A- before this one)
+    potential: float = 0.05         # [D] fraction of concept pairs that may ever hold a lateral synapse
     max_total_in: float | None = None  # [D] optional synaptic scaling: summed lateral input <= this x w_max (off)
     cascade_levels: int = 5         # [D]
     cascade_tau0_h: float = 1.0     # [D]
@@ -107,7 +109,8 @@ class SubstrateConfig:
     code_seed: int = 0
     # labelled assemblies [D]
     cue_rate_hz: float = 100.0      # co-stimulation of a named label's assembly (spec: r_max)
-    cue_lead: float = 0.5           # persons are driven in the first half of the window, topics after
+    cue_person_end: float = 0.6     # persons are driven in [0, this) of the window ...
+    cue_topic_start: float = 0.4    # ... the other labels in [this, 1): an overlap lets STDP bind them, in order
     assembly_size: int = 200
     max_labels: int = 100           # reserved pool = max_labels x assembly_size concept cells
     readout_top: int = 10
@@ -212,7 +215,8 @@ def build_network(cfg: SubstrateConfig) -> Network:
                                       factor=cfg.cascade_factor))
     projs.append(Projection("concept", "concept", Grow(w_create=cfg.w_create * cfg.w_max, w_prune=cfg.w_prune * cfg.w_max,
                                                        candidate_window_ms=cfg.candidate_window_ms,
-                                                       initial_capacity=4096, post_coactive=cfg.post_coactive),
+                                                       initial_capacity=4096, post_coactive=cfg.post_coactive, pre_active=cfg.pre_active,
+                                                       potential=cfg.potential, potential_seed=cfg.seed),
                             weight=0.0, delay_ms=cfg.dt_ms, plasticity=rule, name=LATERAL))
     return Network(populations=pops, sources=sources, projections=tuple(projs),
                    modulators=(Modulator("dopamine", tonic=0.0, tau_phasic_ms=cfg.dopamine_tau_s * 1000.0),),
@@ -279,6 +283,7 @@ class Substrate:
         self.checkpoint_id: str | None = None
         self.state_dir: str | None = None
         self.impulses: list[Impulse] = []
+        self.meta: dict = {}            # the agent loop's own counters (JSON), saved with the substrate
         self._last_autosave_s = 0.0
 
     # -- time -----------------------------------------------------------------------------------
@@ -353,19 +358,29 @@ class Substrate:
 
     def _drive(self, rates, labels, ms: float, stream: int | None):
         """The input's rates on the sensory layer for ``ms``, and the labels' assemblies driven at
-        ``cue_rate_hz`` in sequence: persons in the first ``cue_lead`` of the window, the other
-        labels in the rest (the order gives STDP a person -> topic direction; with only one kind
-        every named assembly is driven for the whole window)."""
+        ``cue_rate_hz``: persons in [0, cue_person_end) of the window, the other labels in
+        [cue_topic_start, 1). Persons lead, so STDP gives the bond a person -> topic direction;
+        the overlap is where both fire and new synapses can form. With only one kind, every named
+        assembly is driven for the whole window."""
         cfg = self.config
         lead = [a for a in labels if a.kind == "person"]
         rest = [a for a in labels if a.kind != "person"]
         self.sim.set_rates("input", rates, stream=stream)
         if lead and rest:
-            first = cfg.dt_ms * max(1, round(ms * cfg.cue_lead / cfg.dt_ms))
-            self.sim.set_rates("cue", self._cue(lead), stream=stream)
-            self.sim.run(first, progress=False)
-            self.sim.set_rates("cue", self._cue(rest))
-            self.sim.run(ms - first, progress=False)
+            def at(f):
+                return cfg.dt_ms * max(1, min(round(ms / cfg.dt_ms) - 1, round(ms * f / cfg.dt_ms)))
+            ts, pe = at(cfg.cue_topic_start), at(cfg.cue_person_end)
+            if ts <= pe:     # persons alone, both, the others alone
+                phases = [(ts, lead), (pe - ts, lead + rest), (ms - pe, rest)]
+            else:            # persons, a silent gap, the others
+                phases = [(pe, lead), (ts - pe, []), (ms - ts, rest)]
+            first = True
+            for dur, group in phases:
+                if dur <= 0:
+                    continue
+                self.sim.set_rates("cue", self._cue(group), stream=stream if first else None)
+                first = False
+                self.sim.run(dur, progress=False)
         else:
             self.sim.set_rates("cue", self._cue(labels), stream=stream)
             self.sim.run(ms, progress=False)
@@ -579,7 +594,7 @@ class Substrate:
         return {"schema": SCHEMA_VERSION, "config": self.config.to_dict(),
                 "assemblies": [{"label": a.label, "kind": a.kind, "index": a.index} for a in self.assemblies.values()],
                 "detector": self.detector.state(), "last_message_id": self.last_message_id, "epoch_s": self.epoch_s,
-                "impulses": [i.to_dict() for i in self.impulses[-1000:]]}
+                "impulses": [i.to_dict() for i in self.impulses[-1000:]], "meta": self.meta}
 
     def save(self, state_dir: str | os.PathLike | None = None) -> str:
         """Write the substrate (network state, labels, detector, last learned message) to
@@ -636,6 +651,7 @@ class Substrate:
         sub.last_message_id = extra["last_message_id"]
         sub.epoch_s = float(extra["epoch_s"])
         sub.impulses = [Impulse(**i) for i in extra["impulses"]]
+        sub.meta = dict(extra.get("meta", {}))
         sub.state_dir, sub.checkpoint_id, sub._last_autosave_s = d, extra.get("checkpoint_id"), sub.t_s
         return sub
 

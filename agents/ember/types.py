@@ -53,6 +53,7 @@ class SurfacedAssociations:
     items: tuple[Association, ...]
     time: float
     evidence: str = ""
+    package: dict | None = field(default=None, compare=False)   # the impulse's evidence (spikes, synapses, time)
 
     def __post_init__(self) -> None:
         if not isinstance(self.items, tuple) or not all(isinstance(a, Association) for a in self.items):
@@ -82,6 +83,7 @@ class SurfacedAssociations:
             "items": [
                 {"label": a.label, "strength": a.strength, "time": a.time, "kind": a.kind} for a in self.items
             ],
+            **({"impulse": self.package} if self.package is not None else {}),
         }
 
 

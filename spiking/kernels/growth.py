@@ -31,6 +31,17 @@ def _slot(key, mask):
 
 
 @njit(cache=True)
+def potential_hash(pre, post, seed):
+    """A 32-bit hash of the pair (pre, post) under ``seed`` (splitmix64's finaliser): the pair is a
+    potential synapse when it is below ``potential * 2**32``; fixed by the seed, stored nowhere."""
+    z = pair_key(pre, post) ^ (np.uint64(seed) * _M)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return z >> np.uint64(32)
+
+
+@njit(cache=True)
 def hash_find(keys, vals, key):
     mask = np.uint64(keys.shape[0] - 1)
     i = _slot(key, mask)
@@ -62,11 +73,12 @@ def hash_rebuild(keys, vals, pre, post, n):
 
 @njit(cache=True)
 def grow_post(post_spikes, n_post, t, hist, hist_n, first_src, last_src, x_pre, gain, w_create, w_max, autapse_ok,
-              same_pop, keys, vals, pre, post, w, elig, modulated, n, capacity, x_post, post_min):
+              same_pop, keys, vals, pre, post, w, elig, modulated, n, capacity, x_post, post_min, pot_thresh, pot_seed, pre_min):
     """Create synapses (j -> i) for each post spike i and each presynaptic neuron j that arrived
     in the candidate window, when the update the pairing would make, gain * x_pre[j], exceeds
-    w_create, and the post neuron's trace (this spike included) is at least ``post_min`` (0: any
-    post spike).  Returns the new count (stops at capacity; the caller grows and calls again)."""
+    w_create, the post neuron's trace (this spike included) is at least ``post_min`` (0: any
+    post spike), the pre trace is at least ``pre_min`` (0: any), and the pair is a potential synapse (``potential_hash < pot_thresh``; 2**32: all
+    pairs are).  Returns the new count (stops at capacity; the caller grows and calls again)."""
     h = hist.shape[0]
     for k in range(n_post):
         i = post_spikes[k]
@@ -80,8 +92,12 @@ def grow_post(post_spikes, n_post, t, hist, hist_n, first_src, last_src, x_pre, 
                 j = hist[r, q]
                 if same_pop and not autapse_ok and j == i:
                     continue
+                if x_pre[j] < pre_min:
+                    continue
                 u = gain * x_pre[j]
                 if u <= w_create:
+                    continue
+                if pot_thresh < np.uint64(4294967296) and potential_hash(j, i, pot_seed) >= pot_thresh:
                     continue
                 key = pair_key(j, i)
                 if hash_find(keys, vals, key) >= 0:

@@ -1,0 +1,156 @@
+"""``ember demo``: a short session with the hybrid agent on the embedded offline defaults
+(all-MiniLM-L6-v2 embeddings, the local SmolLM2-135M actor): a few exchanges about one person,
+idle while the memory replays what it learned, a sleep, and the autonomous actions with the
+spikes that caused them. Writes three plots next to the state directory.
+
+    ember demo [--json] [--scale 0.05] [--idle 180] [--state DIR] [--actor env|scripted]
+
+``--json`` ends with one JSON object: {"exchanges", "impulses", "actions": [{"action", "status",
+"evidence"}], "wall_s", ...}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+from .ember_session import SessionConfig, open_agent
+
+SCRIPT = (
+    "My sister Maria signed up for the Lisbon marathon in April and she is nervous about it.",
+    "Maria runs before work and does a long marathon training run every Sunday.",
+    "When Maria is not running she bakes sourdough bread; her sourdough starter is two years old.",
+    "Maria says kneading the sourdough calms her down before the long marathon run.",
+    "Maria also keeps a small vegetable garden behind her flat.",
+)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    session: SessionConfig
+    idle_s: float = 180.0         # simulated idle after the conversation (> the guardrails' 120 s busy time)
+    plots: bool = True
+
+
+def run(config: DemoConfig, seed: int = 0, say=print) -> dict:
+    t0 = time.perf_counter()
+    agent = open_agent(config.session)
+    say(f"EMBER demo: {agent.substrate.config.sizes} neurons, state in {config.session.state}")
+    for text in SCRIPT:
+        say(f"you> {text}")
+        turn = agent.chat(text)
+        say(f"EMBER: {turn.reply}" if not turn.error else f"(the language model failed: {turn.error})")
+        if turn.surfaced is not None and turn.surfaced.items:
+            say("  memory surfaced: " + ", ".join(f"{a.label} x{a.strength:.1f}" for a in turn.surfaced.strongest(3)))
+    exchanges = len(SCRIPT)
+    from spiking import GroupCounts
+    sub = agent.substrate
+    groups = {a.label: a.cells for a in sub.assemblies.values()}
+    rates = sub.sim.add_monitor(GroupCounts("concept", groups, bin_ms=1000.0, max_bins=100_000))
+    t_idle = sub.t_s
+    say(f"(idle for {config.idle_s:.0f} simulated seconds: noise only, dopamine off)")
+    events = agent.idle(config.idle_s, on_event=lambda ev: say(ev.one_line() + (f"\n  {ev.content}" if ev.content else "")),
+                        progress=True)
+    slept = agent.sleep()
+    say(f"(slept: replayed {slept['items']} episodes, lateral synapses {slept['synapses_before']} -> "
+        f"{slept['synapses_after']})")
+    info = agent.inspect()
+    plots = []
+    if config.plots:
+        plots = _plots(agent, rates, list(groups), t_idle, os.path.join(config.session.state, "plots"))
+        for p in plots:
+            say(f"plot: {p}")
+    impulses = len([i for i in sub.impulses if i.t_s >= t_idle])
+    agent.close()
+    return {"exchanges": exchanges, "impulses": impulses,
+            "actions": [{"action": e.action, "status": e.status, "content": e.content, "reason": e.reason,
+                         "evidence": e.evidence} for e in events],
+            "synapses": info["synapses"], "assemblies": [a["label"] for a in info["assemblies"]],
+            "associations": info["associations"][:5], "plots": plots, "state": config.session.state,
+            "wall_s": time.perf_counter() - t0}
+
+
+def _plots(agent, rates, labels, t_idle, out_dir) -> list[str]:
+    """Assembly rates through the idle with the impulses marked, and the association graph."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import networkx as nx
+    import numpy as np
+
+    os.makedirs(out_dir, exist_ok=True)
+    files = []
+    t_ms, c = rates.rate_hz()
+    t = t_ms / 1000.0
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for j, lab in enumerate(labels):
+        if c.shape[0]:
+            ax.plot(t - t_idle, c[:, j], lw=1, label=lab)
+    for imp in agent.substrate.impulses:
+        if imp.t_s >= t_idle:
+            ax.axvline(imp.t_s - t_idle, color="k", ls=":", lw=0.8)
+    floor = agent.substrate.config.detector.floor_hz
+    ax.axhline(3 * floor, color="r", lw=0.8, ls="--", label="3 x baseline floor")
+    ax.set_xlabel("idle time (s)")
+    ax.set_ylabel("assembly rate (Hz)")
+    ax.set_title("labelled assemblies during idle (dotted: significant impulses)")
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    files.append(os.path.join(out_dir, "assembly_rates.png"))
+    fig.savefig(files[-1], dpi=110)
+    plt.close(fig)
+    g = agent.substrate.association_graph()
+    g.remove_edges_from([(a, b) for a, b in g.edges if a == b])
+    fig, ax = plt.subplots(figsize=(6, 6))
+    if g.number_of_nodes():
+        pos = nx.circular_layout(g)
+        w = np.array([d["weight"] for _, _, d in g.edges(data=True)]) if g.number_of_edges() else np.zeros(0)
+        colors = ["tab:orange" if g.nodes[n].get("kind") == "person" else "tab:blue" for n in g.nodes]
+        nx.draw_networkx_nodes(g, pos, node_color=colors, node_size=500, ax=ax)
+        nx.draw_networkx_labels(g, pos, font_size=8, ax=ax)
+        if w.size:
+            nx.draw_networkx_edges(g, pos, width=1 + 6 * w / max(w.max(), 1e-9), alpha=0.6, ax=ax,
+                                   connectionstyle="arc3,rad=0.1", arrows=True)
+    ax.set_title("association graph (edge width: mean lateral weight)")
+    ax.axis("off")
+    fig.tight_layout()
+    files.append(os.path.join(out_dir, "association_graph.png"))
+    fig.savefig(files[-1], dpi=110)
+    plt.close(fig)
+    return files
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="ember demo", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true", help="end with one JSON object")
+    ap.add_argument("--state", default=None, help="state directory (default: a new temporary one)")
+    ap.add_argument("--scale", type=float, default=0.05)
+    ap.add_argument("--idle", type=float, default=180.0, help="simulated idle seconds after the conversation")
+    ap.add_argument("--actor", default="env", choices=["env", "scripted"])
+    ap.add_argument("--embedder", default="minilm", choices=["minilm", "hashing"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-plots", action="store_true")
+    a = ap.parse_args(argv)
+    if a.state is not None and os.path.exists(os.path.join(a.state, "manifest.json")):
+        ap.error(f"{a.state!r} already holds an EMBER state; the demo starts from zero (give a new directory)")
+    state = a.state or tempfile.mkdtemp(prefix="ember-demo-")
+    cfg = DemoConfig(SessionConfig(state=state, scale=a.scale, embedder=a.embedder, actor=a.actor, threads=a.threads,
+                                   seed=a.seed), idle_s=a.idle, plots=not a.no_plots)
+    say = (lambda s: print(s, file=sys.stderr)) if a.json else print
+    res = run(cfg, a.seed, say=say)
+    if a.json:
+        print(json.dumps(res, default=float))
+    else:
+        print(f"{res['exchanges']} exchanges, {res['impulses']} impulses, {len(res['actions'])} actions, "
+              f"{res['wall_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

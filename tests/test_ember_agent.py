@@ -1,0 +1,142 @@
+"""EMBER end to end: the agent loop joining the substrate and the language side, its write-ahead
+log, its impulse-triggered actions with evidence, sleep, and the `ember` subcommands."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from agents.ember.llm import ScriptedActor
+from agents.ember.loop import AgentConfig, EmberAgent
+from agents.ember.store import MemoryStore
+from agents.ember.substrate import Impulse
+from encoders.hashing import HashingEmbedder
+from sims.ember_session import substrate_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCALE = 0.02
+
+
+def _agent(d, actor=None, **kw):
+    return EmberAgent(d, config=AgentConfig(substrate=substrate_config(SCALE)), actor=actor or ScriptedActor(),
+                      embedder=HashingEmbedder(), threads=1, **kw)
+
+
+def test_a_turn_stores_first_learns_both_messages_and_surfaces(tmp_path):
+    ag = _agent(tmp_path)
+    t1 = ag.chat("My sister Maria signed up for the Lisbon marathon in April.")
+    t2 = ag.chat("Maria bakes sourdough bread every Saturday.")
+    assert "Maria" in t1.labels and "Maria" in t2.labels            # a known person is found mid-sentence too
+    assert ag.substrate.assemblies["Maria"].kind == "person"
+    rows = ag.store.messages_after(None)
+    assert [r.role for r in rows] == ["user", "assistant", "user", "assistant"]
+    assert all(r.embedding is not None for r in rows)               # embedded once, stored with the message
+    assert ag.substrate.last_message_id == rows[-1].id              # the reply was learned too
+    assert t2.surfaced is not None and t2.surfaced.items            # earlier labels surface
+    assert "Maria" not in {a.label for a in t2.surfaced.items}      # named labels are not associations
+    ag.close()
+
+
+def test_messages_stored_after_the_checkpoint_are_learned_again_on_open(tmp_path):
+    ag = _agent(tmp_path)
+    ag.chat("My sister Maria signed up for the Lisbon marathon in April.")
+    learned = ag.substrate.last_message_id
+    # a crash after storing, before the substrate learned and saved: the store is the write-ahead log
+    lost = ag.store.add_message("user", "Maria also keeps a vegetable garden behind her flat.")
+    ag.store.close()
+    ag2 = _agent(tmp_path)
+    assert ag2.relearned == [lost] and ag2.substrate.last_message_id == lost > learned
+    assert ag2.store.get_message(lost).embedding is not None
+    ag2.close()
+    ag3 = _agent(tmp_path)                                          # nothing is learned twice
+    assert ag3.relearned == []
+    ag3.close()
+
+
+def test_an_impulse_becomes_an_action_whose_log_row_carries_the_spikes(tmp_path):
+    ag = _agent(tmp_path, actor=ScriptedActor(actions=("journal",)))
+    ag.chat("My sister Maria signed up for the Lisbon marathon in April.")
+    t = ag.substrate.t_s
+    imp = Impulse(t, [{"label": "lisbon marathon", "kind": "topic", "strength": 4.2},
+                      {"label": "Maria", "kind": "person", "strength": 3.1}],
+                  [{"label": "lisbon marathon", "t_s": t - 2, "rate_hz": 3.5, "baseline_hz": 0.9}] * 3,
+                  ag.substrate.synapse_summary(["Maria", "lisbon marathon"]), ag.substrate.checkpoint_id)
+    ag.agent.guard.last_user_time = None     # the user is not in a conversation now
+    ag._on_impulse(imp, None)
+    ev = ag.events[-1]
+    row = {r["id"]: r for r in ag.store.action_log()}[ev.log_id]
+    assert row["trigger"]["impulse"]["assemblies"][0]["label"] == "lisbon marathon"
+    assert row["trigger"]["impulse"]["synapses"]["count"] == imp.synapses["count"]
+    assert ag.why(ev.log_id)["evidence"]["detections"][0]["rate_hz"] == 3.5
+    assert "lisbon marathon x4.2" in ev.one_line()
+    ag.close()
+
+
+class _Broken:
+    name = "broken"
+
+    def respond(self, context):
+        raise TimeoutError("the model timed out")
+
+    def choose_action(self, trigger, context):
+        return "not an action"
+
+
+def test_a_failing_llm_never_ends_the_session_and_the_message_is_learned(tmp_path):
+    ag = _agent(tmp_path, actor=_Broken())
+    t = ag.chat("Maria signed up for the Lisbon marathon.")
+    assert t.error and "timed out" in t.error and t.reply_id is None
+    assert ag.substrate.last_message_id == t.user_message_id
+    assert ag.store.count("episodic") == 1
+    ag.close()
+
+
+def test_sleep_replays_the_episodes_since_the_last_one_and_nightly_by_the_simulated_clock(tmp_path):
+    ag = _agent(tmp_path)
+    ag.chat("My sister Maria signed up for the Lisbon marathon in April.")
+    assert len(ag.episodes_since_sleep()) == 2
+    out = ag.sleep()
+    assert out["items"] == 2 and ag.episodes_since_sleep() == []
+    ag.chat("Maria bakes sourdough bread every Saturday.")
+    ag.substrate.meta["next_sleep_t_s"] = ag.substrate.t_s + 2.0      # the night is two simulated seconds away
+    ag.idle(4.0)
+    sleeps = ag.substrate.meta["sleeps"]
+    assert len(sleeps) == 2 and sleeps[-1]["items"] == 2
+    assert ag.substrate.meta["next_sleep_t_s"] > ag.substrate.t_s + 3600.0
+    ag.close()
+
+
+def test_the_agent_refuses_a_state_made_with_another_configuration(tmp_path):
+    _agent(tmp_path).close()
+    from agents.ember.substrate import SubstrateError
+    with pytest.raises(SubstrateError, match="another substrate configuration"):
+        EmberAgent(tmp_path, config=AgentConfig(substrate=substrate_config(0.03)), actor=ScriptedActor(),
+                   embedder=HashingEmbedder(), threads=1)
+
+
+def _cli(*args, stdin=""):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-m", "sims.cli", *args], input=stdin, capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=600)
+
+
+def test_ember_chat_reads_stdin_and_a_second_session_resumes(tmp_path):
+    st = str(tmp_path / "state")
+    common = ("--state", st, "--scale", str(SCALE), "--embedder", "hashing", "--actor", "scripted", "--threads", "1")
+    r = _cli("chat", *common, stdin="My colleague Ingrid builds violins in Bergen.\n\n/inspect\n"
+                                    "Ingrid sails a wooden boat on the fjord.\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("EMBER:") == 2 and '"assemblies"' in r.stdout
+    r = _cli("chat", *common, stdin="Do you remember who builds violins?\n")
+    assert r.returncode == 0, r.stderr
+    r = _cli("inspect", *common, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert any(a["label"] == "Ingrid" and a["kind"] == "person" for a in d["assemblies"])
+    assert d["messages"] == 6 and d["synapses"] >= 0 and d["simulated_s"] > 0
+    r = _cli("audit", *common, "list", "Ingrid", "nobody")
+    assert r.returncode == 2 and "no assembly labelled 'nobody'" in r.stderr
+    r = _cli("inspect", "--state", str(tmp_path / "none"))
+    assert r.returncode == 2 and "no EMBER state" in r.stderr
