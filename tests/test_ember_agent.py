@@ -5,12 +5,10 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from agents.ember.llm import ScriptedActor
 from agents.ember.loop import AgentConfig, EmberAgent
-from agents.ember.store import MemoryStore
 from agents.ember.substrate import Impulse
 from encoders.hashing import HashingEmbedder
 from sims.ember_session import substrate_config
@@ -140,3 +138,40 @@ def test_ember_chat_reads_stdin_and_a_second_session_resumes(tmp_path):
     assert r.returncode == 2 and "no assembly labelled 'nobody'" in r.stderr
     r = _cli("inspect", "--state", str(tmp_path / "none"))
     assert r.returncode == 2 and "no EMBER state" in r.stderr
+
+
+def test_kill_9_at_random_moments_loses_no_message_and_at_most_one_autosave_interval(tmp_path):
+    """A process running chat, idle and autosave is killed 20 times at random moments; each time the
+    state reopens, every stored message has been learned, and the simulated time lost is at most one
+    autosave interval (3 s here)."""
+    import random
+    import signal
+    import time as _time
+    st = str(tmp_path / "state")
+    child = os.path.join(ROOT, "tests", "data", "ember_kill_child.py")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=ROOT)
+    rng = random.Random(13)
+    reached = 0.0
+    kills = 0
+    for k in range(20):
+        p = subprocess.Popen([sys.executable, child, st, str(k)], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+        first = p.stdout.readline().split()          # opened: the previous kill's state loaded
+        assert first and first[0] == "open", "the state did not reopen"
+        assert float(first[1]) >= reached - 3.0 - 1e-6, (first, reached)   # lost <= one autosave interval
+        deadline = _time.monotonic() + rng.uniform(0.05, 2.5)
+        while _time.monotonic() < deadline:
+            line = p.stdout.readline()
+            if not line:
+                break
+            if line.startswith("t "):
+                reached = max(reached, float(line.split()[1]))
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        kills += 1
+    assert kills == 20
+    ag = EmberAgent(st, actor=ScriptedActor(), embedder=HashingEmbedder(), threads=1)   # as it was made
+    store_ids = [r.id for r in ag.store.messages_after(None)]
+    assert ag.substrate.last_message_id == store_ids[-1]           # everything stored has been learned
+    assert sum(1 for r in ag.store.messages_after(None) if r.role == "user") >= 1
+    assert all(r.embedding is not None for r in ag.store.messages_after(None))
+    ag.close()

@@ -37,7 +37,6 @@ import math
 import os
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from .agent import Agent
 from .guardrails import GuardrailConfig

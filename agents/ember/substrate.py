@@ -492,6 +492,10 @@ class Substrate:
             lab = self.detector.labels[j]
             if rec and lab not in involved:
                 involved.append(lab)
+        # the assemblies whose learned lateral synapses drive the trigger: where the impulse came from
+        for lab in self._sources(trig):
+            if lab not in involved:
+                involved.append(lab)
         idx = {lab: j for j, lab in enumerate(self.detector.labels)}
         assemblies = [{"label": lab, "kind": self.assemblies[lab].kind,
                        "strength": float(ratio[idx[lab]]) if lab != trig else float(dets[-1].ratio)}
@@ -499,6 +503,25 @@ class Substrate:
         syn = self.synapse_summary([a["label"] for a in assemblies])
         return Impulse(t_s + self.config.detection_bin_s, assemblies, [asdict(d) for d in dets], syn,
                        self.checkpoint_id)
+
+    def _sources(self, label: str, min_weight: float = 0.1, min_count: int = 10) -> list[str]:
+        """Labelled assemblies with lateral synapses onto ``label``'s cells (mean >= ``min_weight``
+        w_max, at least ``min_count`` of them), the strongest summed weight first."""
+        st = self.sim.synapses(LATERAL, post=self._known(label).cells)
+        if st["pre"].size == 0:
+            return []
+        owner = np.full(self.config.sizes["concept"], -1, np.int64)
+        for a in self.assemblies.values():
+            owner[a.cells] = a.index
+        own = owner[st["pre"]]
+        w = np.where(st["quarantined"], 0.0, st["weight"]) / self.config.w_max
+        by = {a.index: a.label for a in self.assemblies.values()}
+        out = []
+        for k in np.unique(own[own >= 0]):
+            sel = own == k
+            if by[int(k)] != label and sel.sum() >= min_count and w[sel].mean() >= min_weight:
+                out.append((float(w[sel].sum()), by[int(k)]))
+        return [lab for _, lab in sorted(out, reverse=True)]
 
     # -- consolidation ----------------------------------------------------------------------------
     def consolidate(self, episodes) -> dict:
