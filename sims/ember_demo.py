@@ -20,12 +20,14 @@ from dataclasses import dataclass
 
 from .ember_session import SessionConfig, open_agent
 
-SCRIPT = (
+SCRIPT = (      # seven exchanges: the paper's first autonomous action came after seven
     "My sister Maria signed up for the Lisbon marathon in April and she is nervous about it.",
-    "Maria runs before work and does a long marathon training run every Sunday.",
-    "When Maria is not running she bakes sourdough bread; her sourdough starter is two years old.",
-    "Maria says kneading the sourdough calms her down before the long marathon run.",
-    "Maria also keeps a small vegetable garden behind her flat.",
+    "Maria has been training for the marathon for three months; she runs before work.",
+    "Maria does a long marathon run every Sunday morning.",
+    "When Maria is not running she bakes sourdough bread.",
+    "Maria has kept the same sourdough starter alive for two years.",
+    "Maria says kneading the sourdough calms her before the long marathon run.",
+    "After the marathon Maria wants to bake sourdough for the whole running club.",
 )
 
 

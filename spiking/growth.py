@@ -205,6 +205,38 @@ class GrowingStore:
                               r.pairing == "nearest", f32(r.w_min), f32(r.w_max), r.bounds == "soft", u[0],
                               r.modulated, a[1], inv_pending)
 
+    def insert(self, pre, post, weights) -> int:
+        """Add synapses (pre[k] -> post[k], weight[k]) that the store does not hold yet (benchmarks
+        and restoring from other tools); duplicates of existing pairs and of each other are
+        skipped. Returns how many were added."""
+        pre = np.asarray(pre, np.int64).ravel()
+        post = np.asarray(post, np.int64).ravel()
+        w = np.broadcast_to(np.asarray(weights, np.float32), pre.shape)
+        if pre.shape != post.shape:
+            raise ParameterError("insert needs pre and post of the same length")
+        if pre.size and (pre.min() < 0 or pre.max() >= self.n_pre or post.min() < 0 or post.max() >= self.n_post):
+            raise ParameterError("insert: a neuron index is out of range")
+        have = set(zip(self.pre[:self.n].tolist(), self.post[:self.n].tolist()))
+        keep, seen = [], set()
+        for k, pair in enumerate(zip(pre.tolist(), post.tolist())):
+            if pair not in have and pair not in seen and (self.grow.autapses or not self.same_pop or pair[0] != pair[1]):
+                seen.add(pair)
+                keep.append(k)
+        keep = np.asarray(keep, np.int64)
+        need = self.n + keep.size
+        if need > self.capacity:
+            self._alloc(_pow2(need), keep=self.n)
+        sl = slice(self.n, need)
+        self.pre[sl], self.post[sl] = pre[keep], post[keep]
+        self.fdata[0, sl] = np.clip(w[keep], self.rule.w_min, self.rule.w_max)
+        self.fdata[1:, sl] = 0
+        self.udata[:, sl] = 0
+        self.n = need
+        self.created_total += keep.size
+        self.k.hash_rebuild(self.keys, self.vals, self.pre, self.post, self.n)
+        self._reindex()
+        return int(keep.size)
+
     def housekeeping(self):
         """Prune below w_prune, compact, rebuild the hash table and the indices."""
         before = self.n

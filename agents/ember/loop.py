@@ -174,7 +174,13 @@ class EmberAgent:
             log.warning("extraction failed: %s: %s", type(e).__name__, e)
             return [], {}
         kinds = {p: "person" for p in ex.persons}
-        topics = list(ex.topics) if not create else list(ex.topics[: self.config.topics_per_message])
+        topics: list[str] = []
+        for t in ex.topics:
+            t = self._known_topic(t, topics)
+            if t not in topics:
+                topics.append(t)
+        if create:
+            topics = topics[: self.config.topics_per_message]
         for t in topics:
             kinds.setdefault(t, "topic")
         room = sub.config.max_labels - len(sub.assemblies)
@@ -188,6 +194,17 @@ class EmberAgent:
             elif create:
                 log.warning("no free assembly for the new label %r (max_labels %d)", lab, sub.config.max_labels)
         return labels, {k: kinds[k] for k in labels}
+
+    def _known_topic(self, phrase: str, chosen=()) -> str:
+        """A topic phrase that shares a word with a known topic (or one already chosen for this
+        message) is that topic: "long marathon" and "marathon training" are the assembly of
+        "lisbon marathon". One assembly per subject."""
+        words = set(phrase.lower().split())
+        known = [a.label for a in self.substrate.assemblies.values() if a.kind == "topic"] + list(chosen)
+        for label in known:
+            if words & set(label.lower().split()):
+                return label
+        return phrase
 
     def _learn(self, message_id: int, text: str, embedding=None, create: bool = True):
         """Extract, embed once, store both, present to the substrate; returns (labels, surfaced).

@@ -94,7 +94,7 @@ class SubstrateConfig:
     pre_active: float = 2.0         # [D] creation needs a pre burst (trace >= 2 A+) ...
     post_coactive: float = 2.0      # [D] ... and the post cell's earlier spikes too (trace >= 2 A- before this one)
     potential: float = 0.05         # [D] fraction of concept pairs that may ever hold a lateral synapse
-    max_total_in: float | None = None  # [D] optional synaptic scaling: summed lateral input <= this x w_max (off)
+    max_total_in: float | None = 5.0   # [D] synaptic scaling: summed lateral input <= this x w_max (spec: optional, 5)
     cascade_levels: int = 5         # [D]
     cascade_tau0_h: float = 1.0     # [D]
     cascade_factor: float = 4.7     # [D]

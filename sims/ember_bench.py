@@ -1,0 +1,194 @@
+"""Performance of EMBER's memory substrate, as one JSON object (issue figures side by side):
+
+* idle of the whole network (feedforward, inhibition, detector, a lateral store of ``--lateral``
+  synapses) next to the neurons-and-noise-only idle network of the same size (``ember idle-bench``)
+  and, when a Python with Brian2 is found, Brian2 cpp_standalone running the same idle network
+  with the lateral synapses frozen (``sims/brian2_ember_idle.py``);
+* one message presented: embed, code, 150 ms simulated with learning, readout;
+* replay of 52 messages x 5 passes;
+* checkpoint save and load, with the file size; peak RSS.
+
+    python -m sims.ember_bench --json [--scale 1.0] [--T 5] [--threads 2] [--backend numba|cuda]
+                               [--brian2 PYTHON]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    scale: float = 1.0
+    T: float = 5.0                 # simulated idle seconds measured (after 1 s of warm-up)
+    lateral: int = 200_000
+    threads: int = 2
+    backend: str = "numba"
+    embedder: str = "minilm"
+    brian2: str | None = None      # a Python with Brian2; None: $B2PY or the checks' venv when present
+
+
+def _brian2_python(cfg: BenchConfig) -> str | None:
+    for cand in (cfg.brian2, os.environ.get("B2PY"),
+                 os.path.join(os.path.expanduser("~"), ".cache", "project-checks", "b2venv", "bin", "python")):
+        if cand and os.path.exists(cand):
+            return cand
+    return None
+
+
+def _fill_lateral(sub, n: int, seed: int) -> int:
+    """Bring the lateral store to ``n`` synapses, as a long-lived memory would hold them: among the
+    cells of every labelled assembly the configuration allows (the paper's final graph had 64 nodes),
+    weights uniform in [0.05, 0.4] w_max (the range the dialogue leaves)."""
+    from agents.ember.substrate import LATERAL
+    sim = sub.sim
+    pi, _, _ = sim._projection(LATERAL)
+    store = sim.growing[pi]
+    g = np.random.default_rng(seed)
+    for k in range(sub.config.max_labels - len(sub.assemblies)):
+        sub.assembly(f"bench label {k}", "person" if k % 5 == 0 else "topic")
+    cells = np.concatenate([a.cells for a in sub.assemblies.values()])
+    need = max(0, n - sub.synapse_count())
+    while need > 0:
+        pre, post = g.choice(cells, need), g.choice(cells, need)
+        store.insert(pre, post, g.uniform(0.05, 0.4, need) * sub.config.w_max)
+        need = n - sub.synapse_count()
+    return sub.synapse_count()
+
+
+def run(config: BenchConfig, seed: int = 0) -> dict:
+    from agents.ember.substrate import Substrate, SubstrateConfig
+    from spiking import LIF, Network, Population, Simulator
+    out = {"scale": config.scale, "threads": config.threads, "backend": config.backend, "T_s": config.T}
+    opts = {"threads": config.threads} if config.backend == "numba" else {}
+    if config.embedder == "hashing":
+        from encoders.hashing import HashingEmbedder
+        enc = HashingEmbedder()
+    else:
+        from encoders.st import SentenceTransformerEmbedder
+        enc = SentenceTransformerEmbedder()
+    cfg = SubstrateConfig(scale=config.scale, seed=seed,
+                          max_labels=max(1, min(100, max(1000, round(150_000 * config.scale)) // 400)))
+    t0 = time.perf_counter()
+    sub = Substrate(cfg, backend=config.backend, threads=config.threads, encoder=enc)
+    out["build_s"] = time.perf_counter() - t0
+
+    # one message: embed, code, 150 ms with learning, readout (the dialogue's, after one warm-up)
+    d = json.load(open(os.path.join(os.path.dirname(__file__), "..", "agents", "ember", "data", "dialogue_ac6.json")))
+    sub.present(d["messages"][0]["text"], d["messages"][0]["labels"], kinds=d["kinds"], message_id=1)
+    walls = []
+    for i, m in enumerate(d["messages"][1:], start=2):
+        t0 = time.perf_counter()
+        sub.present(m["text"], m["labels"], kinds=d["kinds"], message_id=i)
+        walls.append(time.perf_counter() - t0)
+    print(f"messages: median {np.median(walls):.2f} s", file=sys.stderr)
+    out["message"] = {"wall_s_median": float(np.median(walls)), "wall_s_max": float(np.max(walls)),
+                      "goal_s": 1.0, "pass": bool(np.median(walls) <= 1.0)}
+
+    # replay 52 messages x 5 passes
+    embs = [(sub.embed(m["text"]), m["labels"]) for m in d["messages"]]
+    eps = [embs[k % len(embs)] for k in range(52)]
+    t0 = time.perf_counter()
+    rep = sub.consolidate(eps)
+    w = time.perf_counter() - t0
+    print(f"replay: {w:.1f} s", file=sys.stderr)
+    out["replay_52x5"] = {"wall_s": w, "goal_s": 60.0, "pass": w <= 60.0, **rep}
+
+    # idle with a lateral store of the requested size
+    out["lateral_synapses"] = _fill_lateral(sub, config.lateral, seed)
+    sub.idle(1.0)
+    t0 = time.perf_counter()
+    sub.idle(config.T)
+    sub.sim.backend.synchronize()
+    full = (time.perf_counter() - t0) / config.T
+
+    # checkpoint save / load
+    tmp = tempfile.mkdtemp(prefix="ember-bench-")
+    try:
+        t0 = time.perf_counter()
+        sub.save(tmp)
+        save_s = time.perf_counter() - t0
+        size = os.path.getsize(os.path.join(tmp, "substrate.h5"))
+        t0 = time.perf_counter()
+        Substrate.open(tmp, backend=config.backend, threads=config.threads, encoder=enc)
+        load_s = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out["checkpoint"] = {"save_s": save_s, "load_s": load_s, "bytes": size, "goal_s": 2.0,
+                         "pass": save_s <= 2.0 and load_s <= 2.0}
+    del sub
+
+    # the neurons-and-noise-only idle network of the same size
+    n = sum(cfg.sizes.values())
+    sim = Simulator(Network(populations=(Population("idle", n, LIF(v_th=cfg.v_th)),), dt_ms=1.0, seed=1),
+                    backend=config.backend, **opts)
+    sim.run(1000.0, progress=False)
+    t0 = time.perf_counter()
+    sim.run(config.T * 1000.0, progress=False)
+    sim.backend.synchronize()
+    bare = (time.perf_counter() - t0) / config.T
+    out["idle"] = {"rtf_full": full, "rtf_neurons_only": bare, "ratio_full_over_neurons_only": full / bare,
+                   "goal_ratio": 1.3, "pass_ratio": full / bare <= 1.3, "goal_rtf": 0.5, "neurons": n}
+
+    b2 = _brian2_python(config) if config.backend == "numba" else None
+    if b2 is None:
+        out["brian2"] = None
+        out["brian2_note"] = "no Python with Brian2 found (--brian2 PYTHON or $B2PY)"
+    else:
+        script = os.path.join(os.path.dirname(__file__), "brian2_ember_idle.py")
+        with tempfile.TemporaryDirectory(prefix="b2ember-") as bd:
+            r = subprocess.run([b2, script, "--scale", str(config.scale), "--T", str(config.T), "--lateral",
+                                str(config.lateral), "--builddir", bd, "--threads", "1"],
+                               capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        try:
+            res = json.loads(r.stdout.strip().splitlines()[-1])
+            out["brian2"] = res
+            out["idle"]["rtf_brian2"] = res["rtf"]
+            out["idle"]["speedup_vs_brian2"] = res["rtf"] / full
+            out["idle"]["goal_speedup"] = 3.0
+            out["idle"]["pass_brian2"] = res["rtf"] / full >= 3.0
+        except (IndexError, ValueError, KeyError):
+            out["brian2"] = None
+            out["brian2_note"] = f"Brian2 run failed: {r.stderr.strip()[-300:]}"
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    out["peak_rss_mb"] = peak
+    out["peak_rss_pass"] = peak <= 2048.0
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sims.ember_bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--T", type=float, default=5.0)
+    ap.add_argument("--lateral", type=int, default=200_000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--backend", default="numba", choices=["numba", "numpy", "cuda"])
+    ap.add_argument("--embedder", default="minilm", choices=["minilm", "hashing"])
+    ap.add_argument("--brian2", default=None, help="a Python interpreter with Brian2 installed")
+    a = ap.parse_args(argv)
+    if not (0 < a.scale <= 1) or a.T <= 0 or a.lateral < 0:
+        ap.error("need 0 < scale <= 1, T > 0 and lateral >= 0")
+    res = run(BenchConfig(scale=a.scale, T=a.T, lateral=a.lateral, threads=a.threads, backend=a.backend,
+                          embedder=a.embedder, brian2=a.brian2))
+    if a.json:
+        print(json.dumps(res, default=float))
+    else:
+        for k, v in res.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
