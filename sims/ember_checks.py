@@ -62,13 +62,18 @@ def _substrate(cfg: ChecksConfig, seed: int, enc, **over):
     return Substrate(sc, threads=cfg.threads, encoder=enc)
 
 
-def _dialogue(sub, messages=None):
+GAP_S = 10.0    # simulated idle between messages: a conversation has pauses, so phasic pulses decay
+
+
+def _dialogue(sub, messages=None, gap_s: float = GAP_S):
+    """Present the shipped dialogue as a conversation: each message with tonic dopamine, and ``gap_s``
+    of idle before the next (no phasic reward: docs/substrate.md, "Reward")."""
     d = json.load(open(DIALOGUE))
     msgs = d["messages"] if messages is None else messages
     for i, m in enumerate(msgs):
         sub.present(m["text"], m["labels"], kinds=d["kinds"], message_id=i + 1)
-        if m["role"] == "assistant":
-            sub.reward()
+        if gap_s and i + 1 < len(msgs):
+            sub.idle(gap_s)
     return d
 
 

@@ -3,7 +3,7 @@
 idle while the memory replays what it learned, a sleep, and the autonomous actions with the
 spikes that caused them. Writes three plots next to the state directory.
 
-    ember demo [--json] [--scale 0.05] [--idle 180] [--state DIR] [--actor env|scripted]
+    ember demo [--json] [--scale 0.05] [--idle 360] [--state DIR] [--actor env|scripted]
 
 ``--json`` ends with one JSON object: {"exchanges", "impulses", "actions": [{"action", "status",
 "evidence"}], "wall_s", ...}.
@@ -34,7 +34,8 @@ SCRIPT = (      # seven exchanges: the paper's first autonomous action came afte
 @dataclass(frozen=True)
 class DemoConfig:
     session: SessionConfig
-    idle_s: float = 180.0         # simulated idle after the conversation (> the guardrails' 120 s busy time)
+    idle_s: float = 360.0         # simulated idle after the conversation (past the 120 s busy time and a 5-min refractory)
+    pause_s: float = 10.0         # simulated idle between turns
     plots: bool = True
 
 
@@ -48,6 +49,7 @@ def run(config: DemoConfig, seed: int = 0, say=print) -> dict:
         say(f"EMBER: {turn.reply}" if not turn.error else f"(the language model failed: {turn.error})")
         if turn.surfaced is not None and turn.surfaced.items:
             say("  memory surfaced: " + ", ".join(f"{a.label} x{a.strength:.1f}" for a in turn.surfaced.strongest(3)))
+        agent.idle(config.pause_s)        # the user takes a moment to answer; the memory keeps running
     exchanges = len(SCRIPT)
     from spiking import GroupCounts
     sub = agent.substrate
@@ -132,7 +134,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="end with one JSON object")
     ap.add_argument("--state", default=None, help="state directory (default: a new temporary one)")
     ap.add_argument("--scale", type=float, default=0.05)
-    ap.add_argument("--idle", type=float, default=180.0, help="simulated idle seconds after the conversation")
+    ap.add_argument("--idle", type=float, default=360.0, help="simulated idle seconds after the conversation")
     ap.add_argument("--actor", default="env", choices=["env", "scripted"])
     ap.add_argument("--embedder", default="minilm", choices=["minilm", "hashing"])
     ap.add_argument("--threads", type=int, default=2)

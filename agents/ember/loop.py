@@ -54,7 +54,7 @@ class AgentConfig:
     """The hybrid agent's own knobs ([D] defaults, docs/agent.md); the substrate's are in ``substrate``."""
 
     substrate: SubstrateConfig = field(default_factory=SubstrateConfig)
-    reward_engagement: float = 0.25      # phasic dopamine when the user answers a reply
+    reward_engagement: float = 0.0       # phasic dopamine when the user answers a reply (off: docs/agent.md)
     reward_feedback: float = 0.5         # explicit good / bad
     topics_per_message: int = 2          # the extractor's strongest topics that get assemblies
     sleep_hour_utc: float = 3.0          # nightly replay when the simulated clock passes this hour
@@ -174,8 +174,12 @@ class EmberAgent:
             log.warning("extraction failed: %s: %s", type(e).__name__, e)
             return [], {}
         kinds = {p: "person" for p in ex.persons}
+        names = {w.lower() for a in sub.assemblies.values() if a.kind == "person" for w in a.label.split()}
+        names |= {w.lower() for p in ex.persons for w in p.split()}
         topics: list[str] = []
         for t in ex.topics:
+            if names & set(t.lower().split()):      # a person's name is not a topic
+                continue
             t = self._known_topic(t, topics)
             if t not in topics:
                 topics.append(t)

@@ -84,12 +84,12 @@ class SubstrateConfig:
     w_exc_inh: float = 0.03
     inh_balance: float = 1.0        # mean inhibition / mean excitation
     # the lateral store [V]/[D]
-    w_max: float = 0.8              # [D] lateral weight unit: the V jump of a synapse at w_max
+    w_max: float = 1.2              # [D] lateral weight unit: the V jump of a synapse at w_max
     a_plus: float = 0.05            # [D] x w_max; A- = 1.05 A+ [V], tau 20 / 30 ms [V]
     w_create: float = 0.05          # [D] x w_max: the weight of a new synapse (one pairing's update)
     w_prune: float = 0.005          # [D] x w_max
     tau_e_ms: float = 1000.0        # [D]
-    eta_per_s: float = 1.0          # [D] dw/dt = eta D e
+    eta_per_s: float = 25.0         # [D] dw/dt = eta D e (the paper's eta = 1 has no stated unit)
     candidate_window_ms: float = 20.0  # [D] pre spikes this recent are creation candidates
     pre_active: float = 2.0         # [D] creation needs a pre burst (trace >= 2 A+) ...
     post_coactive: float = 2.0      # [D] ... and the post cell's earlier spikes too (trace >= 2 A- before this one)
