@@ -17,6 +17,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from agents.ember.substrate import Interrupted
+
 from .ember_session import SessionConfig, add_common, open_agent, session_config
 
 HELP = ("commands: /inspect  /sleep  /why N  /pending  /approve N  /reject N  /good  /bad  /help  /quit\n"
@@ -42,9 +44,13 @@ class Background:
         wall0, sim0 = time.monotonic(), self.agent.substrate.t_s
         while not self.stop.is_set():
             with self.lock:
-                if self.stop.is_set():
+                if self.stop.is_set() or self.agent.substrate.interrupt:
                     break
-                self.agent.idle(1.0, on_event=lambda ev: self.out(ev.one_line() + (f"\n  {ev.content}" if ev.content else "")))
+                try:
+                    self.agent.idle(1.0, on_event=lambda ev: self.out(
+                        ev.one_line() + (f"\n  {ev.content}" if ev.content else "")))
+                except Interrupted:
+                    break
                 sim = self.agent.substrate.t_s
             lag = (time.monotonic() - wall0) - (sim - sim0)
             if lag > 5.0 and time.monotonic() - self.behind_said > 60.0:
@@ -89,10 +95,12 @@ def _command(agent, line: str, say) -> bool:
 def run(config: ChatConfig, lines=None, out=print) -> dict:
     """The session. ``lines``: an iterable of input lines (None: the terminal, with a prompt)."""
     interactive = lines is None
+    lock = threading.Lock()
     agent = open_agent(config.session, deliver=lambda text: out(f"EMBER (reaching out): {text}"))
+    in_turn = threading.Event()
+    _sigterm_saves(agent, busy=in_turn.is_set)
     if agent.relearned:
         out(f"(learned again {len(agent.relearned)} message(s) stored after the last checkpoint)")
-    lock = threading.Lock()
     bg = Background(agent, lock, out) if interactive and config.realtime else None
     turns = 0
     try:
@@ -100,30 +108,50 @@ def run(config: ChatConfig, lines=None, out=print) -> dict:
             bg.thread.start()
         source = lines if lines is not None else _prompt_lines()
         for raw in source:
+            if agent.substrate.interrupt:
+                break
             line = raw.rstrip("\r\n")
             if not line.strip():
                 continue
             with lock:
-                if line.startswith("/"):
-                    if not _command(agent, line, out):
-                        break
-                    continue
-                turn = agent.chat(line)
-                turns += 1
+                in_turn.set()
+                try:
+                    if line.startswith("/"):
+                        if not _command(agent, line, out):
+                            break
+                        continue
+                    turn = agent.chat(line)
+                    turns += 1
+                finally:
+                    in_turn.clear()
             if turn.error:
                 out(f"(the language model failed: {turn.error}; your message is stored and learned)")
             else:
                 out(f"EMBER: {turn.reply}")
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         out("\n(saving)")
     finally:
         if bg is not None:
             bg.stop.set()
             bg.thread.join()
+        agent.substrate.interrupt = False
         with lock:
             info = agent.inspect()
             agent.close(sleep=True)
     return {"turns": turns, **info}
+
+
+def _sigterm_saves(agent, busy=lambda: True):
+    """SIGTERM ends the session like Ctrl-C, but never in the middle of a simulation step: while
+    the memory simulates (``busy()``), it stops at the next 1 s bin and the caller saves."""
+    import signal
+
+    def handler(signum, frame):
+        agent.substrate.interrupt = True
+        if not busy():
+            raise KeyboardInterrupt
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _prompt_lines():

@@ -94,6 +94,9 @@ def main(argv=None) -> int:
         from dataclasses import replace
         cfg = replace(cfg, actor="scripted")
     agent = open_agent(cfg)
+    from agents.ember.substrate import Interrupted
+    from .ember_chat import _sigterm_saves
+    _sigterm_saves(agent)
     try:
         if name == "idle":
             res = _idle(agent, a)
@@ -107,6 +110,11 @@ def main(argv=None) -> int:
         print(f"ember {name}: {e}", file=sys.stderr)
         agent.close()
         return 2
+    except (KeyboardInterrupt, Interrupted):
+        agent.substrate.interrupt = False
+        agent.close()     # Interrupted comes at a bin boundary: a consistent state to save
+        print(f"ember {name}: interrupted; saved at t = {agent.substrate.t_s:.0f} s", file=sys.stderr)
+        return 130
     agent.close()
     if a.json:
         print(json.dumps(res, default=float))

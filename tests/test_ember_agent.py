@@ -175,3 +175,25 @@ def test_kill_9_at_random_moments_loses_no_message_and_at_most_one_autosave_inte
     assert sum(1 for r in ag.store.messages_after(None) if r.role == "user") >= 1
     assert all(r.embedding is not None for r in ag.store.messages_after(None))
     ag.close()
+
+
+def test_sigterm_during_ember_idle_saves(tmp_path):
+    import signal
+    import time as _time
+    st = str(tmp_path / "state")
+    common = ("--state", st, "--scale", str(SCALE), "--embedder", "hashing", "--actor", "scripted", "--threads", "1")
+    assert _cli("chat", *common, stdin="Maria signed up for the Lisbon marathon.\n").returncode == 0
+    before = EmberAgent(st, actor=ScriptedActor(), embedder=HashingEmbedder(), threads=1)
+    t0 = before.substrate.t_s
+    before.close()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=ROOT)
+    p = subprocess.Popen([sys.executable, "-m", "sims.cli", "idle", *common, "--hours", "1"], cwd=ROOT, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _time.sleep(8.0)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "interrupted; saved" in err
+    after = EmberAgent(st, actor=ScriptedActor(), embedder=HashingEmbedder(), threads=1)
+    assert after.substrate.t_s > t0          # the idle it had done was saved, not lost
+    after.close()

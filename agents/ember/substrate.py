@@ -50,6 +50,11 @@ class SubstrateError(ValueError):
     """Bad input to the substrate, or a state directory it cannot use (named in the message)."""
 
 
+class Interrupted(Exception):
+    """``idle`` stopped at a bin boundary because ``Substrate.interrupt`` was set (a signal handler
+    sets it): the state is consistent and can be saved."""
+
+
 @dataclass(frozen=True)
 class SubstrateConfig:
     """Every knob of the substrate. [V]/[P] facts of the paper are marked and stay; [D] defaults are
@@ -284,6 +289,7 @@ class Substrate:
         self.state_dir: str | None = None
         self.impulses: list[Impulse] = []
         self.meta: dict = {}            # the agent loop's own counters (JSON), saved with the substrate
+        self.interrupt = False          # set from a signal handler: idle stops at the next bin boundary
         self._last_autosave_s = 0.0
 
     # -- time -----------------------------------------------------------------------------------
@@ -456,6 +462,8 @@ class Substrate:
         bin_ms = self.config.detection_bin_s * 1000.0
 
         def check(sim):
+            if self.interrupt:
+                raise Interrupted(f"interrupted at t = {self.t_s:.3f} s")
             for imp in self._detect():
                 fired.append(imp)
                 if on_impulse is not None:
