@@ -197,3 +197,17 @@ def test_sigterm_during_ember_idle_saves(tmp_path):
     after = EmberAgent(st, actor=ScriptedActor(), embedder=HashingEmbedder(), threads=1)
     assert after.substrate.t_s > t0          # the idle it had done was saved, not lost
     after.close()
+
+
+def test_ember_demo_json_contract_and_plots(tmp_path):
+    st = str(tmp_path / "demo")
+    r = _cli("demo", "--json", "--state", st, "--scale", str(SCALE), "--embedder", "hashing", "--actor", "scripted",
+             "--idle", "20", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert d["exchanges"] == 7 and isinstance(d["impulses"], int) and d["wall_s"] > 0
+    assert all({"action", "status", "evidence"} <= set(a) for a in d["actions"])
+    assert any(a["label"] == "Maria" for a in [{"label": x} for x in d["assemblies"]])
+    assert all(os.path.exists(p) for p in d["plots"]) and len(d["plots"]) == 2
+    r = _cli("demo", "--json", "--state", st, "--actor", "scripted")
+    assert r.returncode == 2 and "already holds an EMBER state" in r.stderr
