@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import sys
 import threading
 import time
@@ -31,33 +32,54 @@ class ChatConfig:
     realtime: bool = True      # idle in the background between messages (a terminal only)
 
 
-class Background:
-    """The substrate's real-time idle between messages, one simulated second per wall second."""
+class Keyboard:
+    """Reads the terminal in a thread, so the memory can run in the main thread between messages
+    (numba kernels run fastest there, and signals arrive there)."""
 
-    def __init__(self, agent, lock, out):
-        self.agent, self.lock, self.out = agent, lock, out
-        self.stop = threading.Event()
-        self.behind_said = 0.0
-        self.thread = threading.Thread(target=self._run, name="ember-idle", daemon=True)
+    def __init__(self):
+        self.lines: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._read, name="ember-keyboard", daemon=True)
+        self.thread.start()
 
-    def _run(self):
-        wall0, sim0 = time.monotonic(), self.agent.substrate.t_s
-        while not self.stop.is_set():
-            with self.lock:
-                if self.stop.is_set() or self.agent.substrate.interrupt:
-                    break
-                try:
-                    self.agent.idle(1.0, on_event=lambda ev: self.out(
-                        ev.one_line() + (f"\n  {ev.content}" if ev.content else "")))
-                except Interrupted:
-                    break
-                sim = self.agent.substrate.t_s
-            lag = (time.monotonic() - wall0) - (sim - sim0)
-            if lag > 5.0 and time.monotonic() - self.behind_said > 60.0:
-                self.out(f"(memory is {lag:.0f} s behind real time: the network runs slower than real time here)")
-                self.behind_said = time.monotonic()
-            if lag < 0:
-                self.stop.wait(-lag)
+    def _read(self):
+        while True:
+            try:
+                self.lines.put(input("you> "))
+            except (EOFError, OSError):
+                self.lines.put(None)
+                return
+
+
+def _realtime(agent, keyboard, out):
+    """Idle the memory one simulated second at a time, paced to the wall clock, until a line is
+    typed; yields each line (None at end of input)."""
+    wall0, sim0 = time.monotonic(), agent.substrate.t_s
+    said = 0.0
+    while True:
+        try:
+            line = keyboard.lines.get_nowait()
+        except queue.Empty:
+            line = False
+        if line is not False:
+            yield line
+            if line is None:
+                return
+            wall0, sim0 = time.monotonic(), agent.substrate.t_s     # a turn's own time is not idle
+            continue
+        agent.idle(1.0, on_event=lambda ev: out(ev.one_line() + (f"\n  {ev.content}" if ev.content else "")))
+        lag = (time.monotonic() - wall0) - (agent.substrate.t_s - sim0)
+        if lag > 5.0 and time.monotonic() - said > 60.0:
+            out(f"(memory is {lag:.0f} s behind real time: the network runs slower than real time here)")
+            said = time.monotonic()
+        if lag < 0:
+            try:
+                line = keyboard.lines.get(timeout=-lag)
+            except queue.Empty:
+                continue
+            yield line
+            if line is None:
+                return
+            wall0, sim0 = time.monotonic(), agent.substrate.t_s
 
 
 def _command(agent, line: str, say) -> bool:
@@ -93,73 +115,67 @@ def _command(agent, line: str, say) -> bool:
 
 
 def run(config: ChatConfig, lines=None, out=print) -> dict:
-    """The session. ``lines``: an iterable of input lines (None: the terminal, with a prompt)."""
-    interactive = lines is None
-    lock = threading.Lock()
+    """The session. ``lines``: an iterable of input lines (None: the terminal, with a prompt and the
+    memory idling in real time between messages)."""
     agent = open_agent(config.session, deliver=lambda text: out(f"EMBER (reaching out): {text}"))
-    in_turn = threading.Event()
-    _sigterm_saves(agent, busy=in_turn.is_set)
+    _interrupts_stop_at_a_bin(agent)
     if agent.relearned:
         out(f"(learned again {len(agent.relearned)} message(s) stored after the last checkpoint)")
-    bg = Background(agent, lock, out) if interactive and config.realtime else None
+    if lines is None:
+        kb = Keyboard()
+        source = _realtime(agent, kb, out) if config.realtime else _polled(agent, kb)
+    else:
+        source = lines
     turns = 0
     try:
-        if bg is not None:
-            bg.thread.start()
-        source = lines if lines is not None else _prompt_lines()
         for raw in source:
-            if agent.substrate.interrupt:
+            if raw is None or agent.substrate.interrupt:
                 break
             line = raw.rstrip("\r\n")
             if not line.strip():
                 continue
-            with lock:
-                in_turn.set()
-                try:
-                    if line.startswith("/"):
-                        if not _command(agent, line, out):
-                            break
-                        continue
-                    turn = agent.chat(line)
-                    turns += 1
-                finally:
-                    in_turn.clear()
+            if line.startswith("/"):
+                if not _command(agent, line, out):
+                    break
+                continue
+            turn = agent.chat(line)
+            turns += 1
             if turn.error:
                 out(f"(the language model failed: {turn.error}; your message is stored and learned)")
             else:
                 out(f"EMBER: {turn.reply}")
-    except (KeyboardInterrupt, Interrupted):
+    except Interrupted:
         out("\n(saving)")
     finally:
-        if bg is not None:
-            bg.stop.set()
-            bg.thread.join()
         agent.substrate.interrupt = False
-        with lock:
-            info = agent.inspect()
-            agent.close(sleep=True)
+        info = agent.inspect()
+        agent.close(sleep=True)
     return {"turns": turns, **info}
 
 
-def _sigterm_saves(agent, busy=lambda: True):
-    """SIGTERM ends the session like Ctrl-C, but never in the middle of a simulation step: while
-    the memory simulates (``busy()``), it stops at the next 1 s bin and the caller saves."""
+def _polled(agent, keyboard):
+    """The typed lines, without idling between them (``--no-realtime``); stops when interrupted."""
+    while not agent.substrate.interrupt:
+        try:
+            line = keyboard.lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        yield line
+        if line is None:
+            return
+
+
+def _interrupts_stop_at_a_bin(agent):
+    """SIGTERM and Ctrl-C end the session, never in the middle of a simulation step: they set the
+    substrate's interrupt flag, idle stops at the next 1 s bin (``Interrupted``), a turn finishes,
+    and the caller saves."""
     import signal
 
     def handler(signum, frame):
         agent.substrate.interrupt = True
-        if not busy():
-            raise KeyboardInterrupt
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
-
-
-def _prompt_lines():
-    while True:
-        try:
-            yield input("you> ")
-        except EOFError:
-            return
+        signal.signal(signal.SIGINT, handler)
 
 
 def main(argv=None) -> int:

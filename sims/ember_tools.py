@@ -95,8 +95,8 @@ def main(argv=None) -> int:
         cfg = replace(cfg, actor="scripted")
     agent = open_agent(cfg)
     from agents.ember.substrate import Interrupted
-    from .ember_chat import _sigterm_saves
-    _sigterm_saves(agent)
+    from .ember_chat import _interrupts_stop_at_a_bin
+    _interrupts_stop_at_a_bin(agent)
     try:
         if name == "idle":
             res = _idle(agent, a)

@@ -211,3 +211,67 @@ def test_ember_demo_json_contract_and_plots(tmp_path):
     assert all(os.path.exists(p) for p in d["plots"]) and len(d["plots"]) == 2
     r = _cli("demo", "--json", "--state", st, "--actor", "scripted")
     assert r.returncode == 2 and "already holds an EMBER state" in r.stderr
+
+
+def _pty_session(args, lines, timeout=120.0):
+    """Run ``ember`` in a pseudo-terminal (a real interactive session: stdin is a TTY, the memory
+    idles in the background), type ``lines`` one after the other when the prompt shows; returns
+    everything the terminal showed."""
+    import pty
+    import select
+    import time as _time
+    pid, fd = pty.fork()
+    if pid == 0:     # the child: exec the command line
+        os.environ.update(HF_HUB_OFFLINE="1", PYTHONPATH=ROOT)
+        os.chdir(ROOT)
+        os.execv(sys.executable, [sys.executable, "-m", "sims.cli", *args])
+    seen = b""
+    end = _time.monotonic() + timeout
+    todo = list(lines)
+
+    def read_until(token: bytes):
+        nonlocal seen
+        while _time.monotonic() < end:
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if r:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    return False
+                if not chunk:
+                    return False
+                seen += chunk
+                if token in seen.split(b"you> ")[-1] or seen.count(b"you> ") > token_count[0]:
+                    return True
+        return False
+
+    token_count = [0]
+    while todo:
+        if not read_until(b"you> "):
+            break
+        token_count[0] = seen.count(b"you> ")
+        os.write(fd, (todo.pop(0) + "\n").encode())
+    while _time.monotonic() < end:       # drain until the process exits
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    _, status = os.waitpid(pid, 0)
+    return seen.decode("utf-8", "replace"), os.waitstatus_to_exitcode(status)
+
+
+def test_a_real_terminal_session_types_inspects_quits_and_resumes(tmp_path):
+    st = str(tmp_path / "tty")
+    common = ["chat", "--state", st, "--scale", str(SCALE), "--embedder", "hashing", "--actor", "scripted",
+              "--threads", "1"]
+    out, rc = _pty_session(common, ["My colleague Ingrid builds violins in Bergen.", "/inspect", "/quit"])
+    assert rc == 0, out
+    assert "EMBER: Tell me more." in out and '"Ingrid"' in out and "saved:" in out
+    out, rc = _pty_session(common, ["/inspect", "/quit"])
+    assert rc == 0, out
+    assert '"Ingrid"' in out and '"messages": 2' in out            # the conversation and its labels are back
