@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .output import emit
+
 
 @dataclass(frozen=True)
 class BenchConfig:
@@ -182,11 +184,7 @@ def main(argv=None) -> int:
         ap.error("need 0 < scale <= 1, T > 0 and lateral >= 0")
     res = run(BenchConfig(scale=a.scale, T=a.T, lateral=a.lateral, threads=a.threads, backend=a.backend,
                           embedder=a.embedder, brian2=a.brian2))
-    if a.json:
-        print(json.dumps(res, default=float))
-    else:
-        for k, v in res.items():
-            print(f"{k}: {v}")
+    emit(res, a.json)
     return 0
 
 

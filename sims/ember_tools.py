@@ -8,11 +8,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
+from .output import emit
 from .ember_session import add_common, open_agent, session_config
 
 MULTI = True    # sims.cli passes the subcommand's name first
@@ -116,11 +116,7 @@ def main(argv=None) -> int:
         print(f"ember {name}: interrupted; saved at t = {agent.substrate.t_s:.0f} s", file=sys.stderr)
         return 130
     agent.close()
-    if a.json:
-        print(json.dumps(res, default=float))
-    else:
-        for k, v in res.items():
-            print(f"{k}: {v}")
+    emit(res, a.json)
     return 0
 
 
