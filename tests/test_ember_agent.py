@@ -17,6 +17,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCALE = 0.02
 
 
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """The agent runs offline: any internet socket opened in these tests is an error."""
+    import socket
+    real = socket.socket.connect
+
+    def refuse(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            raise OSError(f"network access during an EMBER test: {address!r}")
+        return real(self, address)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
 def _agent(d, actor=None, **kw):
     return EmberAgent(d, config=AgentConfig(substrate=substrate_config(SCALE)), actor=actor or ScriptedActor(),
                       embedder=HashingEmbedder(), threads=1, **kw)
