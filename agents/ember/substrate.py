@@ -123,6 +123,7 @@ class SubstrateConfig:
     replay_passes: int = 5
     replay_item_ms: float = 50.0
     replay_gap_ms: float = 20.0
+    replay_cue: bool = True         # [D] co-stimulate the episode's labelled assemblies during replay too
     # detection [V]/[D]
     detection_bin_s: float = 1.0
     detector: DetectorParams = field(default_factory=DetectorParams)
@@ -550,7 +551,7 @@ class Substrate:
         try:
             for _ in range(cfg.replay_passes):
                 for rates, labs in items:
-                    self._drive(rates, labs, cfg.replay_item_ms, None)
+                    self._drive(rates, labs if cfg.replay_cue else [], cfg.replay_item_ms, None)
                     self.sim.run(cfg.replay_gap_ms, progress=False)
         finally:
             self.sim.set_modulator("dopamine", tonic=0.0)
