@@ -288,3 +288,13 @@ def test_a_real_terminal_session_types_inspects_quits_and_resumes(tmp_path):
     out, rc = _pty_session(common, ["/inspect", "/quit"])
     assert rc == 0, out
     assert '"Ingrid"' in out and '"messages": 2' in out            # the conversation and its labels are back
+
+
+def test_chat_bench_reports_the_memory_part_next_to_the_llm_part():
+    r = _cli("chat-bench", "--json", "--actor", "scripted", "--embedder", "hashing", "--scale", str(SCALE),
+             "--turns", "2", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert d["turns"] == 2 and len(d["per_turn"]) == 2
+    assert d["memory_s"] > 0 and d["llm_s"] >= 0 and d["goal_memory_s"] == 1.5
+    assert set(d["median"]) == {"memory_s", "llm_s", "learn_message_s", "learn_reply_s", "checkpoint_s"}

@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from dataclasses import dataclass, field
 
 
@@ -144,6 +145,7 @@ class EmberAgent:
         meta.setdefault("last_reply_id", None)
         meta.setdefault("turns", 0)
         self.events: list[Event] = []
+        self.last_timing: dict = {}
         self.relearned = self._catch_up()
 
     # -- time -------------------------------------------------------------------------------------
@@ -248,23 +250,40 @@ class EmberAgent:
         if meta.get("last_reply_id") is not None and self.config.reward_engagement:
             self.substrate.reward(self.config.reward_engagement)   # the user answered: engagement
         got = {}
+        clock = time.perf_counter
+        t0 = clock()
 
         def recall(mid, shown):
+            t = clock()
             labels, surfaced = self._learn(mid, shown)
-            got["labels"], got["surfaced"] = labels, surfaced
+            got["labels"], got["surfaced"], got["learn_s"] = labels, surfaced, clock() - t
             return labels, surfaced
 
         r = self.agent.handle_user_message(text, conversation_id=conversation_id, recall=recall)
+        t1 = clock()
         if r.reply_id is not None:
             try:
                 self._learn(r.reply_id, r.text, create=False)
             except SubstrateError as e:
                 log.warning("the reply %d could not be learned: %s", r.reply_id, e)
             meta["last_reply_id"] = r.reply_id
+        t2 = clock()
         meta["turns"] = int(meta.get("turns", 0)) + 1
         if self.config.save_every_turns and meta["turns"] % self.config.save_every_turns == 0:
             self.save()
+        t3 = clock()
+        learn = got.get("learn_s", 0.0)
+        # the LLM's part is the reply call; everything else (stores, embedding, the network) is the memory's
+        self.last_timing = {"memory_s": (t1 - t0 - self._llm_s(t0, t1, learn)) + (t2 - t1) + (t3 - t2),
+                            "llm_s": self._llm_s(t0, t1, learn), "learn_message_s": learn,
+                            "learn_reply_s": t2 - t1, "checkpoint_s": t3 - t2}
         return Turn(r.text, r.user_message_id, r.reply_id, got.get("labels", r.labels), got.get("surfaced"), r.error)
+
+    @staticmethod
+    def _llm_s(t0: float, t1: float, learn: float) -> float:
+        """The reply's LLM time inside a turn: the language side's part minus the memory's learning
+        (it includes the turn's two SQLite writes, a few ms)."""
+        return max(0.0, (t1 - t0) - learn)
 
     def feedback(self, value: float) -> None:
         """Explicit feedback on the last reply: > 0 good, < 0 bad (a phasic dopamine pulse)."""
