@@ -41,7 +41,9 @@ class DemoConfig:
 
 def run(config: DemoConfig, seed: int = 0, say=print) -> dict:
     t0 = time.perf_counter()
-    agent = open_agent(config.session)
+    # short replies: SmolLM2-135M rambles, and the demo has five minutes
+    agent = open_agent(config.session, actor_overrides={"max_new_tokens": 48} if "EMBER_LLM_BACKEND" not in os.environ
+                       else None)
     say(f"EMBER demo: {agent.substrate.config.sizes} neurons, state in {config.session.state}")
     for text in SCRIPT:
         say(f"you> {text}")

@@ -56,20 +56,23 @@ def make_embedder(kind: str):
     return SentenceTransformerEmbedder()
 
 
-def make_actor(kind: str):
+def make_actor(kind: str, **overrides):
+    """The actor: scripted, or the one configured by EMBER_LLM_* (``overrides`` set ActorConfig
+    fields the environment leaves unset, such as a shorter reply for the demo)."""
     if kind == "scripted":
         from agents.ember.llm import ScriptedActor
         return ScriptedActor(actions=("journal", "reach_out", "journal"),
                              replies=("Tell me more.", "That sounds important to you.", "I will remember that."))
-    from agents.ember.llm import make_actor as from_env
-    return from_env()
+    from agents.ember.llm import ActorConfig, make_actor as from_env
+    return from_env(ActorConfig.from_env(**overrides)) if overrides else from_env()
 
 
-def open_agent(cfg: SessionConfig, **kw):
+def open_agent(cfg: SessionConfig, actor_overrides: dict | None = None, **kw):
     """Open (or create) the agent in ``cfg.state``. An existing directory keeps its own configuration
     (``--scale`` and ``--seed`` only shape a new one)."""
     from agents.ember.loop import AgentConfig, EmberAgent
     made = os.path.exists(os.path.join(cfg.state, "manifest.json"))
     config = None if made else AgentConfig(substrate=substrate_config(cfg.scale, cfg.seed))
-    return EmberAgent(cfg.state, config=config, actor=make_actor(cfg.actor), embedder=make_embedder(cfg.embedder),
+    return EmberAgent(cfg.state, config=config, actor=make_actor(cfg.actor, **(actor_overrides or {})),
+                      embedder=make_embedder(cfg.embedder),
                       threads=cfg.threads, **kw)
