@@ -79,8 +79,7 @@ def run(config: BenchConfig, seed: int = 0) -> dict:
     else:
         from encoders.st import SentenceTransformerEmbedder
         enc = SentenceTransformerEmbedder()
-    cfg = SubstrateConfig(scale=config.scale, seed=seed,
-                          max_labels=max(1, min(100, max(1000, round(150_000 * config.scale)) // 400)))
+    cfg = SubstrateConfig.at_scale(config.scale, seed)
     t0 = time.perf_counter()
     sub = Substrate(cfg, backend=config.backend, threads=config.threads, encoder=enc)
     out["build_s"] = time.perf_counter() - t0

@@ -57,8 +57,7 @@ def _embedder(cfg: ChecksConfig):
 
 def _substrate(cfg: ChecksConfig, seed: int, enc, **over):
     from agents.ember.substrate import Substrate, SubstrateConfig
-    labels = max(1, min(100, max(1000, round(150_000 * cfg.scale)) // 400))   # the pool fits in half the concept layer
-    sc = SubstrateConfig(scale=cfg.scale, seed=seed, max_labels=labels, **over)
+    sc = SubstrateConfig.at_scale(cfg.scale, seed, **over)
     return Substrate(sc, threads=cfg.threads, encoder=enc)
 
 

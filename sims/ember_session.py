@@ -40,12 +40,9 @@ def session_config(args) -> SessionConfig:
 
 
 def substrate_config(scale: float, seed: int = 0):
-    """The substrate configuration of a new state directory at ``scale``: the 200-cell assemblies
-    keep their size at every scale; below full scale fewer of them fit (the reserved pool is at most
-    half of the concept layer)."""
+    """The substrate configuration of a new state directory at ``scale``."""
     from agents.ember.substrate import SubstrateConfig
-    concept = max(1000, round(150_000 * scale))
-    return SubstrateConfig(scale=scale, seed=seed, max_labels=max(1, min(100, concept // 400)))
+    return SubstrateConfig.at_scale(scale, seed)
 
 
 def make_embedder(kind: str):

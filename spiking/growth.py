@@ -75,6 +75,11 @@ class Grow:
             raise ParameterError(f"Grow.initial_capacity must be an int >= 1, got {self.initial_capacity!r}")
 
 
+def _potential_threshold(grow: Grow) -> np.uint64:
+    """A pair is a potential synapse when its 32-bit hash is below this (2**32: every pair)."""
+    return np.uint64(min(2 ** 32, int(round(grow.potential * 2 ** 32))))
+
+
 def potential_pairs(grow: Grow, pre, post) -> np.ndarray:
     """Which of the pairs (pre[k], post[k]) are potential synapses under ``grow`` (numpy twin of
     the kernel's test)."""
@@ -87,7 +92,7 @@ def potential_pairs(grow: Grow, pre, post) -> np.ndarray:
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(32)) < np.uint64(min(2 ** 32, int(round(grow.potential * 2 ** 32))))
+    return (z >> np.uint64(32)) < _potential_threshold(grow)
 
 
 def _pow2(n: int) -> int:
@@ -109,7 +114,7 @@ class GrowingStore:
             raise ParameterError("Grow.post_coactive needs an STDP rule with all-to-all pairing (the post trace's history)")
         # the post trace includes this spike (+A-): the earlier spikes must add post_coactive * A-
         self.post_min = np.float32((1.0 + grow.post_coactive) * rule.a_minus) if grow.post_coactive > 0 else np.float32(0.0)
-        self.pot_thresh = np.uint64(min(2 ** 32, int(round(grow.potential * 2 ** 32))))
+        self.pot_thresh = _potential_threshold(grow)
         self.pot_seed = np.uint64(grow.potential_seed)
         self.pre_min = np.float32(grow.pre_active * rule.a_plus)
         self.k = gk

@@ -36,7 +36,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 from .agent import Agent
@@ -129,15 +129,13 @@ class EmberAgent:
         self.extractor = extractor
         # the store first: if the substrate cannot be opened, nothing is lost and the error says why
         self.store = MemoryStore(os.path.join(self.state_dir, "memory.sqlite"))
-        try:
-            self.substrate = Substrate.open(self.state_dir, None if _has_manifest(self.state_dir) else cfg.substrate,
+        try:   # Substrate.open refuses a directory made with another configuration than the one given
+            self.substrate = Substrate.open(self.state_dir, None if config is None else cfg.substrate,
                                             backend=backend, threads=threads, encoder=embedder)
         except Exception:
             self.store.close()
             raise
-        if _has_manifest(self.state_dir) and self.substrate.config != cfg.substrate and config is not None:
-            self.store.close()
-            raise SubstrateError(f"{self.state_dir!r} was made with another substrate configuration")
+        self.config = replace(cfg, substrate=self.substrate.config)   # an existing directory's own
         self.agent = Agent(actor, self.store, soul, guardrails=guardrails, deliver=deliver, clock=self.clock)
         meta = self.substrate.meta
         meta.setdefault("last_sleep_message_id", None)
@@ -273,17 +271,12 @@ class EmberAgent:
             self.save()
         t3 = clock()
         learn = got.get("learn_s", 0.0)
-        # the LLM's part is the reply call; everything else (stores, embedding, the network) is the memory's
-        self.last_timing = {"memory_s": (t1 - t0 - self._llm_s(t0, t1, learn)) + (t2 - t1) + (t3 - t2),
-                            "llm_s": self._llm_s(t0, t1, learn), "learn_message_s": learn,
+        # the language side's part minus the memory's learning is the LLM's (with the turn's two SQLite
+        # writes, a few ms); everything else (embedding, the network, the checkpoint) is the memory's
+        llm = max(0.0, (t1 - t0) - learn)
+        self.last_timing = {"memory_s": (t3 - t0) - llm, "llm_s": llm, "learn_message_s": learn,
                             "learn_reply_s": t2 - t1, "checkpoint_s": t3 - t2}
         return Turn(r.text, r.user_message_id, r.reply_id, got.get("labels", r.labels), got.get("surfaced"), r.error)
-
-    @staticmethod
-    def _llm_s(t0: float, t1: float, learn: float) -> float:
-        """The reply's LLM time inside a turn: the language side's part minus the memory's learning
-        (it includes the turn's two SQLite writes, a few ms)."""
-        return max(0.0, (t1 - t0) - learn)
 
     def feedback(self, value: float) -> None:
         """Explicit feedback on the last reply: > 0 good, < 0 bad (a phasic dopamine pulse)."""
@@ -363,7 +356,7 @@ class EmberAgent:
                 "associations": [{"from": a, "to": b, "weight": float(w)} for a, b, w in edges[:top]],
                 "synapses": sub.synapse_count(), "messages": self.store.count("episodic"),
                 "simulated_s": sub.t_s, "impulses": len(sub.impulses),
-                "actions": len(self.store.action_log(100_000)), "sleeps": len(sub.meta.get("sleeps", []))}
+                "actions": self.store.count("action_log"), "sleeps": len(sub.meta.get("sleeps", []))}
 
     def why(self, log_id: int) -> dict:
         """The impulse package behind an action-log row."""
@@ -372,10 +365,6 @@ class EmberAgent:
                 return {"action": row["action"], "status": row["status"], "content": row["content"],
                         "evidence": row["trigger"].get("impulse", {})}
         raise ValueError(f"no action-log row {log_id}")
-
-
-def _has_manifest(d: str) -> bool:
-    return os.path.exists(os.path.join(d, "manifest.json"))
 
 
 __all__ = ["AgentConfig", "EmberAgent", "Event", "Turn"]

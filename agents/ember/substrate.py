@@ -154,6 +154,15 @@ class SubstrateConfig:
     def pool(self) -> int:
         return self.max_labels * self.assembly_size
 
+    @classmethod
+    def at_scale(cls, scale: float, seed: int = 0, **over) -> "SubstrateConfig":
+        """The configuration at ``scale`` with as many labelled assemblies as fit: the assemblies
+        keep their full size, and the reserved pool takes at most half of the concept layer."""
+        probe = cls(scale=scale, seed=seed, max_labels=1, **{k: v for k, v in over.items() if k != "max_labels"})
+        size = over.get("assembly_size", probe.assembly_size)
+        labels = max(1, min(cls.max_labels, probe.sizes["concept"] // (2 * size)))
+        return cls(scale=scale, seed=seed, **{"max_labels": labels, **over})
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -513,18 +522,23 @@ class Substrate:
         return Impulse(t_s + self.config.detection_bin_s, assemblies, [asdict(d) for d in dets], syn,
                        self.checkpoint_id)
 
+    def _owner(self) -> np.ndarray:
+        """For each concept cell, the index of the assembly that owns it (-1: none). Assembly j owns
+        block j of the reserved pool."""
+        n = len(self.assemblies) * self.config.assembly_size
+        owner = np.full(self.config.sizes["concept"], -1, np.int64)
+        owner[self._pool[:n]] = np.arange(n) // self.config.assembly_size
+        return owner
+
     def _sources(self, label: str, min_weight: float = 0.1, min_count: int = 10) -> list[str]:
         """Labelled assemblies with lateral synapses onto ``label``'s cells (mean >= ``min_weight``
         w_max, at least ``min_count`` of them), the strongest summed weight first."""
         st = self.sim.synapses(LATERAL, post=self._known(label).cells)
         if st["pre"].size == 0:
             return []
-        owner = np.full(self.config.sizes["concept"], -1, np.int64)
-        for a in self.assemblies.values():
-            owner[a.cells] = a.index
-        own = owner[st["pre"]]
+        own = self._owner()[st["pre"]]
         w = np.where(st["quarantined"], 0.0, st["weight"]) / self.config.w_max
-        by = {a.index: a.label for a in self.assemblies.values()}
+        by = list(self.assemblies)          # labels in index order
         out = []
         for k in np.unique(own[own >= 0]):
             sel = own == k
@@ -598,10 +612,9 @@ class Substrate:
 
         g = nx.DiGraph()
         st = self.sim.synapses(LATERAL)
-        owner = np.full(self.config.sizes["concept"], -1, np.int64)
+        owner = self._owner()
         labs = list(self.assemblies.values())
         for a in labs:
-            owner[a.cells] = a.index
             g.add_node(a.label, kind=a.kind)
         if labs and st["pre"].size:
             op, oq = owner[st["pre"]], owner[st["post"]]
