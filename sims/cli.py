@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sleep": ("sims.ember_tools", "consolidate: replay the episodes since the last sleep"),
     "inspect": ("sims.ember_tools", "what EMBER's memory holds: assemblies, associations, synapses, messages"),
     "audit": ("sims.ember_tools", "list / zero / quarantine / release lateral synapses between two labels"),
+    "protocol": ("sims.ember_protocol", "the paper's 3-day, 52-message protocol with SNN-off / shuffled / noise-off controls; a report"),
     "chat-bench": ("sims.ember_chat_bench", "where a chat turn's time goes: the memory's part next to the LLM's"),
     "anchor": ("sims.anchor", "run the Izhikevich anchor network (Brian2's benchmark), print a summary, save a raster"),
     "retention": ("sims.retention", "measure how much discrimination the population codes keep, per embedding dimension"),

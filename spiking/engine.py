@@ -140,6 +140,7 @@ class Simulator:
         self._cascade_every = max(1, int(round(1000.0 / self.dt_ms)))  # cascade decay once per simulated second
         self._current_events = built.current_events   # step -> [(group index, neuron indices or None, delta)]
         self.modulator_state = built.modulators       # name -> ModulatorState
+        self._update_scale = 1.0                      # begin_consolidation(learning_rate) scales eta D e
         self._zx = be.asarray(ZIG_X)
         self._zr = be.asarray(ZIG_RATIO)
 
@@ -270,11 +271,11 @@ class Simulator:
         if self.modulator_state:
             for pi, rt in self.plastic.items():
                 if rt.rule.modulated:
-                    rt.modulate(self.modulator_state[rt.rule.modulator].level)
+                    rt.modulate(self.modulator_state[rt.rule.modulator].level * self._update_scale)
             for st in self.growing.values():
                 if st.rule.modulated:
                     st.rt.a = st.arrays()
-                    st.rt.modulate(self.modulator_state[st.rule.modulator].level)
+                    st.rt.modulate(self.modulator_state[st.rule.modulator].level * self._update_scale)
             for ms in self.modulator_state.values():
                 ms.phasic *= ms.decay
         for m in self.monitors:
@@ -363,8 +364,16 @@ class Simulator:
             raise KeyError(f"no modulator channel {name!r}; declared: {sorted(self.modulator_state)}")
         return self.modulator_state[name].level
 
-    def begin_consolidation(self) -> None:
-        """Start a replay: synapses potentiated from now on are promoted one cascade level at the end."""
+    def begin_consolidation(self, learning_rate: float = 1.0) -> None:
+        """Start a replay: synapses potentiated from now on are promoted one cascade level at the end.
+        ``learning_rate`` scales the three-factor weight updates (eta D e) until
+        ``end_consolidation``; creation of new synapses is not scaled (a time-compressed replay
+        replays many pairings in little time: its changes to existing weights can be made smaller
+        than a waking presentation's while the synapses it finds still form)."""
+        r = float(learning_rate)
+        if not math.isfinite(r) or r < 0:
+            raise ParameterError(f"begin_consolidation: learning_rate must be finite and >= 0, got {learning_rate!r}")
+        self._update_scale = r
         for rt in self.plastic.values():
             rt.a["potentiated"][:] = 0
             rt.track = True
@@ -389,6 +398,7 @@ class Simulator:
             rt.a["potentiated"][:] = 0
         for rt in list(self.plastic.values()) + [st.rt for st in self.growing.values()]:
             rt.track = False
+        self._update_scale = 1.0
 
     def advance_idle(self, duration_ms: float) -> None:
         """Skip ``duration_ms`` of *silence*: no neuron is simulated and nothing spikes (sources
@@ -417,14 +427,14 @@ class Simulator:
             st.x_pre *= np.float32(float(st.rt.pre_decay) ** n)
             st.x_post *= np.float32(float(st.rt.post_decay) ** n)
             if st.rule.modulated:
-                st.rt.pending *= st.rt.e_decay ** n
+                st.rt.defer_decay(st.rt.e_decay ** n)
             st.housekeeping()
         for rt in self.plastic.values():
             rt.decay_to(self.t)
             for key, f in (("x_pre", rt.pre_decay), ("x_post", rt.post_decay)):
                 rt.k.trace_scale(rt.a[key], np.float32(float(f) ** n))
             if rt.rule.modulated:
-                rt.pending *= rt.e_decay ** n
+                rt.defer_decay(rt.e_decay ** n)
         for ms in self.modulator_state.values():
             ms.phasic *= ms.decay ** n
 
@@ -448,6 +458,16 @@ class Simulator:
         """Quarantine (or release) synapses of a plastic projection: a quarantined synapse keeps its
         value but transmits nothing and does not learn until released."""
         return audit.quarantine(self, label, pre, post, release)
+
+    def relabel_synapses(self, label: str, pre_map, post_map) -> None:
+        """Move every synapse of the growing projection ``label`` from (j, i) to (pre_map[j],
+        post_map[i]) with its weight, level and eligibility (permutations; for control runs)."""
+        pi, _, _ = self._projection(label)
+        if pi not in self.growing:
+            raise ParameterError(f"relabel_synapses: projection {label!r} is not a growing store")
+        st = self.growing[pi]
+        st.relabel(pre_map, post_map)
+        st.rt.a = st.arrays()
 
     def to_networkx(self, label: str, min_weight: float = 0.0):
         """A networkx DiGraph of the projection's synapses with |weight| > min_weight."""

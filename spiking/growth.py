@@ -242,6 +242,21 @@ class GrowingStore:
         self._reindex()
         return int(keep.size)
 
+    def relabel(self, pre_map, post_map) -> None:
+        """Move every synapse j -> i to (pre_map[j], post_map[i]), weights, levels and traces kept
+        (control experiments: the same store on other cells). Both maps must be permutations, so
+        no two synapses meet on one pair."""
+        pre_map = np.asarray(pre_map, np.int64)
+        post_map = np.asarray(post_map, np.int64)
+        for m, n, what in ((pre_map, self.n_pre, "pre"), (post_map, self.n_post, "post")):
+            if m.shape != (n,) or not np.array_equal(np.sort(m), np.arange(n)):
+                raise ParameterError(f"relabel: the {what} map must be a permutation of {n} neurons")
+        n = self.n
+        self.pre[:n] = pre_map[self.pre[:n]]
+        self.post[:n] = post_map[self.post[:n]]
+        self.k.hash_rebuild(self.keys, self.vals, self.pre, self.post, self.n)
+        self._reindex()
+
     def housekeeping(self):
         """Prune below w_prune, compact, rebuild the hash table and the indices."""
         before = self.n

@@ -106,13 +106,18 @@ class _Bins:
     def __init__(self, t0: int, per: int, cap: int):
         self.t0, self.per, self.cap = int(t0), int(per), int(cap)
         self.cur = -1        # index of the bin being filled (-1: none yet)
+        self.skipped = np.zeros(0, np.int64)
         self.filled = 0      # steps recorded into the current bin
 
     def at(self, t: int) -> tuple[int, bool]:
-        """(ring row of step t's bin, whether that bin starts here)."""
+        """(ring row of step t's bin, whether that bin starts here). Bins jumped over (an
+        ``advance_idle`` span: silence) are listed in ``skipped`` for the caller to zero."""
         b = (t - self.t0) // self.per
         new = b != self.cur
+        self.skipped = np.zeros(0, np.int64)
         if new:
+            if self.cur >= 0 and b > self.cur + 1:
+                self.skipped = np.arange(max(self.cur + 1, b - self.cap + 1), b) % self.cap
             self.cur, self.filled = b, 0
         self.filled += 1
         return b % self.cap, new
@@ -161,6 +166,8 @@ class PopulationRate(Monitor):
 
     def record(self, sim):
         row, new = self._bins.at(sim.t)
+        if self._bins.skipped.size:       # bins of an advance_idle span: silence
+            self._ring[self._bins.skipped] = 0
         if new:
             self._ring[row] = self._g.n
         else:
@@ -264,6 +271,8 @@ class GroupCounts(Monitor):
 
     def record(self, sim):
         row, new = self._bins.at(sim.t)
+        for k in self._bins.skipped:      # bins of an advance_idle span: silence
+            self._be.write(self._ring[int(k)], self._zero)
         r = self._ring[row]
         if new:
             self._be.write(r, self._zero)

@@ -204,10 +204,15 @@ class PlasticRuntime:
                                self.w_min, self.w_max, self.soft, a["frozen"], a["potentiated"], self.track)
             k.trace_scale(a["elig"], np.float32(self.e_decay))
         else:
-            self.pending *= self.e_decay
-            if self.pending < 1e-30:
-                k.trace_scale(a["elig"], np.float32(self.pending))
-                self.pending = 1.0
+            self.defer_decay(self.e_decay)
+
+    def defer_decay(self, factor: float):
+        """Decay the eligibility by ``factor`` lazily (into ``pending``); applied to the array, and
+        ``pending`` reset, before it could underflow (a long idle or ``advance_idle``)."""
+        self.pending *= factor
+        if self.pending < 1e-30:
+            self.k.trace_scale(self.a["elig"], np.float32(self.pending))
+            self.pending = 1.0
 
     def homeostasis(self):
         cap = self.rule.max_total_in

@@ -130,3 +130,40 @@ def test_noise_sigma_means_diffusion_per_ms_at_every_dt(model):
         var[dt] = float(np.var(sim.get_state("p", "v").astype(np.float64)))
     for dt, v in var.items():
         assert v == pytest.approx(0.04 * 100.0, rel=0.1), (dt, v)
+
+
+# --- binned monitors read an advance_idle span as silence, not as the ring's stale rows ---------
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_binned_monitors_read_an_advance_idle_span_as_zero(backend):
+    from spiking import GroupCounts, PopulationRate
+    net = Network(populations=(Population("p", 50, LIF(noise_sigma=0.0)),),
+                  currents=(CurrentStep("p", 2.0, 0.0),), dt_ms=1.0, seed=1)
+    sim = Simulator(net, backend=backend)
+    gc = sim.add_monitor(GroupCounts("p", {"a": np.arange(10)}, bin_ms=100.0, max_bins=8))
+    pr = sim.add_monitor(PopulationRate("p", bin_ms=100.0, max_bins=8))
+    sim.run(800.0)                     # every row of both rings holds spikes (constant drive)
+    assert gc.new_bins()[1].min() > 0 and pr.counts.min() > 0
+    sim.advance_idle(500.0)            # five silent bins
+    sim.run(300.0)
+    t, c = gc.new_bins()
+    assert list(t) == [800.0, 900.0, 1000.0, 1100.0, 1200.0, 1300.0, 1400.0, 1500.0]
+    assert c[:5, 0].tolist() == [0] * 5 and c[5:, 0].min() > 0
+    assert pr.counts[:5].tolist() == [0] * 5 and pr.counts[5:].min() > 0
+
+
+# --- a long advance_idle does not underflow the deferred eligibility decay to a division by zero --
+
+def test_hours_of_advance_idle_then_learning_runs():
+    from spiking import Projection
+    from spiking.plasticity import Modulator
+    rule = STDP.ember(a_plus=0.01, w_max=1.0, modulated=True, tau_e_ms=1000.0, eta=0.002)
+    net = Network(populations=(Population("C", 50, LIF()),),
+                  projections=(Projection("C", "C", Grow(w_create=0.004, w_prune=0.001), weight=0.0, delay_ms=1.0,
+                                          plasticity=rule),),
+                  modulators=(Modulator("dopamine", tonic=0.0),), dt_ms=1.0, seed=2)
+    sim = Simulator(net)
+    sim.advance_idle(9 * 3600e3)          # e_decay ** 32.4e6 is 0.0 in float64: 1 / pending failed
+    sim.set_modulator("dopamine", tonic=1.0)
+    sim.run(100.0)
+    assert sim.t_ms == 9 * 3600e3 + 100.0

@@ -65,6 +65,23 @@ where which while who whom why will with would you your yours yourself yourselve
 went going go told said says think thought know want today yesterday tomorrow lot much many well still even""".split())
 
 _NOT_TOPICS = PERSON_VERBS | SOCIAL_VERBS | RELATIONS | (NOT_NAMES - {"english", "god", "ember"}) | {"great", "good", "bad", "nice"}
+# words that make a phrase a quantity, a time or a mood rather than a subject ("eleven weeks",
+# "morning", "nervous"): a topic phrase holding one of them is skipped
+_NUMBERS = set("""zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen
+seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds thousand thousands
+million first second third fourth fifth last next half dozen few several""".split())
+_GENERIC = _NUMBERS | set("""morning mornings evening evenings night nights tonight day days daily week weeks weekly
+weekend weekends month months monthly year years yearly hour hours minute minutes moment time times today tomorrow
+yesterday ago soon later early late nervous tired happy sad angry worried excited anxious upset glad sorry proud rough
+clean hard easy big small new old real right wrong beautiful brutal stiff slower faster better worse best worst
+little lot lots thing things stuff way ways kind sort bit part kilometres kilometers km miles metres meters
+kilos kilograms pounds euros dollars percent""".split())
+
+
+def _generic(tok: str) -> bool:
+    """A quantity, time or mood word, a number ("twenty-five"), or a past-tense verb left alone as
+    a one-word phrase ("signed", "celebrated")."""
+    return tok in _GENERIC or any(p in _NUMBERS for p in tok.split("-")) or tok.isdigit()
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*")
 _SENT = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -157,6 +174,9 @@ class Extractor:
             if all(t in STOPWORDS for t in toks) or any(len(t) < 3 for t in toks if t not in STOPWORDS) and len(toks) == 1:
                 continue
             if toks[0] in STOPWORDS or toks[-1] in STOPWORDS or any(t in _NOT_TOPICS for t in toks):
+                continue
+            if any(_generic(t) for t in toks) or (len(toks) == 1 and len(k) > 4 and k.endswith("ed")
+                                                   and not k.endswith("eed")):
                 continue
             if k not in out and not any(k in o.split() or o in k.split() for o in out):
                 out.append(k)

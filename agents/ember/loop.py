@@ -60,6 +60,7 @@ class AgentConfig:
     topics_per_message: int = 2          # the extractor's strongest topics that get assemblies
     sleep_hour_utc: float = 3.0          # nightly replay when the simulated clock passes this hour
     save_every_turns: int = 1            # checkpoint after this many turns (0: only at idle autosave / close)
+    snn: bool = True                     # False: the paper's ablation (the same loop, the spiking memory never runs)
 
     def __post_init__(self):
         if not isinstance(self.substrate, SubstrateConfig):
@@ -113,7 +114,7 @@ class EmberAgent:
 
     def __init__(self, state_dir, *, config: AgentConfig | None = None, actor=None, embedder=None, extractor=None,
                  guardrails: GuardrailConfig | None = None, deliver=None, backend: str = "numba", threads: int = 2,
-                 soul=None):
+                 soul=None, epoch_s: float | None = None):
         self.config = cfg = config or AgentConfig()
         self.state_dir = os.fspath(state_dir)
         os.makedirs(self.state_dir, exist_ok=True)
@@ -138,6 +139,8 @@ class EmberAgent:
         self.config = replace(cfg, substrate=self.substrate.config)   # an existing directory's own
         self.agent = Agent(actor, self.store, soul, guardrails=guardrails, deliver=deliver, clock=self.clock)
         meta = self.substrate.meta
+        if epoch_s is not None and "next_sleep_t_s" not in meta:   # a new state: its clock starts at epoch_s
+            self.substrate.epoch_s = float(epoch_s)
         meta.setdefault("last_sleep_message_id", None)
         meta.setdefault("next_sleep_t_s", self._next_night(self.substrate.t_s))
         meta.setdefault("last_reply_id", None)
@@ -222,6 +225,9 @@ class EmberAgent:
         if embedding is None:
             embedding = self.substrate.embed(text)
             self.store.set_embedding(message_id, embedding)
+        if not self.config.snn:     # the ablation: stored and embedded, never presented
+            self.substrate.last_message_id = int(message_id)
+            return tuple(labels), None
         surfaced = self.substrate.present(labels=labels, embedding=embedding, kinds=kinds, message_id=message_id)
         return tuple(labels), surfaced
 
@@ -296,7 +302,19 @@ class EmberAgent:
             on_event(ev)
 
     def idle(self, seconds: float, on_event=None, progress: bool = False) -> list[Event]:
-        """Run ``seconds`` of simulated idle; impulses become actions; nightly sleeps happen on time."""
+        """Run ``seconds`` of simulated idle; impulses become actions; nightly sleeps happen on time.
+        With the SNN off (the ablation) the span is advanced in closed form and nothing fires."""
+        if not self.config.snn:
+            return self.skip(seconds)
+        return self._until(seconds, lambda step: self.substrate.idle(
+            step, on_impulse=lambda imp: self._on_impulse(imp, on_event), progress=progress))
+
+    def skip(self, seconds: float) -> list[Event]:
+        """Advance ``seconds`` of idle in closed form (``Substrate.advance``: silence, exact cascade
+        decay, no detection); nightly sleeps still happen on time. For sampled idle."""
+        return self._until(seconds, self.substrate.advance)
+
+    def _until(self, seconds: float, span) -> list[Event]:
         s = float(seconds)
         if not math.isfinite(s) or s < 0:
             raise ValueError(f"idle needs a finite duration >= 0 s, got {seconds!r}")
@@ -307,7 +325,7 @@ class EmberAgent:
             night = float(meta["next_sleep_t_s"])
             step = min(end, night) - sub.t_s
             if step > 0:
-                sub.idle(step, on_impulse=lambda imp: self._on_impulse(imp, on_event), progress=progress)
+                span(step)
             if sub.t_s >= night - 1e-9:
                 self.sleep()
         return self.events[start:]
@@ -325,7 +343,7 @@ class EmberAgent:
         """Consolidation: replay the episodes since the last sleep, then checkpoint."""
         sub, meta = self.substrate, self.substrate.meta
         eps = self.episodes_since_sleep()
-        out = sub.consolidate(eps)
+        out = sub.consolidate(eps) if self.config.snn else {"synapses_before": 0, "synapses_after": 0, "items": 0}
         if eps:
             meta["last_sleep_message_id"] = max(e["id"] for e in eps)
         meta["next_sleep_t_s"] = self._next_night(sub.t_s)

@@ -101,8 +101,8 @@ class SubstrateConfig:
     potential: float = 0.05         # [D] fraction of concept pairs that may ever hold a lateral synapse
     max_total_in: float | None = 5.0   # [D] synaptic scaling: summed lateral input <= this x w_max (spec: optional, 5)
     cascade_levels: int = 5         # [D]
-    cascade_tau0_h: float = 1.0     # [D]
-    cascade_factor: float = 4.7     # [D]
+    cascade_tau0_h: float = 2.9     # [D] spec 1 h; with the factor: level 4 keeps the paper's 1.6 % in 8 h, level 1 lives a day
+    cascade_factor: float = 3.6     # [D] spec 4.7; tau_c = 2.9 h x 3.6^c = 2.9, 10.4, 38, 135, 488 h
     # dopamine [D]
     dopamine_tau_s: float = 5.0
     reward_pulse: float = 0.5
@@ -124,6 +124,7 @@ class SubstrateConfig:
     replay_item_ms: float = 50.0
     replay_gap_ms: float = 20.0
     replay_cue: bool = True         # [D] co-stimulate the episode's labelled assemblies during replay too
+    replay_rate: float = 0.001      # [D] the replay's weight updates are eta D e x this (creation is not scaled)
     # detection [V]/[D]
     detection_bin_s: float = 1.0
     detector: DetectorParams = field(default_factory=DetectorParams)
@@ -301,6 +302,7 @@ class Substrate:
         self.meta: dict = {}            # the agent loop's own counters (JSON), saved with the substrate
         self.interrupt = False          # set from a signal handler: idle stops at the next bin boundary
         self._last_autosave_s = 0.0
+        self._skip_until_ms = 0.0       # bins before this (an ``advance``d span) are not detected on
 
     # -- time -----------------------------------------------------------------------------------
     @property
@@ -484,12 +486,32 @@ class Substrate:
         self.sim.run(d * 1000.0, progress=progress, callback=check, chunk_ms=bin_ms, desc="idle")
         return fired
 
+    def advance(self, duration_s: float) -> None:
+        """Skip ``duration_s`` of idle in closed form (``Simulator.advance_idle``: no neuron is
+        simulated and nothing spikes; with dopamine off only cascade decay changes a weight, and it
+        is applied exactly). The detector sees none of the span: no bins, no baseline update, and
+        its 5-minute windows empty by their own clock. For sampled idle (``ember protocol``)."""
+        d = float(duration_s)
+        if not math.isfinite(d) or d < 0:
+            raise SubstrateError(f"advance duration must be finite and >= 0 s, got {duration_s!r}")
+        self.sim.set_modulator("dopamine", tonic=0.0)
+        self.sim.advance_idle(d * 1000.0)
+        self._skip_until_ms = self.sim.t_ms
+
+    def relabel_lateral(self, seed: int) -> None:
+        """Move the whole lateral store onto a seeded random relabelling of the concept cells
+        (weights, levels and the graph's shape kept, its relation to the labelled assemblies
+        destroyed): the "shuffled weights" control of ``ember protocol``."""
+        g = np.random.default_rng(seed)
+        n = self.config.sizes["concept"]
+        self.sim.relabel_synapses(LATERAL, g.permutation(n), g.permutation(n))
+
     def _detect(self) -> list[Impulse]:
         out = []
         t, counts = self._counts.new_bins()
         bin_s = self.config.detection_bin_s
         for t_ms, c in zip(t, counts):
-            if not self.detector.labels:
+            if not self.detector.labels or t_ms < self._skip_until_ms:   # bins of an advanced span
                 continue
             rates = c[:len(self.detector.labels)] / (self.config.assembly_size * bin_s)
             _, impulses = self.detector.update(t_ms / 1000.0, bin_s, rates)
@@ -560,7 +582,7 @@ class Substrate:
         before = self.synapse_count()
         if not items:
             return {"synapses_before": before, "synapses_after": before, "items": 0}
-        self.sim.begin_consolidation()
+        self.sim.begin_consolidation(learning_rate=cfg.replay_rate)
         self.sim.set_modulator("dopamine", tonic=1.0)
         try:
             for _ in range(cfg.replay_passes):
@@ -575,7 +597,10 @@ class Substrate:
 
     # -- audit ------------------------------------------------------------------------------------
     def synapse_count(self) -> int:
-        return int(self.sim.store_stats(LATERAL)["synapses"])
+        """Learned lateral synapses: those at or above ``w_prune`` (a quarantined one by its kept
+        value). A synapse below it is already dead: the once-a-second pruning removes it."""
+        s = self.sim.synapses(LATERAL)
+        return int((s["weight"] >= np.float32(self.config.w_prune * self.config.w_max)).sum())
 
     def _pair(self, a: str | None, b: str | None):
         pre = None if a is None else self._known(a).cells
@@ -607,7 +632,8 @@ class Substrate:
 
     def association_graph(self, min_weight: float = 0.0):
         """Labelled assemblies as nodes (with their kind), and an edge a -> b for every pair with
-        lateral synapses: weight = mean lateral weight (units of w_max), count, max."""
+        learned lateral synapses (at or above ``w_prune``): weight = their mean weight (units of
+        w_max, a quarantined synapse counting 0), count, max."""
         import networkx as nx
 
         g = nx.DiGraph()
@@ -618,7 +644,8 @@ class Substrate:
             g.add_node(a.label, kind=a.kind)
         if labs and st["pre"].size:
             op, oq = owner[st["pre"]], owner[st["post"]]
-            keep = (op >= 0) & (oq >= 0)
+            # learned synapses only: below w_prune a synapse is dead and goes at the next pruning
+            keep = (op >= 0) & (oq >= 0) & (st["weight"] >= np.float32(self.config.w_prune * self.config.w_max))
             w = np.where(st["quarantined"], 0.0, st["weight"])[keep] / self.config.w_max   # quarantined: silent
             by = {a.index: a.label for a in labs}
             pairs = op[keep] * len(labs) + oq[keep]
