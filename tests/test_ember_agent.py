@@ -142,9 +142,11 @@ def test_ember_chat_reads_stdin_and_a_second_session_resumes(tmp_path):
     assert r.stdout.count("EMBER:") == 2 and '"assemblies"' in r.stdout
     r = _cli("chat", *common, stdin="Do you remember who builds violins?\n")
     assert r.returncode == 0, r.stderr
-    r = _cli("inspect", *common, "--json")
+    r = _cli("inspect", *common, "--json", "--plots", str(tmp_path / "plots"))
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert [os.path.basename(p) for p in d["plots"]] == ["synapses.png", "graph.png", "impulses.png"]
+    assert all(os.path.getsize(p) > 1000 for p in d["plots"])
     assert any(a["label"] == "Ingrid" and a["kind"] == "person" for a in d["assemblies"])
     assert d["messages"] == 6 and d["synapses"] >= 0 and d["simulated_s"] > 0
     r = _cli("audit", *common, "list", "Ingrid", "nobody")

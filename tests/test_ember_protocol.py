@@ -109,6 +109,10 @@ def test_ac7_first_impulse_from_zero_within_ten_exchanges_names_the_person_and_a
     assert "person" in kinds and "topic" in kinds, labels
     assert "Maria" in labels
     assert first.detections and all(d["rate_hz"] > 3 * d["baseline_hz"] for d in first.detections)
+    # the package keeps the 30 s of rates up to the trigger (ember inspect --plots draws them)
+    r = first.rates
+    assert r["labels"][0] == labels[0] and len(r["hz"][0]) >= 20
+    assert max(r["hz"][0]) >= first.detections[-1]["rate_hz"] - 0.05
     ag.close()
 
 

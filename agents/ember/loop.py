@@ -353,7 +353,14 @@ class EmberAgent:
 
     # -- state ------------------------------------------------------------------------------------
     def save(self) -> str:
-        return self.substrate.save(self.state_dir)
+        """Checkpoint; the learned-synapse count is added to ``meta["history"]`` first (at most
+        one point per simulated minute, the last 5,000 kept: ``ember inspect --plots``)."""
+        sub = self.substrate
+        hist = sub.meta.setdefault("history", [])
+        if not hist or sub.t_s - hist[-1][0] >= 60.0 or not hist[-1][0] <= sub.t_s:
+            hist.append([sub.t_s, sub.synapse_count()])
+            del hist[:-5000]
+        return sub.save(self.state_dir)
 
     def close(self, sleep: bool = False) -> None:
         """Save (after a sleep when asked and there is something to replay) and close the store."""

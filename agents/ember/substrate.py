@@ -263,6 +263,7 @@ class Impulse:
     detections: list            # [{"label", "t_s", "rate_hz", "baseline_hz"}]
     synapses: dict              # lateral synapses among the assemblies involved
     checkpoint_id: str | None
+    rates: dict = field(default_factory=dict)   # the involved assemblies' 1 s rates up to the trigger
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -542,7 +543,18 @@ class Substrate:
                       for lab in involved[: self.config.readout_top]]
         syn = self.synapse_summary([a["label"] for a in assemblies])
         return Impulse(t_s + self.config.detection_bin_s, assemblies, [asdict(d) for d in dets], syn,
-                       self.checkpoint_id)
+                       self.checkpoint_id, self._rates_before(t_s, [a["label"] for a in assemblies[:5]]))
+
+    def _rates_before(self, t_s: float, labels, window_s: float = 30.0) -> dict:
+        """The 1 s rates (Hz, 0.1 Hz steps) of ``labels`` over the ``window_s`` up to the bin at
+        ``t_s``: what an impulse looked like, kept in its package (``ember inspect --plots``)."""
+        t, hz = self._counts.rate_hz()
+        keep = (t >= (t_s - window_s) * 1000.0 - 1e-6) & (t <= t_s * 1000.0 + 1e-6)
+        if not keep.any():
+            return {}
+        idx = {lab: j for j, lab in enumerate(self._counts.labels)}
+        return {"t0_s": float(t[keep][0] / 1000.0), "bin_s": self.config.detection_bin_s, "labels": list(labels),
+                "hz": [[round(float(x), 1) for x in hz[keep, idx[lab]]] for lab in labels]}
 
     def _owner(self) -> np.ndarray:
         """For each concept cell, the index of the assembly that owns it (-1: none). Assembly j owns
