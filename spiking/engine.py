@@ -424,8 +424,8 @@ class Simulator:
         for st in self.growing.values():
             st.rt.a = st.arrays()
             st.rt.decay_to(self.t)
-            st.x_pre *= np.float32(float(st.rt.pre_decay) ** n)
-            st.x_post *= np.float32(float(st.rt.post_decay) ** n)
+            st.k.trace_decay(st.x_pre, np.float32(float(st.rt.pre_decay) ** n))
+            st.k.trace_decay(st.x_post, np.float32(float(st.rt.post_decay) ** n))
             if st.rule.modulated:
                 st.rt.defer_decay(st.rt.e_decay ** n)
             st.housekeeping()

@@ -176,7 +176,7 @@ class GrowingStore:
         decay per step."""
         r, k = self.rule, self.k
         f32 = np.float32
-        self.x_post *= decays[1]
+        k.trace_decay(self.x_post, decays[1])
         a = self.fdata
         u = self.udata
         if post_group.n:
@@ -199,7 +199,7 @@ class GrowingStore:
                         break
                     self._alloc(2 * self.capacity, keep=self.n)
                     a, u = self.fdata, self.udata
-        self.x_pre *= decays[0]
+        k.trace_decay(self.x_pre, decays[0])
         src = t + 1 - self.delay
         if src >= 0:
             hist, hist_n = pre_group.state["hist_spikes"], pre_group.hist_n
