@@ -85,8 +85,8 @@ def _plots(agent, rates, labels, t_idle, out_dir) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import networkx as nx
-    import numpy as np
+
+    from .ember_plots import association_graph, save
 
     os.makedirs(out_dir, exist_ok=True)
     files = []
@@ -105,28 +105,8 @@ def _plots(agent, rates, labels, t_idle, out_dir) -> list[str]:
     ax.set_ylabel("assembly rate (Hz)")
     ax.set_title("labelled assemblies during idle (dotted: significant impulses)")
     ax.legend(fontsize=7, ncol=3)
-    fig.tight_layout()
-    files.append(os.path.join(out_dir, "assembly_rates.png"))
-    fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
-    g = agent.substrate.association_graph()
-    g.remove_edges_from([(a, b) for a, b in g.edges if a == b])
-    fig, ax = plt.subplots(figsize=(6, 6))
-    if g.number_of_nodes():
-        pos = nx.circular_layout(g)
-        w = np.array([d["weight"] for _, _, d in g.edges(data=True)]) if g.number_of_edges() else np.zeros(0)
-        colors = ["tab:orange" if g.nodes[n].get("kind") == "person" else "tab:blue" for n in g.nodes]
-        nx.draw_networkx_nodes(g, pos, node_color=colors, node_size=500, ax=ax)
-        nx.draw_networkx_labels(g, pos, font_size=8, ax=ax)
-        if w.size:
-            nx.draw_networkx_edges(g, pos, width=1 + 6 * w / max(w.max(), 1e-9), alpha=0.6, ax=ax,
-                                   connectionstyle="arc3,rad=0.1", arrows=True)
-    ax.set_title("association graph (edge width: mean lateral weight)")
-    ax.axis("off")
-    fig.tight_layout()
-    files.append(os.path.join(out_dir, "association_graph.png"))
-    fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
+    files.append(save(fig, os.path.join(out_dir, "assembly_rates.png")))
+    files.append(association_graph(agent.substrate, os.path.join(out_dir, "association_graph.png"), min_count=1))
     return files
 
 

@@ -48,72 +48,9 @@ def _inspect(agent, a) -> dict:
         agent.substrate.write_graphml(a.graphml)
         info["graphml"] = a.graphml
     if a.plots:
-        info["plots"] = inspect_plots(agent, a.plots)
+        from .ember_plots import inspect_plots
+        info["plots"] = inspect_plots(agent.substrate, a.plots)
     return info
-
-
-def inspect_plots(agent, out_dir: str, last: int = 3) -> list[str]:
-    """Three pictures of the memory: the learned-synapse count over simulated time (from the
-    checkpoints' history), the association graph, and the assemblies' rates in the 30 s up to
-    each of the ``last`` impulses (from their packages), with 3x each one's baseline."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import networkx as nx
-    os.makedirs(out_dir, exist_ok=True)
-    sub = agent.substrate
-    paths = []
-    hist = sub.meta.get("history", [])
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    if hist:
-        ax.plot([h[0] / 3600 for h in hist], [h[1] for h in hist], "-o", ms=2)
-    for s in sub.meta.get("sleeps", []):
-        ax.axvline(s["t_s"] / 3600, color="k", ls=":", lw=0.8)
-    ax.set_xlabel("simulated time (h)")
-    ax.set_ylabel("learned lateral synapses")
-    ax.set_title("synapses over time (sleeps dotted)")
-    fig.tight_layout()
-    paths.append(os.path.join(out_dir, "synapses.png"))
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
-
-    g = sub.association_graph()
-    g.remove_edges_from([(u, v) for u, v, d in g.edges(data=True) if u == v or d["count"] < 10])
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    if g.number_of_nodes():
-        pos = nx.spring_layout(g, seed=0)
-        col = ["C1" if d.get("kind") == "person" else "C0" for _, d in g.nodes(data=True)]
-        w = [1 + 6 * d["weight"] for _, _, d in g.edges(data=True)]
-        nx.draw_networkx(g, pos, ax=ax, node_color=col, width=w, font_size=8, node_size=300, arrowsize=8,
-                         edge_color="0.5")
-    ax.set_title("association graph (persons orange; width: mean weight; >= 10 synapses)")
-    ax.axis("off")
-    fig.tight_layout()
-    paths.append(os.path.join(out_dir, "graph.png"))
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
-
-    imps = [i for i in sub.impulses if i.rates][-last:]
-    fig, axes = plt.subplots(1, max(1, len(imps)), figsize=(4.2 * max(1, len(imps)), 3.2), squeeze=False)
-    for ax, imp in zip(axes[0], imps):
-        r = imp.rates
-        t = [(r["t0_s"] + k * r["bin_s"] - imp.t_s) for k in range(len(r["hz"][0]))]
-        for lab, hz in zip(r["labels"], r["hz"]):
-            ax.plot(t, hz, label=lab)
-        base = {d["label"]: d["baseline_hz"] for d in imp.detections}
-        for lab, b in base.items():
-            ax.axhline(3 * b, color="k", ls="--", lw=0.7)
-        ax.set_title(f"impulse at {imp.t_s / 3600:.2f} h", fontsize=9)
-        ax.set_xlabel("s before the trigger")
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("assembly rate (Hz); dashed: 3x baseline")
-    if not imps:
-        axes[0][0].text(0.5, 0.5, "no impulse yet", ha="center", va="center", transform=axes[0][0].transAxes)
-    fig.tight_layout()
-    paths.append(os.path.join(out_dir, "impulses.png"))
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
-    return paths
 
 
 def _audit(agent, a) -> dict:
