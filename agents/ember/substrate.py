@@ -111,6 +111,7 @@ class SubstrateConfig:
     r_max_hz: float = 100.0
     window_ms: float = 100.0
     gap_ms: float = 50.0
+    dopamine_in_gap: bool = False   # [D] tonic dopamine through the 50 ms gap too (the message's whole 150 ms)
     code_seed: int = 0
     # labelled assemblies [D]
     cue_rate_hz: float = 100.0      # co-stimulation of a named label's assembly (spec: r_max)
@@ -435,7 +436,8 @@ class Substrate:
         self.sim.set_modulator("dopamine", tonic=1.0)
         try:
             self._drive(rates, named, cfg.window_ms, stream)
-            self.sim.set_modulator("dopamine", tonic=0.0)
+            if not cfg.dopamine_in_gap:
+                self.sim.set_modulator("dopamine", tonic=0.0)
             self.sim.run(cfg.gap_ms, progress=False)
         finally:
             self.sim.set_modulator("dopamine", tonic=0.0)
