@@ -145,9 +145,9 @@ def _fmt(s: dict | None, pct: bool = False) -> str:
 def report_md(out: dict) -> str:
     pc = out["config"]
     conds = list(out["summary"])
-    idle = ("sampled: the first %g min after each session and %g min of every later idle hour simulated, the rest "
-            "advanced in closed form" % (pc["head_s"] / 60, pc["sample_s"] / 60)) if out["idle_mode"] == "sampled" \
-        else "exact: every idle second simulated"
+    idle = ("sampled: the first %g min after each session (15 after the first) and %g min of every later idle "
+            "hour simulated, the rest advanced in closed form" % (pc["head_s"] / 60, pc["sample_s"] / 60)) \
+        if out["idle_mode"] == "sampled" else "exact: every idle second simulated"
     lines = [
         "# EMBER's three-day protocol: results next to the paper's",
         "",
@@ -215,6 +215,27 @@ def _plot(runs, script, path) -> str:
     return path
 
 
+def _script_path(path: str) -> str:
+    """The script a report names: as written, else relative to the project, else the shipped one."""
+    from agents.ember.protocol import SCRIPT
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for cand in (path, os.path.join(root, path)):
+        if os.path.exists(cand):
+            return cand
+    return SCRIPT
+
+
+def render(out_dir: str) -> dict:
+    """Write protocol.md and protocol.png again from ``out_dir/protocol.json`` (nothing is run)."""
+    with open(os.path.join(out_dir, "protocol.json"), encoding="utf-8") as f:
+        out = json.load(f)
+    out["paths"] = {"json": os.path.join(out_dir, "protocol.json"), "md": os.path.join(out_dir, "protocol.md"),
+                    "png": _plot(out["runs"], load_script(_script_path(out["config"]["script"])),
+                                 os.path.join(out_dir, "protocol.png"))}
+    _write_atomic(out["paths"]["md"], report_md(out))
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="ember protocol", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -233,7 +254,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="ember-protocol", help="report directory (default %(default)s)")
     ap.add_argument("--no-plots", action="store_true")
     ap.add_argument("--json", action="store_true", help="print the summary as one JSON object at the end")
+    ap.add_argument("--render", action="store_true", help="only rewrite the report in --out from its protocol.json")
     a = ap.parse_args(argv)
+    if a.render:
+        if not os.path.exists(os.path.join(a.out, "protocol.json")):
+            ap.error(f"no protocol.json in {a.out!r}")
+        print(f"report: {render(a.out)['paths']['md']}")
+        return 0
     conds = tuple(c.strip() for c in a.conditions.split(",") if c.strip())
     if a.seeds < 1:
         ap.error("--seeds must be >= 1")

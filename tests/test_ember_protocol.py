@@ -143,3 +143,8 @@ def test_ember_protocol_writes_its_report(tmp_path):
     assert "| R5 | impulse-triggered actions in 3 days | 23 |" in md and "sampled" in md
     full = json.load(open(os.path.join(out, "protocol.json")))
     assert full["script_messages"] == 52 and full["runs"][0]["R5"]["actions"] == 0
+    os.remove(os.path.join(out, "protocol.md"))          # --render rewrites the report from its JSON
+    r = subprocess.run([sys.executable, "-m", "sims.cli", "protocol", "--render", "--out", out], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert open(os.path.join(out, "protocol.md")).read() == md
