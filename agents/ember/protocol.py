@@ -7,8 +7,9 @@ Conditions (``CONDITIONS``):
 * ``snn``: the agent as it is;
 * ``snn_off``: the paper's ablation: the same loop, stores, actor and guardrails, the spiking
   memory never runs (messages are stored and embedded, idle is advanced without simulation);
-* ``shuffled``: before every simulated idle stretch the lateral store is moved onto a seeded random
-  relabelling of the concept cells (``Substrate.relabel_lateral``: the same weights, levels and
+* ``shuffled``: before every simulated piece of idle (the pauses between messages, the heads and
+  the hourly samples) the lateral store is moved onto a fresh seeded random relabelling of the
+  concept cells (``Substrate.relabel_lateral``: the same weights, levels and
   graph, no relation to the labelled assemblies);
 * ``noise_off``: sigma = 0 on every population from the start (spec AC4: noise is necessary).
 
