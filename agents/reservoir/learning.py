@@ -235,9 +235,15 @@ def _two_rate_pass(w_all, Z, rows, targets, gate, eta_when, eta_what, use_error,
 
 # -- RLS / FORCE ---------------------------------------------------------------------------------
 class RLS:
-    """Sequential recursive least squares as in FORCE (Nicola & Clopath 2017):
-    e = phi^T r - target; c = P r; phi -= c e^T; P -= c c^T / (1 + r^T c); P(0) = p0 I.
-    With ``forgetting`` < 1, P is divided by it each update (exponentially weighted RLS)."""
+    """Sequential recursive least squares as in FORCE (Nicola & Clopath 2017), with the gain
+    normalised:
+
+        e = phi^T r - target;  c = P r;  k = c / (lambda + r^T c)
+        phi -= k e^T;          P = (P - k c^T) / lambda;      P(0) = p0 I
+
+    ``lambda`` is ``forgetting`` (1: ordinary RLS; < 1: exponentially weighted). The step on phi
+    uses the normalised gain k, not c: updating phi by c e^T (the un-normalised form) overshoots
+    and diverges for large p0."""
 
     def __init__(self, n_features: int, n_outputs: int = 1, p0: float = 1.0, forgetting: float = 1.0):
         if p0 <= 0:
