@@ -85,7 +85,12 @@ def test_gla_strong_decay_falls_back_to_pairwise():
     q, k, v, _ = _gla_inputs(torch.float32, B=1, H=2, T=96, d=8, seed=3)
     g = torch.full_like(q, -12.0)  # 16 steps -> span 192: exp(+-96) overflows float32 in the factored form
     o_rec, S_rec = gla_recurrent(q, k, v, g)
-    assert not torch.isfinite(gla_chunked(q, k, v, g, 16, intra="factored")[0]).all()
+    with pytest.raises(ValueError, match="decays by 192.0 .*over the 161"):   # refused, not non-finite
+        gla_chunked(q, k, v, g, 16, intra="factored")
+    near = torch.full_like(q, -10.0)     # span 160: the factored form still holds, and agrees
+    o_f = gla_chunked(q, k, v, near, 16, intra="factored")[0]
+    assert torch.isfinite(o_f).all()
+    assert float((o_f - gla_recurrent(q, k, v, near)[0]).abs().max()) <= 1e-4
     o, S = gla_chunked(q, k, v, g, 16)
     assert torch.isfinite(o).all()
     assert float((o - o_rec).abs().max()) <= 1e-5 * max(1.0, float(o_rec.abs().max()))

@@ -12,6 +12,7 @@ Tensors are laid out ``(batch, heads, time, dim)``.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -84,6 +85,13 @@ def gla_parallel(q: Tensor, k: Tensor, v: Tensor, g: Tensor, scale: float | None
 _FACTORED_SPAN = {torch.float64: 300.0, torch.float32: 30.0}
 
 
+def _factored_limit(dtype) -> float:
+    """The largest chunk span |G_C| that ``intra="factored"`` accepts. Its factors reach
+    exp(|G_C| / 2), so beyond 2 (ln max - 8) they overflow (float32: 161; measured non-finite
+    from |G_C| = 180 with a uniform decay)."""
+    return 2.0 * (math.log(torch.finfo(dtype).max) - 8.0)
+
+
 def gla_chunked(q: Tensor, k: Tensor, v: Tensor, g: Tensor, chunk: int = 16, state: Tensor | None = None,
                 scale: float | None = None, intra: str = "auto") -> tuple[Tensor, Tensor]:
     """Chunkwise form (chunk length ``chunk``). Returns ``(o, final_state)``.
@@ -99,6 +107,7 @@ def gla_chunked(q: Tensor, k: Tensor, v: Tensor, g: Tensor, chunk: int = 16, sta
     which is exact in real arithmetic and much faster; ``"auto"`` (default) uses the factored
     form for a chunk whose total decay span is small enough to stay far from overflow
     (``|G_C| <= 30`` in float32, 300 in float64) and the pairwise form otherwise.
+    ``"factored"`` refuses a chunk whose span would overflow (``|G_C| > 161`` in float32).
     """
     B, H, T, dk, dv = _check(q, k, v, g, state)
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk <= 0:
@@ -117,6 +126,13 @@ def gla_chunked(q: Tensor, k: Tensor, v: Tensor, g: Tensor, chunk: int = 16, sta
         G = gc.cumsum(dim=2)  # (B,H,C,dk), relative to the chunk start
         inter = (qc * G.exp()) @ S
         GC = G[:, :, -1]  # (B,H,dk), the chunk's total log-decay, <= 0
+        if intra == "factored":
+            lim = _factored_limit(q.dtype)
+            if float(GC.detach().min()) < -lim:
+                raise ValueError(f"gla_chunked(intra='factored'): the chunk at t = {c0} decays by "
+                                 f"{-float(GC.detach().min()):.1f} (|G_C|), over the {lim:.0f} that {q.dtype} "
+                                 f"can hold in the factored form; use intra='auto' (it falls back to the "
+                                 f"pairwise form there) or a shorter chunk")
         use_factored = intra == "factored" or (intra == "auto" and float(GC.detach().min()) >= -span)
         if use_factored:
             Gm = G[:, :, C // 2: C // 2 + 1]
