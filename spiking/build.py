@@ -316,15 +316,25 @@ def _build_arrays(net: Network):
         if pr.inhibitory:
             np.negative(w, out=w)
         if isinstance(pr.delay_ms, Uniform):
-            lo = max(1, int(round(pr.delay_ms.low / dt)))
+            lo = int(round(pr.delay_ms.low / dt))      # drawn delays: whole steps in [round(low), round(high)]
             hi = max(lo, int(round(pr.delay_ms.high / dt)))
             dsteps = g.integers(lo, hi + 1, size=n_syn)
-        elif np.ndim(pr.delay_ms) == 0:
-            dsteps = np.array([int(round(float(pr.delay_ms) / dt))])  # one value for every synapse
+        elif np.ndim(pr.delay_ms) == 0:     # one value for every synapse: a whole number of steps
+            d = float(pr.delay_ms)
+            steps = d / dt
+            if abs(steps - round(steps)) > 1e-6 * max(1.0, steps) or round(steps) < 1:
+                lo, hi = max(1, math.floor(steps + 1e-9)), max(1, math.ceil(steps - 1e-9))
+                near = sorted({lo * dt, hi * dt})
+                what = ("shorter than one step" if steps < 1 else f"not a whole number of steps ({steps:g})")
+                raise ParameterError(f"Projection {pr.label}: delay_ms = {d:g} is {what} at dt = {dt:g} ms; a delay "
+                                     f"is a whole number of steps, at least one: use "
+                                     f"{' or '.join(f'{x:g}' for x in near)}")
+            dsteps = np.array([int(round(steps))])
         else:
             dsteps = np.round(_values(pr.delay_ms, n_syn, g, "delay_ms", pr.label, order) / dt).astype(np.int64)
         if dsteps.size and dsteps.min() < 1:
-            raise ParameterError(f"Projection {pr.label}: a delay rounds to 0 steps at dt = {dt} ms; delays must be >= dt")
+            raise ParameterError(f"Projection {pr.label}: a delay rounds to 0 steps at dt = {dt:g} ms (drawn or "
+                                 f"per-synapse delays are rounded to the nearest step, and must be at least one step)")
         homog = dsteps.size == 0 or dsteps.min() == dsteps.max()
         dmax = int(dsteps.max()) if dsteps.size else 1
         if dmax > 32767:

@@ -68,7 +68,8 @@ def test_projection_errors():
         Simulator(Network(populations=(a,), projections=(Projection("A", "A", FixedOutDegree(10)),)))
     with pytest.raises(ParameterError, match="out of range"):
         Simulator(Network(populations=(a,), projections=(Projection("A", "A", Pairs((0, 11), (1, 2))),)))
-    with pytest.raises(ParameterError, match="rounds to 0 steps"):
+    with pytest.raises(ParameterError, match="delay_ms = 0.2 is shorter than one step at dt = 1 ms; a delay is a "
+                                             "whole number of steps, at least one: use 1"):
         Simulator(Network(populations=(a,), projections=(Projection("A", "A", FixedOutDegree(2), delay_ms=0.2),),
                           dt_ms=1.0))
     with pytest.raises(ParameterError, match="synapses"):
@@ -123,3 +124,22 @@ def test_nan_check_names_population_and_variable():
     sim = Simulator(net)
     with pytest.raises(NumericalError, match=r"'wild'.*'(v|u)'"):
         sim.run(50.0, chunk_ms=10.0)
+
+
+def test_a_delay_is_a_whole_number_of_steps_or_an_error_that_says_so():
+    a = Population("A", 10, LIF())
+
+    def build(delay, dt=0.1):
+        return Simulator(Network(populations=(a,), projections=(Projection("A", "A", FixedOutDegree(2),
+                                                                          delay_ms=delay),), dt_ms=dt))
+    with pytest.raises(ParameterError, match=r"delay_ms = 0.06 is shorter than one step at dt = 0.1 ms.*use 0.1"):
+        build(0.06)
+    with pytest.raises(ParameterError, match=r"delay_ms = 0.15 is not a whole number of steps \(1.5\) at dt = 0.1 ms"
+                                             r".*use 0.1 or 0.2"):
+        build(0.15)
+    assert build(0.3).projections[0][1]["indices"].size == 20      # 3 steps: 0.3 / 0.1 is 2.9999999999999996
+    assert build(1.0, dt=0.5) is not None
+    # drawn delays are rounded to the nearest step, and one that rounds to 0 is an error naming that rule
+    from spiking.model import Uniform
+    with pytest.raises(ParameterError, match="rounded to the nearest step, and must be at least one step"):
+        build(Uniform(0.01, 0.04))
