@@ -15,8 +15,17 @@ class ParameterError(ValueError):
     """A model, population, projection or run parameter is invalid."""
 
 
+def _numbers(owner: str, name: str, value) -> np.ndarray:
+    """``value`` as a float array; a string, a bool or anything else that is not a number (or an
+    array of numbers) is refused here, at construction, with the field's name."""
+    arr = None if isinstance(value, (str, bytes, bool, np.bool_)) else np.asarray(value)
+    if arr is None or arr.dtype.kind not in "iuf":
+        raise ParameterError(f"{owner}.{name} must be a number, got {type(value).__name__} {value!r}")
+    return arr.astype(float)
+
+
 def _finite(owner: str, name: str, value) -> None:
-    arr = np.asarray(value, dtype=float)
+    arr = _numbers(owner, name, value)
     if arr.size == 0 or not np.all(np.isfinite(arr)):
         raise ParameterError(f"{owner}.{name} must be finite, got {value!r}")
 

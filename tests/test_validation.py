@@ -143,3 +143,14 @@ def test_a_delay_is_a_whole_number_of_steps_or_an_error_that_says_so():
     from spiking.model import Uniform
     with pytest.raises(ParameterError, match="rounded to the nearest step, and must be at least one step"):
         build(Uniform(0.01, 0.04))
+
+
+def test_non_numeric_parameters_are_refused_at_construction_with_the_field_name():
+    from spiking import Izhikevich
+    with pytest.raises(ParameterError, match="LIF.tau_m_ms must be a number, got str '20'"):
+        LIF(tau_m_ms="20")
+    with pytest.raises(ParameterError, match="LIF.v_th must be a number, got bool True"):
+        LIF(v_th=True)
+    with pytest.raises(ParameterError, match=r"Izhikevich.a must be a number, got list \['0.02'\]"):
+        Izhikevich(a=["0.02"])
+    assert LIF(i_ext=np.array([0.1, 0.2])).i_ext.shape == (2,)     # arrays of numbers stay welcome
