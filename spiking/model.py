@@ -198,6 +198,14 @@ class Projection:
             pre, post = np.asarray(c.pre), np.asarray(c.post)
             if pre.shape != post.shape or pre.ndim != 1:
                 raise ParameterError(f"Projection {label}: Pairs pre and post must be 1-d of equal length ({pre.shape} vs {post.shape})")
+            for side, arr in (("pre", pre), ("post", post)):
+                if arr.size and arr.dtype.kind not in "iu":   # floats must be whole numbers, never truncated
+                    num = arr.dtype.kind == "f"
+                    bad = (~np.isfinite(arr) | (arr != np.round(arr))) if num else np.ones(arr.shape, bool)
+                    if bad.any():
+                        k = int(np.argmax(bad))
+                        raise ParameterError(f"Projection {label}: Pairs {side} indices must be whole numbers; "
+                                             f"{side}[{k}] = {arr[k].item()!r}")
         elif _is_grow(c):
             if self.plasticity is None:
                 raise ParameterError(f"Projection {label}: a growing store (Grow) needs a plasticity rule")

@@ -154,3 +154,15 @@ def test_non_numeric_parameters_are_refused_at_construction_with_the_field_name(
     with pytest.raises(ParameterError, match=r"Izhikevich.a must be a number, got list \['0.02'\]"):
         Izhikevich(a=["0.02"])
     assert LIF(i_ext=np.array([0.1, 0.2])).i_ext.shape == (2,)     # arrays of numbers stay welcome
+
+
+def test_pairs_with_nan_or_fractional_indices_are_refused():
+    with pytest.raises(ParameterError, match=r"Pairs pre indices must be whole numbers; pre\[1\] = 0.7"):
+        Projection("A", "A", Pairs((0, 0.7), (1, 2)))
+    with pytest.raises(ParameterError, match=r"Pairs post indices must be whole numbers; post\[0\] = nan"):
+        Projection("A", "A", Pairs((0, 1), (float("nan"), 2)))
+    with pytest.raises(ParameterError, match=r"Pairs pre indices must be whole numbers; pre\[0\] = '0'"):
+        Projection("A", "A", Pairs(("0", "1"), (1, 2)))
+    a = Population("A", 10, LIF())
+    sim = Simulator(Network(populations=(a,), projections=(Projection("A", "A", Pairs((0.0, 3.0), (1, 2))),)))
+    assert sim.synapses("A->A")["pre"].tolist() == [0, 3]          # whole floats are fine
