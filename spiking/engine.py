@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -149,11 +150,18 @@ class Simulator:
     def t_ms(self) -> float:
         return self.t * self.dt_ms
 
-    def steps_for(self, duration_ms: float) -> int:
+    def steps_for(self, duration_ms: float, what: str = "run") -> int:
+        """Whole steps of ``duration_ms`` (rounded to the nearest). A duration that is not a whole
+        number of steps, or that rounds to none, runs what it rounds to and says so (a warning)."""
         d = float(duration_ms)
         if not math.isfinite(d) or d < 0:
             raise ParameterError(f"duration must be finite and >= 0 ms, got {duration_ms!r}")
-        return int(round(d / self.dt_ms))
+        x = d / self.dt_ms
+        n = int(round(x))
+        if abs(x - n) > 1e-6 * max(1.0, x):
+            warnings.warn(f"{what}({d:g} ms) at dt = {self.dt_ms:g} ms is {x:g} steps: it runs {n} "
+                          f"({n * self.dt_ms:g} ms)", RuntimeWarning, stacklevel=3)
+        return n
 
     # -- input ------------------------------------------------------------------
     def group(self, name: str) -> _Group:
@@ -408,7 +416,7 @@ class Simulator:
         Sources are silent: a ``SpikeGenerator``'s events inside the span are skipped. Spikes
         queued with ``inject_spikes`` inside the span are refused with a ``ParameterError``
         (nothing asked for explicitly is dropped): skip up to them, or ``run`` through them."""
-        n = self.steps_for(duration_ms)
+        n = self.steps_for(duration_ms, "advance_idle")
         t0, end = self.t, self.t + n
         queued = sorted(s for s, items in self._injected.items() if t0 <= s < end and items)
         if queued:
@@ -481,7 +489,7 @@ class Simulator:
     def run(self, duration_ms: float, progress: bool | None = None, callback=None,
             chunk_ms: float = 100.0, desc: str | None = None) -> None:
         n_steps = self.steps_for(duration_ms)
-        chunk = max(1, self.steps_for(chunk_ms)) if chunk_ms else n_steps
+        chunk = max(1, self.steps_for(chunk_ms, "run: chunk_ms")) if chunk_ms else n_steps
         bar = None
         if progress is None:
             progress = n_steps * max(1, sum(g.size for g in self.groups)) > 5e8

@@ -166,3 +166,17 @@ def test_pairs_with_nan_or_fractional_indices_are_refused():
     a = Population("A", 10, LIF())
     sim = Simulator(Network(populations=(a,), projections=(Projection("A", "A", Pairs((0.0, 3.0), (1, 2))),)))
     assert sim.synapses("A->A")["pre"].tolist() == [0, 3]          # whole floats are fine
+
+
+def test_a_run_that_is_not_a_whole_number_of_steps_says_what_it_ran():
+    import warnings
+    sim = Simulator(Network(populations=(Population("A", 3, LIF()),), dt_ms=0.1))
+    with pytest.warns(RuntimeWarning, match=r"run\(0.25 ms\) at dt = 0.1 ms is 2.5 steps: it runs 2 \(0.2 ms\)"):
+        sim.run(0.25)
+    with pytest.warns(RuntimeWarning, match=r"run\(0.04 ms\) at dt = 0.1 ms is 0.4 steps: it runs 0 \(0 ms\)"):
+        sim.run(0.04)
+    assert sim.t == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sim.run(0.3)                    # 0.3 / 0.1 = 2.9999999999999996 is three whole steps: no warning
+    assert sim.t == 5
