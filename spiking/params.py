@@ -85,6 +85,43 @@ class LIF:
         if self.v_reset >= self.v_th:
             raise ParameterError(f"LIF.v_reset ({self.v_reset}) must be below v_th ({self.v_th})")
 
+    @classmethod
+    def physical(cls, *, v_rest_mV: float, v_th_mV: float, v_reset_mV: float, tau_m_ms: float,
+                 r_mohm: float | None = None, c_pf: float | None = None, i_ext_pA: float = 0.0,
+                 v_init_mV: float | None = None, t_ref_ms: float = 2.0, tau_syn_ms: float = 5.0,
+                 noise_sigma_mV: float = 0.0, tau_rise_ms: float = 0.0) -> "LIF":
+        """A LIF stated as in a paper, in mV, ms, MOhm / pF and pA; it builds to the same kernels.
+
+        The engine's V is the membrane potential relative to rest, in mV: v = V - v_rest, so
+        v_th = v_th_mV - v_rest_mV and v_reset = v_reset_mV - v_rest_mV (a monitor's V reads in
+        mV above rest). The membrane resistance comes from ``r_mohm`` or from the capacitance,
+        R = tau_m / C; ``i_ext_pA`` becomes the steady-state depolarisation R I in mV. Synaptic
+        weights are then in mV (the jump of I_syn, which V follows with tau_m): a current of
+        w pA is ``LIF.weight_mV(w, r_mohm)``. The Brette et al. (2007) CUBA neuron is
+        ``LIF.physical(v_rest_mV=-49, v_th_mV=-50, v_reset_mV=-60, tau_m_ms=20, t_ref_ms=5)``."""
+        o = "LIF.physical"
+        for n, v in (("v_rest_mV", v_rest_mV), ("v_th_mV", v_th_mV), ("v_reset_mV", v_reset_mV),
+                     ("i_ext_pA", i_ext_pA)):
+            _finite(o, n, v)
+        _positive(o, "tau_m_ms", tau_m_ms)
+        if (r_mohm is None) == (c_pf is None) and i_ext_pA != 0.0:
+            raise ParameterError("LIF.physical: give the membrane's r_mohm or its c_pf (one of them) to use i_ext_pA")
+        if r_mohm is None and c_pf is not None:
+            _positive(o, "c_pf", c_pf)
+            r_mohm = float(tau_m_ms) / float(c_pf) * 1000.0      # ms / pF = GOhm
+        if r_mohm is not None:
+            _positive(o, "r_mohm", r_mohm)
+        rest = float(v_rest_mV)
+        return cls(tau_m_ms=float(tau_m_ms), tau_syn_ms=tau_syn_ms, v_th=float(v_th_mV) - rest,
+                   v_reset=float(v_reset_mV) - rest, v_init=(rest if v_init_mV is None else float(v_init_mV)) - rest,
+                   t_ref_ms=t_ref_ms, noise_sigma=noise_sigma_mV,
+                   i_ext=float(i_ext_pA) * (r_mohm or 0.0) / 1000.0, tau_rise_ms=tau_rise_ms)
+
+    @staticmethod
+    def weight_mV(current_pA: float, r_mohm: float) -> float:
+        """A synaptic current of ``current_pA`` as the engine's weight for a membrane of ``r_mohm``: R I in mV."""
+        return float(current_pA) * float(r_mohm) / 1000.0
+
     def propagators(self, dt_ms: float) -> dict:
         """Exact one-step propagators (float64), computed once on the host."""
         tm, ts, h = self.tau_m_ms, self.tau_syn_ms, dt_ms

@@ -205,3 +205,25 @@ def test_discrete_step_matches_snntorch_leaky():
     # where no spike happened, both membranes are the same float32 number
     ours_v, ref_v = np.array(ours_v), np.array(ref_v)
     assert np.allclose(ours_v[~ours_spk], ref_v[~ours_spk], rtol=1e-6, atol=1e-7)
+
+
+def test_lif_in_physical_units_builds_the_same_neuron_and_fires_at_the_closed_form_rate():
+    from spiking import Network, Population, Simulator, SpikeCounts
+    from spiking.params import ParameterError
+    # rest -65 mV, threshold -50, reset -65, 10 ms, 100 MOhm, 200 pA: 20 mV of drive over rest
+    phys = LIF.physical(v_rest_mV=-65.0, v_th_mV=-50.0, v_reset_mV=-65.0, tau_m_ms=10.0, r_mohm=100.0,
+                        i_ext_pA=200.0, t_ref_ms=2.0)
+    same = LIF(tau_m_ms=10.0, v_th=15.0, v_reset=0.0, v_init=0.0, i_ext=20.0, t_ref_ms=2.0, noise_sigma=0.0)
+    assert phys == same
+    assert LIF.physical(v_rest_mV=-65.0, v_th_mV=-50.0, v_reset_mV=-65.0, tau_m_ms=10.0, c_pf=100.0,
+                        i_ext_pA=200.0) .i_ext == pytest.approx(20.0)        # R = tau / C = 100 MOhm
+    assert LIF.weight_mV(50.0, 100.0) == pytest.approx(5.0)
+    sim = Simulator(Network(populations=(Population("P", 1, phys),), dt_ms=0.01))
+    c = sim.add_monitor(SpikeCounts("P"))
+    sim.run(1000.0)
+    # T = t_ref + tau ln(20 / 5) = 15.86 ms: 63 spikes in a second (the step quantises it to 0.01 ms)
+    assert abs(int(c.counts[0]) - phys.rate_constant_input_hz(20.0)) <= 1
+    cuba = LIF.physical(v_rest_mV=-49.0, v_th_mV=-50.0, v_reset_mV=-60.0, tau_m_ms=20.0, t_ref_ms=5.0)
+    assert (cuba.v_th, cuba.v_reset) == (-1.0, -11.0)     # rest above threshold: it fires on its own
+    with pytest.raises(ParameterError, match="give the membrane's r_mohm or its c_pf"):
+        LIF.physical(v_rest_mV=-65.0, v_th_mV=-50.0, v_reset_mV=-65.0, tau_m_ms=10.0, i_ext_pA=10.0)
