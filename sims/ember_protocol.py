@@ -13,6 +13,7 @@ exactly and advances the rest in closed form; the report says which mode ran.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -88,7 +89,8 @@ def run(config: Config, seed: int = 0, say=print) -> dict:
         from concurrent.futures import ProcessPoolExecutor
         say(f"{len(todo)} runs at scale {pc.scale:g}, {pc.idle} idle, {config.jobs} at a time")
         with ProcessPoolExecutor(config.jobs) as pool:
-            futures = [pool.submit(run_condition, pc, cond, s) for cond, s in todo]
+            futures = [pool.submit(run_condition, pc, cond, s, None, None, functools.partial(_stderr, f"[{cond}, seed {s}]"))
+                       for cond, s in todo]
             runs = [done(f.result()) for f in futures]
     else:
         from agents.ember.protocol import _embedder
@@ -124,6 +126,11 @@ def run(config: Config, seed: int = 0, say=print) -> dict:
     _write_atomic(paths["json"], json.dumps(out, indent=1, default=float))
     _write_atomic(paths["md"], report_md(out))
     return out
+
+
+def _stderr(prefix: str, msg: str) -> None:
+    """A worker's progress line (module level: a pool sends it to its processes by name)."""
+    print(f"{prefix}{msg}", file=sys.stderr, flush=True)
 
 
 def _write_atomic(path: str, text: str) -> None:
