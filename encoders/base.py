@@ -171,3 +171,15 @@ def check_window(name: str, items: Sequence[str], lengths: Sequence[int], window
     if on_overflow == "error":
         raise EncoderInputError(msg + f"; shorten or split them, or use on_overflow={lenient!r}")
     warnings.warn(msg + "; " + fate, warning, stacklevel=3)
+
+
+def make_embedder(kind: str):
+    """The packaged embedder named ``kind``: ``minilm`` (all-MiniLM-L6-v2, offline; torch loads on
+    first use) or ``hashing`` (deterministic, no dependencies)."""
+    if kind == "hashing":
+        from .hashing import HashingEmbedder
+        return HashingEmbedder()
+    if kind == "minilm":
+        from .st import SentenceTransformerEmbedder
+        return SentenceTransformerEmbedder()
+    raise ValueError(f"unknown embedder {kind!r}; choose 'minilm' or 'hashing'")

@@ -48,12 +48,8 @@ class ChecksConfig:
 
 
 def _embedder(cfg: ChecksConfig):
-    kind = cfg.embedder if cfg.embedder != "auto" else ("minilm" if cfg.scale >= 1.0 else "hashing")
-    if kind == "minilm":
-        from encoders.st import SentenceTransformerEmbedder
-        return SentenceTransformerEmbedder()
-    from encoders.hashing import HashingEmbedder
-    return HashingEmbedder()
+    from encoders.base import make_embedder
+    return make_embedder(cfg.embedder if cfg.embedder != "auto" else ("minilm" if cfg.scale >= 1.0 else "hashing"))
 
 
 def _substrate(cfg: ChecksConfig, seed: int, enc, **over):

@@ -93,15 +93,15 @@ def run(config: Config, seed: int = 0, say=print) -> dict:
                        for cond, s in todo]
             runs = [done(f.result()) for f in futures]
     else:
-        from agents.ember.protocol import _embedder
-        enc = _embedder(pc.embedder)
+        from encoders.base import make_embedder
+        enc = make_embedder(pc.embedder)
         runs = []
         for cond, s in todo:
             say(f"[{cond}, seed {s}] {pc.scale:g} scale, {pc.idle} idle")
             runs.append(done(run_condition(pc, cond, s, embedder=enc, log=say)))
     summary = {c: {_key(p): summarise([_get(r, p) for r in runs if r["condition"] == c])
                    for _, _, p in ROWS} for c in pc.conditions}
-    days = 3
+    days = max(x["day"] for x in script["sessions"])
     on = [r for r in runs if r["condition"] == "snn"]
     off = [r for r in runs if r["condition"] == "snn_off"]
     checks = {}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from encoders.base import make_embedder
+
 
 def default_state_dir() -> str:
     """The per-user data directory: $EMBER_STATE, else $XDG_DATA_HOME/ember, else ~/.local/share/ember."""
@@ -44,13 +46,6 @@ def substrate_config(scale: float, seed: int = 0):
     from agents.ember.substrate import SubstrateConfig
     return SubstrateConfig.at_scale(scale, seed)
 
-
-def make_embedder(kind: str):
-    if kind == "hashing":
-        from encoders.hashing import HashingEmbedder
-        return HashingEmbedder()
-    from encoders.st import SentenceTransformerEmbedder
-    return SentenceTransformerEmbedder()
 
 
 def make_actor(kind: str, **overrides):

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from encoders.base import make_embedder
+
 from .guardrails import GuardrailConfig
 from .llm import ScriptedActor
 from .loop import AgentConfig, EmberAgent
@@ -97,14 +99,6 @@ def load_script(path: str = SCRIPT) -> dict:
     if d.get("end_h", 72) < last:
         raise ValueError("protocol script: end_h is before the last session ends")
     return d
-
-
-def _embedder(kind: str):
-    if kind == "minilm":
-        from encoders.st import SentenceTransformerEmbedder
-        return SentenceTransformerEmbedder()
-    from encoders.hashing import HashingEmbedder
-    return HashingEmbedder()
 
 
 def _actor(cfg: ProtocolConfig, script: dict, seed: int):
@@ -239,10 +233,10 @@ class _Run:
         kinds = {}
         for ev, _ in acted:
             kinds[ev.action] = kinds.get(ev.action, 0) + 1
-        per_day = [0, 0, 0]
+        per_day = [0] * max(x["day"] for x in self.script["sessions"])
         for ev, _ in acted:
             day = int(ev.t_s // 86400)
-            if 0 <= day < 3:
+            if 0 <= day < len(per_day):
                 per_day[day] += 1
 
         def names(evidence):
@@ -301,7 +295,7 @@ def run_condition(cfg: ProtocolConfig, condition: str, seed: int, embedder=None,
                   log=None) -> dict:
     """Run the script once under ``condition`` with ``seed``; returns the R3-R10 figures."""
     script = load_script(cfg.script)
-    embedder = embedder or _embedder(cfg.embedder)
+    embedder = embedder or make_embedder(cfg.embedder)
     with tempfile.TemporaryDirectory(prefix="ember-protocol-") as tmp:
         r = _Run(cfg, condition, seed, state_dir or tmp, embedder, script, log)
         try:
@@ -312,7 +306,7 @@ def run_condition(cfg: ProtocolConfig, condition: str, seed: int, embedder=None,
 
 def summarise(values) -> dict | None:
     """Mean, sd, min and max of the numbers among ``values`` (None when there are none)."""
-    v = np.array([x for x in values if isinstance(x, (int, float)) and x is not None and math.isfinite(x)], float)
+    v = np.array([x for x in values if isinstance(x, (int, float)) and math.isfinite(x)], float)
     if v.size == 0:
         return None
     return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else 0.0,

@@ -613,8 +613,11 @@ class Substrate:
     def synapse_count(self) -> int:
         """Learned lateral synapses: those at or above ``w_prune`` (a quarantined one by its kept
         value). A synapse below it is already dead: the once-a-second pruning removes it."""
-        s = self.sim.synapses(LATERAL)
-        return int((s["weight"] >= np.float32(self.config.w_prune * self.config.w_max)).sum())
+        return int(self._learned(self.sim.synapses(LATERAL)["weight"]).sum())
+
+    def _learned(self, weights: np.ndarray) -> np.ndarray:
+        """Which of ``weights`` (absolute, a quarantined synapse's kept value) are learned: >= w_prune."""
+        return weights >= np.float32(self.config.w_prune * self.config.w_max)
 
     def _pair(self, a: str | None, b: str | None):
         pre = None if a is None else self._known(a).cells
@@ -659,7 +662,7 @@ class Substrate:
         if labs and st["pre"].size:
             op, oq = owner[st["pre"]], owner[st["post"]]
             # learned synapses only: below w_prune a synapse is dead and goes at the next pruning
-            keep = (op >= 0) & (oq >= 0) & (st["weight"] >= np.float32(self.config.w_prune * self.config.w_max))
+            keep = (op >= 0) & (oq >= 0) & self._learned(st["weight"])
             w = np.where(st["quarantined"], 0.0, st["weight"])[keep] / self.config.w_max   # quarantined: silent
             by = {a.index: a.label for a in labs}
             pairs = op[keep] * len(labs) + oq[keep]
