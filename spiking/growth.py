@@ -123,6 +123,7 @@ class GrowingStore:
         self._alloc(grow.initial_capacity)
         self.x_pre = np.zeros(n_pre, np.float32)
         self.x_post = np.zeros(n_post, np.float32)
+        self._mark = np.zeros(max(n_pre, n_post), np.int32)   # scratch of the step kernels, kept zeroed
         self.created_total = 0
         self.pruned_total = 0
 
@@ -183,7 +184,7 @@ class GrowingStore:
             k.growing_post(post_group.spikes, post_group.n, self.in_ptr, self.in_idx, self.tail_start, self.n,
                            self.post, self.pre, a[0], self.x_pre, self.x_post, f32(r.a_minus),
                            r.pairing == "nearest", f32(r.w_min), f32(r.w_max), r.bounds == "soft", u[0], r.modulated,
-                           a[1], inv_pending, u[1])
+                           a[1], inv_pending, u[1], self._mark)
             if gain > 0.0:
                 hist, hist_n = pre_group.state["hist_spikes"], pre_group.hist_n
                 first, last = t - self.delay - self.window + 1, t - self.delay
@@ -208,7 +209,7 @@ class GrowingStore:
                 k.growing_pre(hist[rr], int(hist_n[rr]), self.out_ptr, self.out_idx, self.tail_start, self.n,
                               self.pre, self.post, a[0], row, self.x_pre, self.x_post, decays[1], f32(r.a_plus),
                               r.pairing == "nearest", f32(r.w_min), f32(r.w_max), r.bounds == "soft", u[0],
-                              r.modulated, a[1], inv_pending)
+                              r.modulated, a[1], inv_pending, self._mark)
 
     def insert(self, pre, post, weights) -> int:
         """Add synapses (pre[k] -> post[k], weight[k]) that the store does not hold yet (benchmarks

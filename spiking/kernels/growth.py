@@ -132,15 +132,25 @@ def grow_post(post_spikes, n_post, t, hist, hist_n, first_src, last_src, x_pre, 
 
 @njit(cache=True)
 def growing_post(post_spikes, n_post, in_ptr, in_idx, tail_start, n, post, pre, w, x_pre, x_post, a_minus, nearest,
-                 w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
-    """Post-side potentiation of existing synapses (indexed ones through in_ptr/in_idx, then the tail)."""
+                 w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated, mark):
+    """Post-side potentiation of existing synapses: the indexed ones through in_ptr/in_idx, then
+    the tail in one pass over it (``mark``: a zeroed scratch array over the post neurons, left
+    zeroed). A synapse's update touches only itself, so the order of the passes does not change
+    any result; a post neuron listed twice (injected as it spikes) updates its synapses twice."""
     for k in range(n_post):
         i = post_spikes[k]
         for q in range(in_ptr[i], in_ptr[i + 1]):
             _pot(in_idx[q], pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated)
+    if tail_start < n:
+        for k in range(n_post):
+            mark[post_spikes[k]] += 1          # a neuron injected as it spikes is listed twice
         for j in range(tail_start, n):
-            if post[j] == i:
+            for _ in range(mark[post[j]]):
                 _pot(j, pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated)
+        for k in range(n_post):
+            mark[post_spikes[k]] = 0
+    for k in range(n_post):
+        i = post_spikes[k]
         if nearest:
             x_post[i] = a_minus
         else:
@@ -163,15 +173,63 @@ def _pot(j, pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv_pend
 
 @njit(cache=True)
 def growing_pre(arrivals, n_arr, out_ptr, out_idx, tail_start, n, pre, post, w, row, x_pre, x_post, post_decay,
-                a_plus, nearest, w_min, w_max, soft, frozen, modulated, elig, inv_pending):
-    """Transmission and pre-side depression for the arriving presynaptic neurons."""
+                a_plus, nearest, w_min, w_max, soft, frozen, modulated, elig, inv_pending, mark):
+    """Transmission and pre-side depression for the arriving presynaptic neurons.
+
+    Per arrival s: its indexed synapses, then its tail synapses in slot order, so that ``row``
+    sums in the same order as after a reindex. The tail is sorted by arrival in one counting pass
+    (``mark``: a zeroed scratch array over the pre neurons, left zeroed), so a long tail costs
+    O(tail + arrivals) per step, not O(tail x arrivals)."""
+    nt = n - tail_start
+    start = np.zeros(n_arr + 1, np.int64)
+    order = np.empty(0, np.int64)
+    dup = False
+    if nt > 0:
+        for k in range(n_arr):
+            if mark[arrivals[k]]:
+                dup = True                     # listed twice (injected as it spikes): the plain scan
+            mark[arrivals[k]] = k + 1
+    if dup:
+        for k in range(n_arr):
+            mark[arrivals[k]] = 0
+        for k in range(n_arr):
+            s = arrivals[k]
+            for q in range(out_ptr[s], out_ptr[s + 1]):
+                _dep(out_idx[q], post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig,
+                     inv_pending)
+            for j in range(tail_start, n):
+                if pre[j] == s:
+                    _dep(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig,
+                         inv_pending)
+            if nearest:
+                x_pre[s] = a_plus
+            else:
+                x_pre[s] += a_plus
+        return
+    if nt > 0:
+        for j in range(tail_start, n):
+            m = mark[pre[j]]
+            if m:
+                start[m] += 1
+        for k in range(n_arr):
+            start[k + 1] += start[k]
+        order = np.empty(start[n_arr], np.int64)
+        fill = start[:n_arr].copy()
+        for j in range(tail_start, n):
+            m = mark[pre[j]]
+            if m:
+                order[fill[m - 1]] = j
+                fill[m - 1] += 1
+        for k in range(n_arr):
+            mark[arrivals[k]] = 0
     for k in range(n_arr):
         s = arrivals[k]
         for q in range(out_ptr[s], out_ptr[s + 1]):
             _dep(out_idx[q], post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv_pending)
-        for j in range(tail_start, n):
-            if pre[j] == s:
-                _dep(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv_pending)
+        if nt > 0:
+            for q in range(start[k], start[k + 1]):
+                _dep(order[q], post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig,
+                     inv_pending)
         if nearest:
             x_pre[s] = a_plus
         else:
