@@ -68,12 +68,35 @@ def _sample_rows(counts, n_cand, do_excl, exclude_offset, key, indptr, out):
         out[base:base + k].sort()
 
 
+@njit(cache=True)
+def _stable_counting_order(keys, n_keys, order_in):
+    """``order_in`` re-sorted stably by ``keys[order_in]`` (ints in [0, n_keys)): one counting pass."""
+    start = np.zeros(n_keys + 1, np.int64)
+    for q in range(order_in.shape[0]):
+        start[keys[order_in[q]] + 1] += 1
+    for k in range(n_keys):
+        start[k + 1] += start[k]
+    out = np.empty(order_in.shape[0], np.int64)
+    for q in range(order_in.shape[0]):
+        j = order_in[q]
+        k = keys[j]
+        out[start[k]] = j
+        start[k] += 1
+    return out
+
+
 def _csr_from_pairs(pre, post, n_pre):
-    order = np.lexsort((post, pre))
-    pre, post = pre[order], post[order]
+    """CSR by pre, each row by post, ties in input order: the order of
+    ``np.lexsort((post, pre))``, by two stable counting passes (O(n + n_pre + n_post); a
+    comparison sort of the ~10^7 static synapses took 2 s of EMBER's 2.8 s build)."""
+    pre = np.asarray(pre, np.int64)
+    post = np.asarray(post, np.int64)
+    n_post = int(post.max()) + 1 if post.size else 0
+    order = _stable_counting_order(post, n_post, np.arange(pre.size, dtype=np.int64))
+    order = _stable_counting_order(pre, int(n_pre), order)
     indptr = np.zeros(n_pre + 1, dtype=np.int64)
-    np.add.at(indptr, pre + 1, 1)
-    return np.cumsum(indptr), post.astype(np.int32), order
+    np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
+    return indptr, post[order].astype(np.int32), order
 
 
 def connect(proj: Projection, n_pre_pop: int, n_post_pop: int, same_pop: bool, key) -> tuple:

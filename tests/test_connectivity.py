@@ -174,3 +174,18 @@ def test_current_step_input_and_checkpoint(tmp_path):
         CurrentStep("A", 1.0, start_ms=5.0, stop_ms=5.0)
     with pytest.raises(ParameterError, match="CurrentStep"):
         Network(populations=(Population("A", 4, m),), currents=(CurrentStep("B", 1.0),))
+
+
+def test_csr_from_pairs_orders_as_a_lexsort():
+    """The counting-sort CSR builder gives the order of np.lexsort((post, pre)), ties included."""
+    from spiking.build import _csr_from_pairs
+    g = np.random.default_rng(0)
+    pre = g.integers(0, 50, 5000)
+    post = g.integers(0, 70, 5000)              # duplicates of pairs too
+    indptr, idx, order = _csr_from_pairs(pre, post, 60)
+    ref = np.lexsort((post, pre))
+    assert np.array_equal(order, ref)
+    assert np.array_equal(idx, post[ref]) and idx.dtype == np.int32
+    assert np.array_equal(np.diff(indptr), np.bincount(pre, minlength=60)) and indptr[-1] == 5000
+    empty = _csr_from_pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), 4)
+    assert empty[0].tolist() == [0] * 5 and empty[1].size == 0
