@@ -48,14 +48,20 @@ def _brian2_python(cfg: BenchConfig) -> str | None:
     return None
 
 
-def _fill_lateral(sub, n: int, seed: int) -> int:
-    """Bring the lateral store to ``n`` synapses, as a long-lived memory would hold them: among the
-    cells of every labelled assembly the configuration allows (the paper's final graph had 64 nodes),
-    weights uniform in [0.05, 0.4] w_max (the range the dialogue leaves)."""
+def _fill_lateral(sub, n: int, seed: int) -> dict:
+    """Bring the lateral store to ``n`` synapses, as a long-lived memory would hold them (the paper:
+    201,394 after three days, 64 graph nodes): new synapses join cells of every labelled assembly
+    the configuration allows, with weights resampled from the learned synapses this run's dialogue
+    and replay made (the store's own distribution; only the count is extrapolated). Returns the
+    count and the weight distribution used."""
     from agents.ember.substrate import LATERAL
     sim = sub.sim
     pi, _, _ = sim._projection(LATERAL)
     store = sim.growing[pi]
+    w = sim.synapses(LATERAL)["weight"]
+    learned = w[sub._learned(w)]
+    if learned.size == 0:
+        raise ValueError("the bench's dialogue left no learned synapse to resample weights from")
     g = np.random.default_rng(seed)
     for k in range(sub.config.max_labels - len(sub.assemblies)):
         sub.assembly(f"bench label {k}", "person" if k % 5 == 0 else "topic")
@@ -63,9 +69,12 @@ def _fill_lateral(sub, n: int, seed: int) -> int:
     need = max(0, n - sub.synapse_count())
     while need > 0:
         pre, post = g.choice(cells, need), g.choice(cells, need)
-        store.insert(pre, post, g.uniform(0.05, 0.4, need) * sub.config.w_max)
+        store.insert(pre, post, g.choice(learned, need))
         need = n - sub.synapse_count()
-    return sub.synapse_count()
+    wmax = sub.config.w_max
+    return {"synapses": sub.synapse_count(), "weights_from": int(learned.size),
+            "weight_mean_wmax": float(learned.mean() / wmax),
+            "weight_quartiles_wmax": [float(q) for q in np.percentile(learned, [25, 50, 75]) / wmax]}
 
 
 def run(config: BenchConfig, seed: int = 0) -> dict:
@@ -106,12 +115,20 @@ def run(config: BenchConfig, seed: int = 0) -> dict:
     out["replay_52x5"] = {"wall_s": w, "goal_s": 60.0, "pass": w <= 60.0, **rep}
 
     # idle with a lateral store of the requested size
-    out["lateral_synapses"] = _fill_lateral(sub, config.lateral, seed)
+    fill = _fill_lateral(sub, config.lateral, seed)
+    out["lateral_synapses"] = fill.pop("synapses")
+    out["lateral_weights"] = fill
     sub.idle(1.0)
+    from spiking import PopulationRate
+    mons = {p: sub.sim.add_monitor(PopulationRate(p, bin_ms=1000.0)) for p in cfg.sizes}
     t0 = time.perf_counter()
     sub.idle(config.T)
     sub.sim.backend.synchronize()
     full = (time.perf_counter() - t0) / config.T
+    out["idle_rate_hz"] = {p: float(m.counts.mean() / cfg.sizes[p]) for p, m in mons.items()}
+    out["idle_rate_hz"]["all"] = float(sum(m.counts.sum() for m in mons.values()) / config.T / sum(cfg.sizes.values()))
+    for m in mons.values():
+        sub.sim.monitors.remove(m)
 
     # checkpoint save / load
     tmp = tempfile.mkdtemp(prefix="ember-bench-")

@@ -40,12 +40,23 @@ class Cascade:
     levels: int = 5
     tau0_ms: float = 3_600_000.0   # 1 h
     factor: float = 4.7            # tau_c = tau0 * factor ** c (EMBER spec 3.3 default)
+    # metaplasticity (Fusi, Drew & Abbott 2005: deeper states are less labile): a three-factor
+    # decrease of a level-c synapse is divided by depression_factor ** c. 1 = off.
+    depression_factor: float = 1.0
 
     def __post_init__(self):
         if not isinstance(self.levels, int) or not 1 <= self.levels <= 255:
             raise ParameterError(f"Cascade.levels must be an int in [1, 255], got {self.levels!r}")
         _positive("Cascade", "tau0_ms", self.tau0_ms)
         _positive("Cascade", "factor", self.factor)
+        _positive("Cascade", "depression_factor", self.depression_factor)
+        if self.depression_factor < 1.0:
+            raise ParameterError(f"Cascade.depression_factor must be >= 1 (deeper levels are not more labile), "
+                                 f"got {self.depression_factor!r}")
+
+    def depression_scales(self) -> np.ndarray:
+        """The factor on a three-factor decrease at each level (float32)."""
+        return (self.depression_factor ** -np.arange(self.levels, dtype=np.float64)).astype(np.float32)
 
     def taus_ms(self) -> np.ndarray:
         return self.tau0_ms * self.factor ** np.arange(self.levels)
@@ -134,6 +145,9 @@ class PlasticRuntime:
         self.check_frozen = False   # True once a synapse of this projection has been quarantined
         self.track = False          # mark potentiated synapses (between begin/end_consolidation)
         self.hetero = "a_pre" in arrays
+        c = rule.cascade
+        self.dep_scale = (be.asarray(c.depression_scales()) if c is not None and c.depression_factor != 1.0
+                          and "level" in arrays else None)
         if self.hetero:
             # decay^k down to below float32's smallest subnormal (the trace is 0 beyond the table)
             n_tab = int(math.ceil(105.0 * rule.tau_plus_ms / dt_ms)) + 2
@@ -200,8 +214,13 @@ class PlasticRuntime:
             if self.pending != 1.0:
                 k.trace_scale(a["elig"], np.float32(self.pending))
                 self.pending = 1.0
-            k.modulated_update(a["weights"], a["elig"], np.float32(self.rule.eta * d_value * self.dt_ms),
-                               self.w_min, self.w_max, self.soft, a["frozen"], a["potentiated"], self.track)
+            factor = np.float32(self.rule.eta * d_value * self.dt_ms)
+            if self.dep_scale is not None:
+                k.modulated_update_leveled(a["weights"], a["elig"], factor, a["level"], self.dep_scale, self.w_min,
+                                           self.w_max, self.soft, a["frozen"], a["potentiated"], self.track)
+            else:
+                k.modulated_update(a["weights"], a["elig"], factor, self.w_min, self.w_max, self.soft, a["frozen"],
+                                   a["potentiated"], self.track)
             k.trace_scale(a["elig"], np.float32(self.e_decay))
         else:
             self.defer_decay(self.e_decay)

@@ -367,3 +367,58 @@ def test_heterogeneous_delay_stdp_under_the_cuda_simulator_matches_cpu():
     assert np.array_equal(out["numba"][0], out["cuda"][0])
     assert np.allclose(out["numba"][1], out["cuda"][1], atol=1e-5)
     assert not np.allclose(out["numba"][1], 0.3)
+
+
+def _leveled_inputs():
+    g = np.random.default_rng(3)
+    n = 400
+    w = g.uniform(0.0, 1.0, n).astype(np.float32)
+    elig = g.normal(0.0, 0.5, n).astype(np.float32)
+    level = g.integers(0, 5, n).astype(np.uint8)
+    frozen = (g.random(n) < 0.1).astype(np.uint8)
+    return w, elig, level, frozen
+
+
+def test_cascade_metaplasticity_scales_depression_by_level_only():
+    """Cascade(depression_factor=f): a three-factor decrease of a level-c synapse is divided by
+    f**c, an increase is not; the numba kernel and its numpy twin agree bit for bit."""
+    from spiking.kernels import stdp as K
+    c = Cascade(levels=5, depression_factor=4.0)
+    scales = c.depression_scales()
+    assert np.allclose(scales, [1, 1 / 4, 1 / 16, 1 / 64, 1 / 256])
+    w, elig, level, frozen = _leveled_inputs()
+    f = np.float32(0.1)
+    outs = []
+    for fn in (K.modulated_update_leveled, K.modulated_update_leveled_np):
+        ww, pot = w.copy(), np.zeros(w.size, np.uint8)
+        fn(ww, elig, f, level, scales, np.float32(0.0), np.float32(1.0), False, frozen, pot, True)
+        outs.append((ww, pot))
+    assert np.array_equal(outs[0][0], outs[1][0]) and np.array_equal(outs[0][1], outs[1][1])
+    ww = outs[0][0]
+    live = frozen == 0
+    expect = w + f * elig * np.where(elig < 0, scales[level], 1.0)
+    assert np.allclose(ww[live], np.clip(expect, 0.0, 1.0)[live], atol=1e-6)
+    assert np.array_equal(ww[~live], w[~live])
+    deep = live & (elig < 0) & (level == 4) & (w > 0.2)
+    assert deep.any() and np.all(w[deep] - ww[deep] < 0.01 * (-f * elig[deep]) + 1e-7)
+    with pytest.raises(ParameterError, match="depression_factor"):
+        Cascade(depression_factor=0.5)
+
+
+def test_cascade_metaplasticity_kernel_under_the_cuda_simulator_matches_cpu():
+    from numba import cuda
+    if not cuda.is_available():
+        pytest.skip("no CUDA device and NUMBA_ENABLE_CUDASIM is not set")
+    from spiking.backends.cuda_backend import _TPB, _blocks, _modulated_leveled_k
+    from spiking.kernels import stdp as K
+    scales = Cascade(levels=5, depression_factor=3.0).depression_scales()
+    w, elig, level, frozen = _leveled_inputs()
+    f = np.float32(0.05)
+    ref, pot = w.copy(), np.zeros(w.size, np.uint8)
+    K.modulated_update_leveled(ref, elig, f, level, scales, np.float32(0.0), np.float32(1.0), False, frozen, pot, True)
+    dw, dpot = cuda.to_device(w.copy()), cuda.to_device(np.zeros(w.size, np.uint8))
+    _modulated_leveled_k[_blocks(w.size), _TPB](dw, cuda.to_device(elig), f, cuda.to_device(level),
+                                                cuda.to_device(scales), np.float32(0.0), np.float32(1.0), False,
+                                                cuda.to_device(frozen), dpot, True)
+    assert np.allclose(dw.copy_to_host(), ref, atol=1e-6)
+    assert np.array_equal(dpot.copy_to_host(), pot)

@@ -103,6 +103,7 @@ class SubstrateConfig:
     cascade_levels: int = 5         # [D]
     cascade_tau0_h: float = 2.9     # [D] spec 1 h; with the factor: level 4 keeps the paper's 1.6 % in 8 h, level 1 lives a day
     cascade_factor: float = 3.6     # [D] spec 4.7; tau_c = 2.9 h x 3.6^c = 2.9, 10.4, 38, 135, 488 h
+    cascade_depression: float = 16.0  # [D] a level-c synapse's three-factor depression / this^c (Fusi 2005 metaplasticity; AC10)
     # dopamine [D]
     dopamine_tau_s: float = 5.0
     reward_pulse: float = 0.5
@@ -172,6 +173,7 @@ class SubstrateConfig:
     def from_dict(cls, d: dict) -> "SubstrateConfig":
         d = dict(d)
         d["detector"] = DetectorParams(**d.get("detector", {}))
+        d.setdefault("cascade_depression", 1.0)   # states saved before the knob ran without it
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -229,7 +231,7 @@ def build_network(cfg: SubstrateConfig) -> Network:
                       eta=cfg.eta_per_s * 1e-3,
                       max_total_in=None if cfg.max_total_in is None else cfg.max_total_in * cfg.w_max,
                       cascade=Cascade(levels=cfg.cascade_levels, tau0_ms=cfg.cascade_tau0_h * 3.6e6,
-                                      factor=cfg.cascade_factor))
+                                      factor=cfg.cascade_factor, depression_factor=cfg.cascade_depression))
     projs.append(Projection("concept", "concept", Grow(w_create=cfg.w_create * cfg.w_max, w_prune=cfg.w_prune * cfg.w_max,
                                                        candidate_window_ms=cfg.candidate_window_ms,
                                                        initial_capacity=4096, post_coactive=cfg.post_coactive, pre_active=cfg.pre_active,

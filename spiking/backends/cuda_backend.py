@@ -287,6 +287,19 @@ def _modulated_k(w, elig, factor, w_min, w_max, soft, frozen, potentiated, track
 
 
 @cuda.jit
+def _modulated_leveled_k(w, elig, factor, level, dep_scale, w_min, w_max, soft, frozen, potentiated, track):
+    j = cuda.grid(1)
+    if j < w.shape[0] and not frozen[j]:
+        dw = factor * elig[j]
+        if dw < 0:
+            dw = dw * dep_scale[level[j]]
+        nw = _bounded_d(w[j], dw, w_min, w_max, soft)
+        if track and nw > w[j]:
+            potentiated[j] = 1
+        w[j] = nw
+
+
+@cuda.jit
 def _cascade_k(w, level, factors, frozen):
     j = cuda.grid(1)
     if j < w.shape[0] and not frozen[j]:
@@ -441,6 +454,11 @@ class CudaBackend:
 
     def modulated_update(self, w, elig, factor, w_min, w_max, soft, frozen, potentiated, track):
         _modulated_k[_blocks(w.shape[0]), _TPB](w, elig, factor, w_min, w_max, soft, frozen, potentiated, track)
+
+    def modulated_update_leveled(self, w, elig, factor, level, dep_scale, w_min, w_max, soft, frozen, potentiated,
+                                 track):
+        _modulated_leveled_k[_blocks(w.shape[0]), _TPB](w, elig, factor, level, dep_scale, w_min, w_max, soft, frozen,
+                                                        potentiated, track)
 
     def cascade_decay(self, w, level, factors, frozen):
         _cascade_k[_blocks(w.shape[0]), _TPB](w, level, factors, frozen)

@@ -64,6 +64,7 @@ class NumbaBackend(HostBackend):
     stdp_post = staticmethod(_stdp.stdp_post)
     stdp_pre_transmit = staticmethod(_stdp.stdp_pre_transmit)
     modulated_update = staticmethod(_stdp.modulated_update)
+    modulated_update_leveled = staticmethod(_stdp.modulated_update_leveled)
     cascade_decay = staticmethod(_stdp.cascade_decay)
     synaptic_scaling = staticmethod(_stdp.synaptic_scaling)
     stdp_pre_hetero = staticmethod(_stdp.stdp_pre_hetero)

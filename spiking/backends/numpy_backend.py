@@ -69,6 +69,7 @@ class NumpyBackend(HostBackend):
     stdp_post = staticmethod(_stdp.stdp_post_np)
     stdp_pre_transmit = staticmethod(_stdp.stdp_pre_transmit_np)
     modulated_update = staticmethod(_stdp.modulated_update_np)
+    modulated_update_leveled = staticmethod(_stdp.modulated_update_leveled_np)
     count_groups = staticmethod(_mon.count_groups_np)
     cascade_decay = staticmethod(_stdp.cascade_decay_np)
     synaptic_scaling = staticmethod(_stdp.synaptic_scaling_np)

@@ -109,6 +109,22 @@ def modulated_update(w, elig, factor, w_min, w_max, soft, frozen, potentiated, t
 
 
 @njit(cache=True)
+def modulated_update_leveled(w, elig, factor, level, dep_scale, w_min, w_max, soft, frozen, potentiated, track):
+    """``modulated_update`` with the cascade's metaplasticity: a decrease of a level-c synapse is
+    scaled by ``dep_scale[c]`` (float32 per level); increases are not."""
+    for j in range(w.shape[0]):
+        if frozen[j]:
+            continue
+        dw = factor * elig[j]
+        if dw < 0:
+            dw = dw * dep_scale[level[j]]
+        nw = _bounded(w[j], dw, w_min, w_max, soft)
+        if track and nw > w[j]:
+            potentiated[j] = 1
+        w[j] = nw
+
+
+@njit(cache=True)
 def cascade_decay(w, level, factors, frozen):
     """w *= factors[level] (closed-form decay over an elapsed stretch, per cascade level).
 
@@ -190,6 +206,16 @@ def stdp_pre_transmit_np(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_po
 def modulated_update_np(w, elig, factor, w_min, w_max, soft, frozen, potentiated, track):
     live = frozen == 0
     nw = _bounded_np(w, (factor * elig).astype(w.dtype), w_min, w_max, soft)
+    if track:
+        potentiated[live & (nw > w)] = 1
+    w[live] = nw[live]
+
+
+def modulated_update_leveled_np(w, elig, factor, level, dep_scale, w_min, w_max, soft, frozen, potentiated, track):
+    live = frozen == 0
+    dw = (factor * elig).astype(w.dtype)
+    dw = np.where(dw < 0, dw * dep_scale[level], dw).astype(w.dtype)
+    nw = _bounded_np(w, dw, w_min, w_max, soft)
     if track:
         potentiated[live & (nw > w)] = 1
     w[live] = nw[live]
