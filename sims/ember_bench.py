@@ -165,9 +165,12 @@ def run(config: BenchConfig, seed: int = 0) -> dict:
     else:
         script = os.path.join(os.path.dirname(__file__), "brian2_ember_idle.py")
         with tempfile.TemporaryDirectory(prefix="b2ember-") as bd:
+            w_lat = out["lateral_weights"]["weight_mean_wmax"] * cfg.w_max   # the same mean weight as ours
             r = subprocess.run([b2, script, "--scale", str(config.scale), "--T", str(config.T), "--lateral",
-                                str(config.lateral), "--builddir", bd, "--threads", "1"],
-                               capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+                                str(config.lateral), "--w-lateral", f"{w_lat:.6g}", "--builddir", bd,
+                                "--threads", str(config.threads)],      # the same thread count as ours
+                               capture_output=True, text=True,
+                               env=dict(os.environ, OMP_NUM_THREADS=str(config.threads)))
         try:
             res = json.loads(r.stdout.strip().splitlines()[-1])
             out["brian2"] = res

@@ -187,5 +187,8 @@ def test_csr_from_pairs_orders_as_a_lexsort():
     assert np.array_equal(order, ref)
     assert np.array_equal(idx, post[ref]) and idx.dtype == np.int32
     assert np.array_equal(np.diff(indptr), np.bincount(pre, minlength=60)) and indptr[-1] == 5000
+    post_sorted = np.sort(post).astype(np.int32)           # a fixed in-degree's pairs: one pass
+    indptr, idx, order = _csr_from_pairs(pre.astype(np.int32), post_sorted, 60)
+    assert np.array_equal(order, np.lexsort((post_sorted, pre))) and np.array_equal(idx, post_sorted[order])
     empty = _csr_from_pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), 4)
     assert empty[0].tolist() == [0] * 5 and empty[1].size == 0
