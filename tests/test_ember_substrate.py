@@ -222,3 +222,28 @@ def test_ember_checks_script_reports_json_and_exit_status(capsys):
     assert set(out) == {"AC11"} and {"figure", "paper", "pass"} <= set(out["AC11"])
     assert out["AC11"]["pass"] is True and rc == 0
     assert out["AC11"]["figure"]["spikes_compared"] > 0
+
+
+def test_cascade_metaplasticity_is_a_knob_and_older_states_reopen_without_it():
+    cfg = tiny(cascade_depression=8.0)
+    lateral = [p for p in build_network(cfg).projections if p.label == LATERAL][0]
+    assert lateral.plasticity.cascade.depression_factor == 8.0
+    assert SubstrateConfig().cascade_depression == 16.0
+    old = tiny().to_dict()
+    del old["cascade_depression"]                 # a manifest written before the knob existed
+    assert SubstrateConfig.from_dict(old).cascade_depression == 1.0
+
+
+def test_bench_store_is_resampled_from_the_learned_weights(taught):
+    from sims.ember_bench import _fill_lateral
+    sub = Substrate(tiny(), encoder=HashingEmbedder())
+    with pytest.raises(ValueError, match="no learned synapse"):
+        _fill_lateral(sub, 100, 0)
+    w = taught.sim.synapses(LATERAL)["weight"]
+    learned = set(np.round(w[taught._learned(w)], 7).tolist())
+    before = taught.synapse_count()
+    out = _fill_lateral(taught, before + 3000, 0)
+    assert out["synapses"] == taught.synapse_count() >= before + 3000
+    w2 = taught.sim.synapses(LATERAL)["weight"]
+    assert set(np.round(w2[taught._learned(w2)], 7).tolist()) <= learned | {0.0}
+    assert 0.0 < out["weight_mean_wmax"] < 1.0
