@@ -98,8 +98,11 @@ def test_busy_user_blocks_autonomy(store):
     agent.handle_user_message("hi")
     clock.t += 60
     o = agent.on_trigger(trig())
-    assert o.status == "refused" and o.reason.startswith("busy")
+    assert o.status == "deferred" and o.reason.startswith("busy")      # the caller may offer it again
+    assert agent.guard.busy_until(clock()) == pytest.approx(clock() + 60.0)
+    assert store.action_log()[-1]["status"] == "deferred"
     clock.t += 61
+    assert agent.guard.busy_until(clock()) is None
     assert agent.on_trigger(trig()).status == "executed"
 
 

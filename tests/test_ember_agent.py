@@ -85,6 +85,40 @@ def test_an_impulse_becomes_an_action_whose_log_row_carries_the_spikes(tmp_path)
     ag.close()
 
 
+def test_an_impulse_while_the_user_is_talking_is_deferred_then_offered_once(tmp_path):
+    """Busy gating holds an impulse (log status "deferred") and offers it when the conversation
+    window ends, in exact idle and in closed-form skips alike; a stale one is dropped."""
+    ag = _agent(tmp_path, actor=ScriptedActor(actions=("journal",)))
+    ag.chat("My sister Maria signed up for the Lisbon marathon in April.")
+
+    def impulse(strength):
+        t = ag.substrate.t_s
+        return Impulse(t, [{"label": "lisbon marathon", "kind": "topic", "strength": strength},
+                           {"label": "Maria", "kind": "person", "strength": 3.1}],
+                       [{"label": "lisbon marathon", "t_s": t, "rate_hz": 3.5, "baseline_hz": 0.9}] * 3,
+                       ag.substrate.synapse_summary(["Maria", "lisbon marathon"]), ag.substrate.checkpoint_id)
+    ag._on_impulse(impulse(4.2), None)
+    ag._on_impulse(impulse(2.0), None)                     # weaker: the stronger one stays held
+    assert [e.status for e in ag.events] == ["deferred", "deferred"]
+    assert ag.substrate.meta["deferred"]["assemblies"][0]["strength"] == 4.2
+    rows = ag.store.action_log()
+    assert {r["status"] for r in rows} == {"deferred"} and "busy" in rows[-1]["reason"]
+    busy_end = ag.agent.guard.last_user_time + ag.agent.guard.config.busy_s
+    got = ag.skip(300.0)
+    assert [e.status for e in got] == ["executed"] and got[0].action == "journal"
+    assert got[0].evidence["assemblies"][0]["strength"] == 4.2
+    row = {r["id"]: r for r in ag.store.action_log()}[got[0].log_id]
+    assert busy_end <= row["time"] <= busy_end + 0.01          # acted when the window ended, not later
+    assert "deferred" not in ag.substrate.meta
+    assert ag.skip(60.0) == []                             # offered once
+    # a deferred impulse older than defer_max_s is dropped
+    ag.chat("Maria is also baking sourdough.")
+    ag._on_impulse(impulse(5.0), None)
+    ag.substrate.meta["deferred"]["t_s"] -= ag.config.defer_max_s + 1.0
+    assert ag.skip(300.0) == [] and "deferred" not in ag.substrate.meta
+    ag.close()
+
+
 class _Broken:
     name = "broken"
 

@@ -34,7 +34,7 @@ class Reply:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # executed, refused, dry_run, pending_approval, failed
+    status: str  # executed, refused, deferred, dry_run, pending_approval, failed
     action: str
     content: str
     reason: str
@@ -129,10 +129,14 @@ class Agent:
         now = self.clock()
         ev = trigger.to_dict()
         common = {"trigger": ev, "backend": self.backend, "soul_sha256": self.soul.sha256, "time_s": now}
+        busy_end = self.guard.busy_until(now)
         ok, reason = self.guard.admit_trigger(now)
         if not ok:
-            lid = self.store.log_action(action="silent", status="refused", reason=reason, **common)
-            return Outcome("refused", "silent", "", reason, lid)
+            status = "refused"
+            if busy_end is not None:      # not now: the caller may offer it again when the window ends
+                status, reason = "deferred", f"{reason}; offered again at the end of the conversation window"
+            lid = self.store.log_action(action="silent", status=status, reason=reason, **common)
+            return Outcome(status, "silent", "", reason, lid)
         query = " ".join(a.label for a in trigger.strongest())
         try:
             ctx = self.builder.build(self._recent(None)[-4:], self._facts_for(query))

@@ -6,7 +6,8 @@ Two gates:
 1. ``admit_trigger``: before any LLM call, a global cap on how many triggers may reach
    the LLM per window (a burst of network triggers costs at most that many calls), and
    no autonomous action while the user is in a conversation (``busy_s`` after their last
-   message; heartbeat loops that interrupt people are a known peer complaint).
+   message; heartbeat loops that interrupt people are a known peer complaint). A trigger that
+   comes while busy is *deferred*: the agent offers it again when the window ends.
 2. ``permit``: after the LLM chose, the chosen action's own rate limit and cooldown, and
    quiet hours for the actions listed in ``quiet_actions`` (``reach_out`` by default).
 
@@ -107,6 +108,12 @@ class Guardrails:
 
     def note_user_message(self, now: float) -> None:
         self.last_user_time = now
+
+    def busy_until(self, now: float) -> float | None:
+        """When the conversation's busy window ends, or None when it is not busy at ``now``."""
+        if self.last_user_time is None or now - self.last_user_time >= self.config.busy_s:
+            return None
+        return self.last_user_time + self.config.busy_s
 
     def admit_trigger(self, now: float) -> tuple[bool, str]:
         c = self.config

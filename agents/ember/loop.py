@@ -61,10 +61,13 @@ class AgentConfig:
     sleep_hour_utc: float = 3.0          # nightly replay when the simulated clock passes this hour
     save_every_turns: int = 1            # checkpoint after this many turns (0: only at idle autosave / close)
     snn: bool = True                     # False: the paper's ablation (the same loop, the spiking memory never runs)
+    defer_max_s: float = 600.0           # an impulse deferred while the user was talking is offered at most this late
 
     def __post_init__(self):
         if not isinstance(self.substrate, SubstrateConfig):
             raise ValueError("AgentConfig.substrate must be a SubstrateConfig")
+        if not isinstance(self.defer_max_s, (int, float)) or not self.defer_max_s >= 0:
+            raise ValueError(f"AgentConfig.defer_max_s must be a number >= 0, got {self.defer_max_s!r}")
         for name in ("reward_engagement", "reward_feedback", "sleep_hour_utc"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -107,6 +110,11 @@ class Event:
     def to_dict(self) -> dict:
         return {"action": self.action, "status": self.status, "content": self.content, "reason": self.reason,
                 "log_id": self.log_id, "t_s": self.t_s, "evidence": self.evidence}
+
+
+def _strength(package: dict) -> float:
+    a = package.get("assemblies") or []
+    return float(a[0]["strength"]) if a else 0.0
 
 
 class EmberAgent:
@@ -298,32 +306,66 @@ class EmberAgent:
         out = self.agent.on_trigger(trig)
         ev = Event(out.action, out.status, out.content, out.reason, out.log_id, imp.t_s, imp.to_dict())
         self.events.append(ev)
+        if out.status == "deferred":
+            # one deferred impulse is kept (the strongest; ties: the latest), in the checkpoint's meta
+            held = self.substrate.meta.get("deferred")
+            if held is None or _strength(imp.to_dict()) >= _strength(held):
+                self.substrate.meta["deferred"] = imp.to_dict()
         if on_event is not None:
             on_event(ev)
+
+    def _offer_deferred(self, on_event) -> None:
+        """Offer the impulse held during the conversation window, once, if it is still recent."""
+        held = self.substrate.meta.pop("deferred", None)
+        if held is None:
+            return
+        if self.substrate.t_s - float(held["t_s"]) > self.config.defer_max_s:
+            return
+        from .substrate import Impulse
+        self._on_impulse(Impulse(**held), on_event)
+
+    def _deferred_due(self) -> float | None:
+        """Substrate time at which the held impulse is to be offered (the busy window's end), or None."""
+        if self.substrate.meta.get("deferred") is None:
+            return None
+        end = self.agent.guard.busy_until(self.clock())
+        if end is None:
+            return self.substrate.t_s
+        # on the step grid, one step past the window's end (the clock's float rounding stays outside it)
+        dt_s = self.substrate.config.dt_ms / 1000.0
+        return (math.ceil((end - self.substrate.epoch_s) / dt_s - 1e-6) + 1) * dt_s
 
     def idle(self, seconds: float, on_event=None, progress: bool = False) -> list[Event]:
         """Run ``seconds`` of simulated idle; impulses become actions; nightly sleeps happen on time.
         With the SNN off (the ablation) the span is advanced in closed form and nothing fires."""
         if not self.config.snn:
-            return self.skip(seconds)
+            return self.skip(seconds, on_event)
         return self._until(seconds, lambda step: self.substrate.idle(
-            step, on_impulse=lambda imp: self._on_impulse(imp, on_event), progress=progress))
+            step, on_impulse=lambda imp: self._on_impulse(imp, on_event), progress=progress), on_event)
 
-    def skip(self, seconds: float) -> list[Event]:
+    def skip(self, seconds: float, on_event=None) -> list[Event]:
         """Advance ``seconds`` of idle in closed form (``Substrate.advance``: silence, exact cascade
-        decay, no detection); nightly sleeps still happen on time. For sampled idle."""
-        return self._until(seconds, self.substrate.advance)
+        decay, no detection); nightly sleeps still happen on time, and an impulse held during the
+        conversation window is still offered when the window ends. For sampled idle."""
+        return self._until(seconds, self.substrate.advance, on_event)
 
-    def _until(self, seconds: float, span) -> list[Event]:
+    def _until(self, seconds: float, span, on_event=None) -> list[Event]:
         s = float(seconds)
         if not math.isfinite(s) or s < 0:
             raise ValueError(f"idle needs a finite duration >= 0 s, got {seconds!r}")
         start = len(self.events)
         sub, meta = self.substrate, self.substrate.meta
         end = sub.t_s + s
-        while sub.t_s < end - 1e-9:
+        while True:
+            due = self._deferred_due()
+            if due is not None and due <= sub.t_s + 1e-9:
+                self._offer_deferred(on_event)
+                continue
+            if sub.t_s >= end - 1e-9:
+                break
             night = float(meta["next_sleep_t_s"])
-            step = min(end, night) - sub.t_s
+            stop = min(end, night) if due is None else min(end, night, due)
+            step = stop - sub.t_s
             if step > 0:
                 span(step)
             if sub.t_s >= night - 1e-9:

@@ -182,7 +182,7 @@ class _Run:
                 hour = min(3600.0, rest)
                 sample = min(self.cfg.sample_s, hour)
                 self._exact(sample, quiet=True)
-                self.agent.skip(hour - sample)
+                self.agent.skip(hour - sample, on_event=self._event)
                 rest -= hour
                 self._mark()
         self._mark()

@@ -96,7 +96,7 @@ INSERT INTO journal_fts(journal_fts) VALUES ('rebuild');
 """,
 }
 
-ACTION_STATUSES = ("executed", "refused", "dry_run", "pending_approval", "failed")
+ACTION_STATUSES = ("executed", "refused", "deferred", "dry_run", "pending_approval", "failed")
 
 
 class SchemaError(RuntimeError):
