@@ -2,7 +2,8 @@
 
 Schedule of step t (every population, then every projection, then monitors):
 
-1. neuron populations, in the order given: noise fill (if sigma > 0), then the fused
+1. neuron populations, in the order given: noise fill (if sigma > 0; the numba LIF step draws
+   its own words, block by block), then the fused
    integrate / threshold / deliver / reset kernel, which consumes ring row t % R;
    sources: Poisson draws or the generator's spikes of step t;
    then spikes injected for step t are appended to the group's spikes.
@@ -59,12 +60,20 @@ class _Group:
                                          code=be.zeros(-(-g.size // 8) * 8, np.uint8),
                                          deferred=be.zeros(g.size, np.int32), spikes=self.spikes)
             self.kernel = be.izh_step if g.kind == "izh" else be.lif_step
+            self.fused = g.kind in getattr(be, "fused_noise", ())   # the step draws its own words
             self.refresh()
         self.gen_ptr = 0   # a generator's next event
+        if g.kind == "poisson":
+            self.note_rates(g.state["p"])
         if "hist_counts" in g.state:
             self.hist_n = np.array(g.state["hist_counts"], np.int64)   # host copy of the history counts
         self.hist_host = None   # host copy of the spike history (growing stores on a device backend)
 
+
+    def note_rates(self, p) -> None:
+        """A Poisson source whose probabilities are all 0 cannot spike: its step is skipped (its
+        draws are counter-based, so skipping them changes no later draw)."""
+        self.firing = bool(np.any(np.asarray(p) > 0))
 
     def refresh(self) -> None:
         """(Re)make the kernel's parameter and state records from the dicts (after a switch such
@@ -208,16 +217,20 @@ class Simulator:
             if k in ("izh", "lif"):
                 s = g.state
                 row = t % g.ring_rows
-                if g.noisy:
-                    be.hash_fill(step_key_int(g.noise_key, t), g.scratch.words)
-                    if prof:
-                        be.synchronize(); t1 = time.perf_counter(); self.timers["noise"] += t1 - t0; t0 = t1
-                g.n = g.kernel(g.s_rec, g.p_rec, s["pulse_ring"][row], s["current_ring"][row], g.scratch, self._zx,
-                               self._zr)
+                if g.fused:
+                    g.n = g.kernel(g.s_rec, g.p_rec, s["pulse_ring"][row], s["current_ring"][row], g.scratch, self._zx,
+                                   self._zr, skey=step_key_int(g.noise_key, t) if g.noisy else None)
+                else:
+                    if g.noisy:
+                        be.hash_fill(step_key_int(g.noise_key, t), g.scratch.words)
+                        if prof:
+                            be.synchronize(); t1 = time.perf_counter(); self.timers["noise"] += t1 - t0; t0 = t1
+                    g.n = g.kernel(g.s_rec, g.p_rec, s["pulse_ring"][row], s["current_ring"][row], g.scratch,
+                                   self._zx, self._zr)
                 if prof:
                     be.synchronize(); self.timers["neuron_update"] += time.perf_counter() - t0
             elif k == "poisson":
-                g.n = be.poisson_step(step_key_int(g.noise_key, t), g.state["p"], g.spikes)
+                g.n = be.poisson_step(step_key_int(g.noise_key, t), g.state["p"], g.spikes) if g.firing else 0
             else:  # generator
                 steps, idxs = g.params["steps"], g.params["indices"]
                 a = g.gen_ptr
@@ -588,6 +601,7 @@ class Simulator:
                 raise ParameterError(f"set_rates: stream must be an int >= 0, got {stream!r}")
             g.noise_key = int(stream_key(self.net.seed, STREAM_POISSON, self.index[source], 1, int(stream)))
         self.backend.write(g.state["p"], np.ascontiguousarray(prob))
+        g.note_rates(prob)
 
     # -- state: in-memory snapshots ----------------------------------------------------------
     def snapshot(self):

@@ -211,6 +211,8 @@ def restore(sim, state: SimState) -> None:
             g.params["use_ext"] = bool(sc["use_ext"])
         if g.kind in ("izh", "lif"):
             g.refresh()
+        if g.kind == "poisson":
+            g.note_rates(A[f"groups/{gi}/p"])
         g.n = 0
     for pj, (p, arr) in enumerate(sim.projections):
         sc = S[f"projections/{pj}"]

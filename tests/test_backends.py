@@ -73,6 +73,31 @@ def test_threads_option_keeps_results_exact():
             assert np.array_equal(sim.get_state(p, var), one.get_state(p, var)), (p, var)
 
 
+@pytest.mark.parametrize("rise", [0.0, 2.0])
+def test_the_fused_lif_step_over_several_blocks_matches_numpy(rise):
+    """The numba LIF step draws its noise block by block (``noise.BLOCK`` neurons) inside its one
+    parallel region: a population of several blocks, not a multiple of the block, with noise,
+    recurrent current input and refractoriness gives numpy's spikes and state exactly, on one
+    thread and on two."""
+    from spiking.kernels.noise import BLOCK
+    n = 2 * BLOCK + 1234
+    net = Network(populations=(Population("L", n, LIF(noise_sigma=0.3, v_th=0.7, t_ref_ms=2.0, tau_rise_ms=rise)),),
+                  projections=(Projection("L", "L", FixedOutDegree(5), weight=0.05, delay_ms=1.0, target="current"),),
+                  dt_ms=0.5, seed=4)
+    runs = []
+    for backend, opts in (("numpy", {}), ("numba", {}), ("numba", {"threads": 2})):
+        sim = Simulator(net, backend=backend, **opts)
+        m = sim.add_monitor(SpikeTrains("L"))
+        sim.run(60.0)
+        runs.append((sim, m))
+    (a, ma) = runs[0]
+    assert ma.indices.size > 1000 and ma.indices.max() >= 2 * BLOCK      # spikes in the last block too
+    for b, mb in runs[1:]:
+        assert np.array_equal(ma.steps, mb.steps) and np.array_equal(ma.indices, mb.indices)
+        for var in a.group("L").state:
+            assert np.array_equal(a.get_state("L", var), b.get_state("L", var)), var
+
+
 def test_cuda_kernels_under_the_simulator_match_cpu():
     pytest.importorskip("numba.cuda")
     from numba import cuda
@@ -140,3 +165,30 @@ def test_set_state_and_reseed_noise(tmp_path):
         sim.set_state("L", "v", np.nan)
     with pytest.raises(KeyError, match="no state variable"):
         sim.set_state("L", "w", 0.0)
+
+
+def test_a_silent_poisson_source_is_skipped_and_wakes_with_its_rates():
+    """A source whose probabilities are all 0 is not drawn; set_rates and a restored snapshot
+    wake it, and its spikes are those of numpy's reference run (counter-based draws)."""
+    net = Network(populations=(Population("L", 50, LIF()),), sources=(PoissonSource("P", 40, rate_hz=0.0),),
+                  projections=(Projection("P", "L", FixedOutDegree(5), weight=0.3, delay_ms=1.0),), dt_ms=1.0, seed=3)
+    out = []
+    for backend in ("numpy", "numba"):
+        sim = Simulator(net, backend=backend)
+        m = sim.add_monitor(SpikeTrains("P"))
+        assert sim.group("P").firing is False
+        sim.run(20.0)
+        sim.set_rates("P", 80.0)
+        assert sim.group("P").firing is True
+        sim.run(20.0)
+        snap = sim.snapshot()
+        sim.set_rates("P", 0.0)
+        sim.run(20.0)
+        n_silent = m.indices.size
+        sim.restore(snap)                 # back to 80 Hz
+        assert sim.group("P").firing is True
+        sim.run(20.0)
+        out.append((m.steps.copy(), m.indices.copy(), n_silent))
+    (s0, i0, n0), (s1, i1, n1) = out
+    assert np.array_equal(s0, s1) and np.array_equal(i0, i1) and n0 == n1
+    assert s0.min() >= 20 and n0 > 0 and (s0[:n0] < 40).all() and i0.size > n0

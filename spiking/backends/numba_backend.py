@@ -53,8 +53,10 @@ class NumbaBackend(HostBackend):
     def izh_step(self, state, params, pulse, cur, scratch, zx, zr):
         return _izh.izh_step(state, params, pulse, cur, scratch, zx, zr, parallel=self.threads > 1)
 
-    def lif_step(self, state, params, pulse, cur, scratch, zx, zr):
-        return _lif.lif_step(state, params, pulse, cur, scratch, zx, zr, parallel=self.threads > 1)
+    fused_noise = ("lif",)   # kinds whose step draws its own random words (no hash_fill pass first)
+
+    def lif_step(self, state, params, pulse, cur, scratch, zx, zr, skey=None):
+        return _lif.lif_step(state, params, pulse, cur, scratch, zx, zr, parallel=self.threads > 1, skey=skey)
 
     propagate = staticmethod(_prop.propagate)
     propagate_delays = staticmethod(_prop.propagate_delays)

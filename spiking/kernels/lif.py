@@ -23,7 +23,7 @@ from numba import njit, prange
 from numba.extending import register_jitable
 
 from .izhikevich import noise_and_order_np, spike_order_np
-from .noise import collect_codes, deferred_normal, normals_pass
+from .noise import BLOCK, collect_codes, deferred_normal, noise_block
 
 
 class LIFParams(NamedTuple):
@@ -87,43 +87,52 @@ def _make_lif_step(use_rise: bool, parallel: bool = False):
     """The jitted step with ``use_rise`` frozen into the code (a closure constant, so numba
     removes the dead branch). A run-time flag tested in the loop cost 9 % of the idle LIF step
     at 220k neurons; ``numba.literally`` re-dispatched every call (30x slower). ``parallel`` as
-    for ``izh_step``: the normals and the update pass over threads, bit-identical results."""
+    for ``izh_step``: the blocks run over threads, bit-identical results.
+
+    ``step(skey, fill, ...)``: with ``fill`` the step draws this step's random words itself
+    (``words[i] = draw_word(skey, i)``, what the engine's ``hash_fill`` would have written), so
+    that noise and update are one parallel region per step, block by block (``noise.BLOCK``
+    neurons: the words, normals and state of a block stay in cache between the passes)."""
 
     @njit(cache=True, parallel=parallel)
-    def step(s, p, pulse, cur, scratch, zx, zr):
+    def step(skey, fill, s, p, pulse, cur, scratch, zx, zr):
         v, i_syn, refr, i_ext, i_rise = s.v, s.i_syn, s.refr, s.i_ext, s.i_rise
         p22, p21, p20, p11, p2h, v_th, v_reset = p.p22, p.p21, p.p20, p.p11, p.p2h, p.v_th, p.v_reset
         rise_decay, rise_gain, ref_steps, sigma, noisy = p.rise_decay, p.rise_gain, p.ref_steps, p.sigma, p.noisy
         words, zbuf, code, deferred, spikes = scratch.words, scratch.zbuf, scratch.code, scratch.deferred, scratch.spikes
-        # The same three passes as ``izh_step`` (normals, a branch-free update that keeps a
-        # deferred neuron's values by selects, a scan of the codes), then the deferred
-        # neurons with the body written out; ``lif_neuron`` is its CUDA counterpart.
-        if noisy:
-            normals_pass(words, sigma, zx, zr, zbuf, parallel)
-        for i in prange(v.shape[0]):
-            z32 = zbuf[i] if noisy else np.float32(0.0)
-            slow = z32 != z32
-            r = refr[i]
-            ref = r > 0
-            vi = p22 * v[i] + p21 * i_syn[i] + p20 * i_ext[i] + z32
-            if use_rise:
-                vi = vi + p2h * i_rise[i]
-            fired = (not ref) and vi >= v_th
-            vi = v_reset if (ref or fired) else vi + pulse[i]
-            rn = r - 1 if ref else (ref_steps if fired else r)
-            if use_rise:
-                hi = i_rise[i]
-                si = i_syn[i]
-                i_syn[i] = si if slow else p11 * si + rise_gain * hi
-                i_rise[i] = hi if slow else rise_decay * hi + cur[i]
-            else:
-                si = i_syn[i]
-                i_syn[i] = si if slow else p11 * si + cur[i]
-            cur[i] = cur[i] if slow else np.float32(0.0)
-            pulse[i] = pulse[i] if slow else np.float32(0.0)
-            v[i] = v[i] if slow else vi
-            refr[i] = r if slow else rn
-            code[i] = np.uint8(2) if slow else (np.uint8(1) if fired else np.uint8(0))
+        # Per block: the fast-path normals (NaN marks a deferred neuron), then a branch-free
+        # update that keeps a deferred neuron's values by selects; then a scan of the codes and
+        # the deferred neurons with the body written out. ``lif_neuron`` is its CUDA counterpart.
+        nn = v.shape[0]
+        for b in prange((nn + BLOCK - 1) // BLOCK):
+            lo = b * BLOCK
+            hi = min(nn, lo + BLOCK)
+            if noisy:
+                noise_block(skey, fill, lo, hi, words, sigma, zx, zr, zbuf)
+            for i in range(lo, hi):
+                z32 = zbuf[i] if noisy else np.float32(0.0)
+                slow = z32 != z32
+                r = refr[i]
+                ref = r > 0
+                vi = p22 * v[i] + p21 * i_syn[i] + p20 * i_ext[i] + z32
+                if use_rise:
+                    vi = vi + p2h * i_rise[i]
+                fired = (not ref) and vi >= v_th
+                vi = v_reset if (ref or fired) else vi + pulse[i]
+                rn = r - 1 if ref else (ref_steps if fired else r)
+                if use_rise:
+                    hi_ = i_rise[i]
+                    si = i_syn[i]
+                    i_syn[i] = si if slow else p11 * si + rise_gain * hi_
+                    i_rise[i] = hi_ if slow else rise_decay * hi_ + cur[i]
+                else:
+                    si = i_syn[i]
+                    i_syn[i] = si if slow else p11 * si + cur[i]
+                cur[i] = cur[i] if slow else np.float32(0.0)
+                pulse[i] = pulse[i] if slow else np.float32(0.0)
+                v[i] = v[i] if slow else vi
+                refr[i] = r if slow else rn
+                code[i] = np.uint8(2) if slow else (np.uint8(1) if fired else np.uint8(0))
         n, nd = collect_codes(code, spikes, deferred)
         for q in range(nd):
             i = deferred[q]
@@ -159,14 +168,18 @@ def _make_lif_step(use_rise: bool, parallel: bool = False):
 _LIF_STEPS: dict = {}
 
 
-def lif_step(s: LIFState, p: LIFParams, pulse, cur, scratch, zx, zr, parallel=False):
+def lif_step(s: LIFState, p: LIFParams, pulse, cur, scratch, zx, zr, parallel=False, skey=None):
     """One LIF step (numba); runs the variant compiled for ``p.use_rise`` (and ``parallel``).
-    ``pulse`` / ``cur``: this step's ring rows (consumed and cleared); returns the spike count."""
+    ``pulse`` / ``cur``: this step's ring rows (consumed and cleared); returns the spike count.
+    ``skey``: this step's noise key; the step then draws the random words itself (otherwise
+    ``scratch.words`` must hold them, as ``hash_fill`` writes them)."""
     key = (bool(p.use_rise), bool(parallel))
     fn = _LIF_STEPS.get(key)
     if fn is None:
         fn = _LIF_STEPS[key] = _make_lif_step(*key)
-    return fn(s, p, pulse, cur, scratch, zx, zr)
+    if skey is None:
+        return fn(np.uint64(0), False, s, p, pulse, cur, scratch, zx, zr)
+    return fn(np.uint64(skey), True, s, p, pulse, cur, scratch, zx, zr)
 
 
 def lif_step_np(s: LIFState, p: LIFParams, pulse, cur, scratch, zx=None, zr=None):

@@ -87,6 +87,25 @@ def collect_codes(code, spikes, deferred):
     return n, nd
 
 
+BLOCK = 4096   # neurons per block of the fused neuron steps (words + normals + update stay in L2)
+
+
+@register_jitable
+def noise_block(skey, fill, lo, hi, words, sigma, zx, zr, z):
+    """``hash_fill`` (when ``fill``) and ``fast_normals`` for neurons lo .. hi - 1: the fused
+    neuron steps draw a block's noise right before they update it, in one parallel region per
+    population and step instead of three. The same words and the same normals as the passes."""
+    if fill:
+        for i in range(lo, hi):
+            words[i] = draw_word(skey, i)
+    nan = np.float32(np.nan)
+    for i in range(lo, hi):
+        h = words[i]
+        layer = np.int64(h & ZIG_MASK)
+        x = 2.0 * uniform_from_hash(h) - 1.0
+        z[i] = np.float32(sigma * (x * zx[layer])) if abs(x) < zr[layer] else nan
+
+
 @register_jitable
 def normals_pass(words, sigma, zx, zr, z, parallel):
     """The neuron kernels' first pass: ``fast_normals`` (over threads when ``parallel``)."""
