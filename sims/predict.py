@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 
 def _parser():
@@ -36,33 +37,65 @@ def _parser():
     return p
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+@dataclass(frozen=True)
+class PredictConfig:
+    """The suite's options by their command-line names (``ember run predict --set N=500``)."""
+    N: int = 1000
+    reservoir_seed: int = 1
+    blocks: tuple = (1000, 1000)
+    alpha: float = 0.01
+    lead_ms: float = 50.0
+    quick: bool = True
+    robustness_seeds: int = -1       # -1: 0 in quick mode, 5 in full
+    backend: str = "numba"
+    kernel: str = "numba"
+    figures: bool = False
+
+    def __post_init__(self):
+        if len(self.blocks) != 2 or min(self.blocks) < 1:
+            raise ValueError(f"blocks must be two trial counts >= 1, got {self.blocks!r}")
+
+
+def run(config: PredictConfig, seed: int = 0, out: str | None = None, progress: bool = False) -> dict:
+    """The suite's summary (the trial-schedule seed is ``seed``); figures into ``out`` if asked."""
     from agents.reservoir.config import ConfigError, ForceConfig, LearnConfig, ReservoirConfig
     from agents.reservoir.suite import SuiteConfig, run_suite
     t0 = time.perf_counter()
     try:
-        rcfg = ReservoirConfig(n_neurons=args.N, seed=args.reservoir_seed)
-        lcfg = LearnConfig(alpha_when=args.alpha, alpha_what=args.alpha, lead_ms=args.lead_ms)
-        blocks = tuple(args.blocks) if args.blocks else (1000, 1000)
-        rob = args.robustness_seeds if args.robustness_seeds is not None else (0 if args.quick else 5)
-        scfg = SuiteConfig(block_trials=blocks, seed=args.seed, ablations=not args.quick,
-                           foreperiod=not args.quick, robustness_seeds=rob, nc_demo=not args.quick,
-                           kernel=args.kernel,
-                           backend=args.backend)
+        rcfg = ReservoirConfig(n_neurons=config.N, seed=config.reservoir_seed)
+        lcfg = LearnConfig(alpha_when=config.alpha, alpha_what=config.alpha, lead_ms=config.lead_ms)
+        rob = config.robustness_seeds if config.robustness_seeds >= 0 else (0 if config.quick else 5)
+        scfg = SuiteConfig(block_trials=tuple(config.blocks), seed=seed, ablations=not config.quick,
+                           foreperiod=not config.quick, robustness_seeds=rob, nc_demo=not config.quick,
+                           kernel=config.kernel, backend=config.backend)
     except ConfigError as e:
+        raise ValueError(str(e)) from None
+    keep: dict = {}
+    summary = run_suite(rcfg, lcfg, ForceConfig(), scfg, progress=progress, keep=keep)
+    figs = []
+    if config.figures and out:
+        from agents.reservoir.figures import save_all
+        os.makedirs(out, exist_ok=True)
+        figs = save_all(keep, summary, out)
+    summary["figures"] = figs
+    summary["mode"] = "quick" if config.quick else "full"
+    summary["wall_s"] = time.perf_counter() - t0
+    return json.loads(json.dumps(summary, default=_jsonable))
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        cfg = PredictConfig(N=args.N, reservoir_seed=args.reservoir_seed,
+                            blocks=tuple(args.blocks) if args.blocks else (1000, 1000), alpha=args.alpha,
+                            lead_ms=args.lead_ms, quick=args.quick,
+                            robustness_seeds=-1 if args.robustness_seeds is None else args.robustness_seeds,
+                            backend=args.backend, kernel=args.kernel, figures=not args.no_figures)
+        summary = run(cfg, args.seed, out=args.out, progress=not args.no_progress)
+    except ValueError as e:
         print(f"predict: {e}", file=sys.stderr)
         return 2
-    keep: dict = {}
-    summary = run_suite(rcfg, lcfg, ForceConfig(), scfg, progress=not args.no_progress, keep=keep)
     os.makedirs(args.out, exist_ok=True)
-    figs = []
-    if not args.no_figures:
-        from agents.reservoir.figures import save_all
-        figs = save_all(keep, summary, args.out)
-    summary["figures"] = figs
-    summary["mode"] = "quick" if args.quick else "full"
-    summary["wall_s"] = time.perf_counter() - t0
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1, default=_jsonable)
     if args.json:
