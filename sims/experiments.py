@@ -48,9 +48,13 @@ class Experiment:
     aliases: dict = field(default_factory=dict)   # option name -> field name (the command line's names)
     volatile: tuple = ()           # result keys that time the run: not compared across runs
     cpus: int = 1                  # what one run declares to a scheduler (Ray)
+    defaults: str = ""             # "module:NAME" of a config instance to start from (else the class's defaults)
 
     def config_class(self):
         return _load(self.config)
+
+    def base(self):
+        return _load(self.defaults) if self.defaults else self.config_class()()
 
     def runner(self):
         return _load(self.run)
@@ -83,6 +87,11 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "sims.retention:RetentionParams", "sims.experiments:run_retention", volatile=_TIMING),
     Experiment("spiking-lm", "byte-level LM: softmax baseline, hybrid conversion, post-hoc spiking",
                "sims.spiking_lm:LMRunConfig", "sims.experiments:run_lm", volatile=_TIMING),
+    Experiment("spiking-lm-quick", "the spiking LM in quick mode (smaller model and budget, minutes)",
+               "sims.spiking_lm:LMRunConfig", "sims.experiments:run_lm", volatile=_TIMING,
+               defaults="sims.spiking_lm:QUICK"),
+    Experiment("encode-bench", "time the population code (and the packaged embedders with model = true)",
+               "sims.encode_bench:EncodeBenchConfig", "sims.experiments:run_plain", volatile=_TIMING),
     Experiment("ember-checks", "EMBER's substrate checks (spec section 8) at a scale",
                "sims.ember_checks:ChecksConfig", "sims.experiments:run_plain", volatile=_TIMING, cpus=2),
     Experiment("ember-bench", "EMBER's substrate performance (message, replay, idle, checkpoint)",
@@ -204,16 +213,15 @@ def _field_names(cls) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
-def _defaults(cls) -> dict:
-    obj = cls()
-    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(cls)}
+def _defaults(obj) -> dict:
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
 def make_config(exp: Experiment, values: dict, origin: str = "config"):
     """The experiment's config with ``values`` ({key: value}, keys as option names, field names or
     dotted paths into nested configs) applied; every key and value checked."""
     cls = exp.config_class()
-    base = cls()
+    base = exp.base()
     nested: dict[str, dict] = {}
     flat: dict = {}
     for key, value in values.items():
@@ -398,8 +406,10 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.list or not a.experiment:
         for e in EXPERIMENTS.values():
-            keys = ", ".join(f"{k}={v!r}" for k, v in _defaults(e.config_class()).items())
-            print(f"{e.name}: {e.help}\n    {keys}")
+            keys = ", ".join(f"{k}={v!r}" for k, v in _defaults(e.base()).items())
+            alias = "".join(f"\n    option names: {', '.join(f'{k} = {v}' for k, v in e.aliases.items())}"
+                            for _ in [0] if e.aliases)
+            print(f"{e.name}: {e.help}\n    {keys}{alias}")
         return 0
     try:
         exp = get(a.experiment)

@@ -167,3 +167,11 @@ def test_one_worker_and_two_give_the_same_results(tmp_path):
             runs[d] = {k: v for k, v in r.items() if k not in vol and k != "raster_png"}
         got.append(runs)
     assert got[0] == got[1] and all(r["spikes"] > 0 for r in got[0].values())
+
+
+def test_sweep_bench_prints_the_per_run_cost_of_ray_and_in_process():
+    r = _cli("sweep-bench", "--runs", "3", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["runs"] == 3 and out["failed"] == 0
+    assert 0 < out["in_process_ms_per_run"] < out["ray_ms_per_run_incl_start"]
