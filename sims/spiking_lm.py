@@ -22,11 +22,10 @@ import argparse
 import copy
 import json
 import math
-import os
 import sys
 import sysconfig
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 
