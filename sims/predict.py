@@ -41,7 +41,7 @@ def _parser():
 class PredictConfig:
     """The suite's options by their command-line names (``ember run predict --set N=500``)."""
     N: int = 1000
-    reservoir_seed: int = 1
+    reservoir_seed: int = -1         # -1: the run's seed + 1 (a sweep's seeds then draw new reservoirs too)
     blocks: tuple = (1000, 1000)
     alpha: float = 0.01
     lead_ms: float = 50.0
@@ -62,7 +62,8 @@ def run(config: PredictConfig, seed: int = 0, out: str | None = None, progress: 
     from agents.reservoir.suite import SuiteConfig, run_suite
     t0 = time.perf_counter()
     try:
-        rcfg = ReservoirConfig(n_neurons=config.N, seed=config.reservoir_seed)
+        rcfg = ReservoirConfig(n_neurons=config.N,
+                               seed=config.reservoir_seed if config.reservoir_seed >= 0 else seed + 1)
         lcfg = LearnConfig(alpha_when=config.alpha, alpha_what=config.alpha, lead_ms=config.lead_ms)
         rob = config.robustness_seeds if config.robustness_seeds >= 0 else (0 if config.quick else 5)
         scfg = SuiteConfig(block_trials=tuple(config.blocks), seed=seed, ablations=not config.quick,

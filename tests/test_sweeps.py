@@ -175,3 +175,10 @@ def test_sweep_bench_prints_the_per_run_cost_of_ray_and_in_process():
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["runs"] == 3 and out["failed"] == 0
     assert 0 < out["in_process_ms_per_run"] < out["ray_ms_per_run_incl_start"]
+
+
+def test_without_ray_the_sweep_says_how_to_install_it(monkeypatch):
+    from sims import sweep as S
+    monkeypatch.setitem(sys.modules, "ray", None)          # import ray -> ImportError
+    with pytest.raises(S.SweepError, match=r"pip install -e '\.\[sweep\]'"):
+        S._connect(None, 1)
