@@ -133,7 +133,7 @@ def _reachable(address: str) -> None:
         raise SweepError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from None
 
 
-def _connect(address: str | None, max_concurrent: int):
+def _connect(address: str | None, max_concurrent: int, cpus: int = 1):
     try:
         import ray
     except ImportError:
@@ -144,11 +144,18 @@ def _connect(address: str | None, max_concurrent: int):
         if address:
             ray.init(address=address, logging_level="ERROR", log_to_driver=False)
         else:
-            ray.init(num_cpus=max(1, max_concurrent), include_dashboard=False, logging_level="ERROR",
+            # room for max_concurrent runs of the experiment's declared CPUs (the runs' own threads
+            # are their configs'; Ray only books them)
+            ray.init(num_cpus=max(1, max_concurrent) * cpus, include_dashboard=False, logging_level="ERROR",
                      log_to_driver=False)
     except Exception as e:
         raise SweepError(f"cannot reach the Ray cluster at {address or 'a new local instance'}: "
                          f"{type(e).__name__}: {e}") from None
+    have = max((n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=0)
+    if have < cpus:
+        ray.shutdown()
+        raise SweepError(f"no node of the Ray cluster has the {cpus} CPUs one run of this experiment declares "
+                         f"(the largest has {have:g})")
     return ray
 
 
@@ -161,7 +168,7 @@ def execute(spec: dict, out: str, address: str | None = None, max_concurrent: in
     skipped = len(runs) - len(todo)
     failed = []
     if todo:
-        ray = _connect(address, max_concurrent)
+        ray = _connect(address, max_concurrent, exp.cpus)
         try:
             task = ray.remote(max_calls=1, max_retries=RETRIES, num_cpus=exp.cpus)(_task_body)
             pending, running = list(todo), {}
