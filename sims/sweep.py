@@ -163,6 +163,7 @@ def execute(spec: dict, out: str, address: str | None = None, max_concurrent: in
             say=print) -> dict:
     """Run what is not complete yet; returns {"ran", "skipped", "failed", "runs": [manifests]}."""
     exp = X.get(spec["experiment"])
+    out = os.path.abspath(out)           # the workers may not share the driver's working directory
     runs = plan(spec, out)
     todo = [r for r in runs if not X.is_complete(r["run_dir"])]
     skipped = len(runs) - len(todo)
