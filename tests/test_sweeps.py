@@ -151,6 +151,7 @@ def test_a_sweep_records_a_failure_and_retries_a_lost_worker(tmp_path):
     assert (again["ran"], again["skipped"]) == (2, 2)  # complete runs are skipped; failed ones run again
 
 
+@pytest.mark.slow
 def test_one_worker_and_two_give_the_same_results(tmp_path):
     from sims import sweep as S
     spec = S.load_spec(_spec(tmp_path / "s.toml", 'experiment = "anchor"\nseeds = [1, 2]\n[base]\nN = 300\nK = 20\n'
