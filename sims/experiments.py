@@ -209,8 +209,9 @@ def _coerce(where: str, default, value):
     raise ExperimentError(f"{where} takes {want} (default {default!r}), got {value!r}")
 
 
-def _field_names(cls) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls)]
+def _field_names(config) -> list[str]:
+    """Field names of a config class or instance."""
+    return [f.name for f in dataclasses.fields(config)]
 
 
 def _defaults(obj) -> dict:
@@ -220,19 +221,23 @@ def _defaults(obj) -> dict:
 def make_config(exp: Experiment, values: dict, origin: str = "config"):
     """The experiment's config with ``values`` ({key: value}, keys as option names, field names or
     dotted paths into nested configs) applied; every key and value checked."""
-    cls = exp.config_class()
-    base = exp.base()
+    return _apply(exp.base(), values, exp.aliases, exp.name, origin)
+
+
+def _apply(base, values: dict, aliases: dict, name: str, origin: str):
+    """``base`` (a config instance) with ``values`` applied; nested configs recursively."""
+    fields = _field_names(base)
     nested: dict[str, dict] = {}
     flat: dict = {}
     for key, value in values.items():
         head, _, rest = key.partition(".")
-        fname = exp.aliases.get(head, head)
+        fname = aliases.get(head, head)
         if fname == "seed" and not rest:
             raise ExperimentError(f"{origin}: the seed is not a config value here; give it as --seed N "
                                   "(or a sweep's seeds = [...])")
-        if fname not in _field_names(cls):
-            names = sorted(set(exp.aliases) | set(_field_names(cls)))
-            raise ExperimentError(f"{origin}: {exp.name} has no key {key!r}; its keys: {', '.join(names)}")
+        if fname not in fields:
+            names = sorted(set(aliases) | set(fields))
+            raise ExperimentError(f"{origin}: {name} has no key {key!r}; its keys: {', '.join(names)}")
         default = getattr(base, fname)
         if rest:
             if not dataclasses.is_dataclass(default):
@@ -241,15 +246,13 @@ def make_config(exp: Experiment, values: dict, origin: str = "config"):
         elif dataclasses.is_dataclass(default):
             raise ExperimentError(f"{origin}: {key!r} is a nested config; set its keys as {key}.NAME")
         else:
-            flat[fname] = _coerce(f"{origin}: {exp.name}.{key}", default, value)
+            flat[fname] = _coerce(f"{origin}: {name}.{key}", default, value)
     for fname, sub in nested.items():
-        inner = Experiment(f"{exp.name}.{fname}", "", f"{type(getattr(base, fname)).__module__}:"
-                           f"{type(getattr(base, fname)).__name__}", "")
-        flat[fname] = make_config(inner, sub, origin)
+        flat[fname] = _apply(getattr(base, fname), sub, {}, f"{name}.{fname}", origin)
     try:
         return dataclasses.replace(base, **flat)
     except (ValueError, TypeError) as e:
-        raise ExperimentError(f"{origin}: {exp.name}: {e}") from None
+        raise ExperimentError(f"{origin}: {name}: {e}") from None
 
 
 def overrides(pairs: list[str]) -> dict:
@@ -333,7 +336,7 @@ def _jsonable(o):
 def with_seed(config, seed: int):
     """A config that holds its own seed field gets the run's seed there, so that the manifest
     records what ran."""
-    return dataclasses.replace(config, seed=seed) if "seed" in _field_names(type(config)) else config
+    return dataclasses.replace(config, seed=seed) if "seed" in _field_names(config) else config
 
 
 def run_id(name: str, config, seed: int) -> str:

@@ -161,7 +161,8 @@ def _connect(address: str | None, max_concurrent: int, cpus: int = 1):
 
 def execute(spec: dict, out: str, address: str | None = None, max_concurrent: int = 2, progress: bool = True,
             say=print) -> dict:
-    """Run what is not complete yet; returns {"ran", "skipped", "failed", "runs": [manifests]}."""
+    """Run what is not complete yet; returns counts ({"runs", "ran", "skipped", "failed"}) and what
+    ``summarise`` wrote (table paths, plots, points)."""
     exp = X.get(spec["experiment"])
     out = os.path.abspath(out)           # the workers may not share the driver's working directory
     runs = plan(spec, out)
@@ -218,7 +219,7 @@ def _flatten(d: dict, prefix: str = "") -> dict:
             out.update(_flatten(v, key + "."))
         elif isinstance(v, bool):
             out[key] = float(v)
-        elif isinstance(v, (int, float)) and v is not None and math.isfinite(v):
+        elif isinstance(v, (int, float)) and math.isfinite(v):
             out[key] = float(v)
     return out
 
