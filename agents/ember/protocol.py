@@ -22,8 +22,10 @@ Idle (``idle``):
   sampled counts of R5 are lower bounds of an exact run's.
 
 The simulated clock starts on day 1 at 00:00 UTC; the script gives each session's day and hour.
-The first consolidation comes after the first session (spec 3.4), the later ones nightly at
-``sleep_hour_utc``.
+The first consolidation comes after the first session (spec 3.4), once its 15 idle minutes are
+over (R6 and AC7 are read in the minutes right after the conversation, as AC8 reads them after
+the dialogue: the session has ended when the user has gone quiet, and the replay follows it), the
+later ones nightly at ``sleep_hour_utc``.
 """
 from __future__ import annotations
 
@@ -136,6 +138,7 @@ class _Run:
         self.quiet = {"spikes": 0, "s": 0.0}
         self.first_impulse_exchange = None
         self.first_impulse = None
+        self.first_replay = None
         self._shuffles = 0
         self._first_session = len(script["sessions"][0]["turns"])
 
@@ -165,15 +168,22 @@ class _Run:
     def _event(self, ev):
         self.turn_of_event.append(self.exchanges)
 
-    def idle(self, seconds: float, after_session: bool) -> float:
+    def idle(self, seconds: float, after_session: bool, replay_after_head: bool = False) -> float:
         """One idle stretch: exact, or the head and an hourly sample exactly and the rest skipped.
-        Returns the head's length (the exactly simulated start, 15 min in exact mode)."""
+        With ``replay_after_head`` the session's consolidation runs when the head is over (its
+        counts before and after go to ``self.first_replay``). Returns the head's length (the
+        exactly simulated start, 15 min in exact mode)."""
         t0, w0 = self.sub.t_s, self._max_weight()
         sleeps0 = len(self.sub.meta.get("sleeps", []))
         want = 900.0 if (self.cfg.idle == "exact" or self.exchanges == self._first_session) else self.cfg.head_s
         head = min(seconds, want) if after_session else 0.0
         self._exact(head, quiet=False)
         self.head_detections = self.sub.detector.detections_total
+        if replay_after_head:
+            before = self.sub.synapse_count()
+            self.agent.sleep()
+            self.first_replay = (before, self.sub.synapse_count())
+            self._mark()
         if self.cfg.idle == "exact" or self.condition == "snn_off":
             self._exact(seconds - head, quiet=True)
         else:
@@ -211,15 +221,15 @@ class _Run:
                     self._exact(gap, quiet=False)
             self._mark()
             session_end.append(self.sub.synapse_count())
-            if k == 0:      # the first consolidation comes after the first conversation (spec 3.4)
-                self.agent.sleep()
-                after_first = (session_end[0], self.sub.synapse_count())
-                self._mark()
             nxt = sessions[k + 1]["t_h"] if k + 1 < len(sessions) else float(sc.get("end_h", 72))
             d0 = self.sub.detector.detections_total
-            head = self.idle(nxt * 3600.0 - self.sub.t_s, after_session=True)
-            if k == 0 and head >= 900.0:
-                detections_15 = self.head_detections - d0
+            # the first consolidation comes after the first conversation (spec 3.4), once its
+            # 15 idle minutes (R6) are over
+            head = self.idle(nxt * 3600.0 - self.sub.t_s, after_session=True, replay_after_head=k == 0)
+            if k == 0:
+                after_first = self.first_replay
+                if head >= 900.0:
+                    detections_15 = self.head_detections - d0
             self.log(f"  session {k + 1} (day {s['day']}, {s['start_h']:g} h): {self.exchanges} exchanges, "
                      f"{self.sub.synapse_count()} synapses, {len(self.agent.events)} events "
                      f"({time.perf_counter() - wall0:.0f} s)")
