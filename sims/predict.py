@@ -117,8 +117,16 @@ def _jsonable(o):
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
+def _trials_line(t) -> str:
+    return (f"timing basis across trials (noise {t['noise_sigma']:g}, {t['train_trials']} + {t['test_trials']} trials): "
+            f"R2 reservoir {t['reservoir']['r2_heldout']:.3f}, no-cue {t['no_cue']['r2_heldout']:.3f}, "
+            f"shuffled time {t['shuffled_time']['r2_heldout']:.3f}: {'pass' if t['pass'] else 'FAIL'}")
+
+
 def _short(s) -> str:
-    lines = [f"mean rate {s['mean_rate_hz']:.1f} Hz; timing basis R2 {s['timing_basis']['r2_heldout_min']:.3f}",
+    lines = [f"mean rate {s['mean_rate_hz']:.1f} Hz; timing basis R2 {s['timing_basis']['r2_heldout_min']:.3f} "
+             "(frozen trajectory, alternate chunks)",
+             *([_trials_line(s["timing_basis_trials"])] if "timing_basis_trials" in s else []),
              f"peak error (ms, vs window centre): {s['timing_peak_error_ms']}",
              f"amplitude vs p: r = {s['amplitude_vs_p_r']:.3f}",
              f"cos(when, what): {s['cos_when_what']}",

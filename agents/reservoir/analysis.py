@@ -90,6 +90,38 @@ def bump_decoding(Z, timing: Timing, centres_ms=(300.0, 600.0, 900.0), sigma_ms=
     return {"r2_heldout": r2, "peak_error_ms": errs}
 
 
+def bumps(timing: Timing, centres_ms=(300.0, 600.0, 900.0), sigma_ms=40.0) -> np.ndarray:
+    """Gaussian bumps of elapsed time since the cue, one column per centre: (trial_rows, len(centres))."""
+    t = np.arange(timing.trial_rows) * timing.sample_ms
+    return np.stack([np.exp(-0.5 * ((t - c) / sigma_ms) ** 2) for c in centres_ms], axis=1)
+
+
+def trial_decoding(train, test, timing: Timing, centres_ms=(300.0, 600.0, 900.0), sigma_ms=40.0, ridge=1.0,
+                   shuffle_rng=None) -> dict:
+    """Check 1 across trials: ridge-decode the bumps of elapsed time since the cue from the features
+    of the ``train`` trials (each a (rows, D) feature array of one noisy trial, the cue at
+    ``timing.pre_rows``) and score it on the ``test`` trials, which the decoder never saw (their
+    own noise). Returns the held-out R^2 (all bumps together) and each bump's peak error on the
+    mean held-out prediction.
+
+    With ``shuffle_rng`` the training targets are the bumps with time shuffled, one permutation per
+    trial (the shuffled-time control: a decoder that learns no time must fail on intact trials)."""
+    P, T = timing.pre_rows, timing.trial_rows
+    Y = bumps(timing, centres_ms, sigma_ms)
+    Xs = [np.asarray(z, np.float64)[P:P + T] for z in train]
+    Ys = [Y[shuffle_rng.permutation(T)] if shuffle_rng is not None else Y for _ in Xs]
+    X, Yt = np.concatenate(Xs), np.concatenate(Ys)
+    W = np.linalg.solve(X.T @ X + ridge * np.eye(X.shape[1]), X.T @ Yt)
+    preds = [np.asarray(z, np.float64)[P:P + T] @ W for z in test]
+    resid = sum(((p - Y) ** 2).sum() for p in preds)
+    tot = len(preds) * ((Y - Y.mean(axis=0)) ** 2).sum()
+    mean_pred = np.mean(preds, axis=0)
+    t = np.arange(T) * timing.sample_ms
+    errs = [float(abs(t[np.argmax(mean_pred[:, i])] - c)) for i, c in enumerate(centres_ms)]
+    return {"r2_heldout": float(1.0 - resid / tot), "peak_error_ms": errs, "train_trials": len(Xs),
+            "test_trials": len(preds)}
+
+
 def recovery_fraction(old, new, target) -> float:
     """(new - old) / (target - old)."""
     d = target - old

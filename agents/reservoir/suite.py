@@ -29,6 +29,9 @@ class SuiteConfig:
     robustness_seeds: int = 0           # check 13 (noise on, latencies <= 300 ms); 0 = skip
     robustness_noise: float = 0.1
     robustness_trials: tuple = (400, 200)
+    trial_basis: bool = True            # check 1 across trials: decode time from held-out noisy trials, with controls
+    trial_basis_noise: float = 0.1      # [D] noise sigma of those trials (the robustness check's)
+    trial_basis_trials: tuple = (8, 4)  # [D] training and held-out trials per condition
     nc_demo: bool = False               # Nicola & Clopath network-form FORCE on their sine task (N = 1000)
     force_course_points: tuple = (1, 3, 5, 10, 15, 20, 25, 30, 40, 60)   # cue-trials where FORCE is solved
     kernel: str = "numba"
@@ -118,6 +121,38 @@ def _amplitude_fit(task, block, ev):
     return an.pearson_fit([ev["p"][n] for n in names], [ev["amplitude"][n] for n in names]), names
 
 
+def trial_basis(res: Reservoir, task: Task, timing: Timing, F: Features, duration_ms: float,
+                scfg: SuiteConfig) -> dict:
+    """Check 1 across trials: the bumps of elapsed time since the first cue, ridge-decoded from
+    noisy trials (each with its own noise, ``trial_basis_noise``) and scored on held-out trials;
+    next to two controls that must fail: the same noisy trials without the cue (no-cue), and a
+    decoder trained on time-shuffled targets (shuffled time). The frozen-trajectory check 1 above
+    cannot tell a timing basis from any smooth frozen signal; this one can."""
+    cue, pre = task.cues[0].name, res.cfg.pre_ms
+    n_train, n_test = scfg.trial_basis_trials
+    rng = np.random.default_rng([scfg.seed, 101])
+    sigma = scfg.trial_basis_noise
+
+    def trials(events):
+        return [F.transform(res.run(events, duration_ms, noise_sigma=sigma, rng=rng)) for _ in range(n_train + n_test)]
+
+    cued, bare = trials([(cue, pre)]), trials([])
+    P = timing.pre_rows
+    corr = {str(int(ms)): float(np.corrcoef(cued[0][P + int(ms / timing.sample_ms), :-1],
+                                             cued[1][P + int(ms / timing.sample_ms), :-1])[0, 1])
+            for ms in (50, 100, 200, 300, 600, 900)}
+    out = {"noise_sigma": sigma, "cue": cue, "train_trials": n_train, "test_trials": n_test,
+           "reservoir": an.trial_decoding(cued[:n_train], cued[n_train:], timing),
+           "no_cue": an.trial_decoding(bare[:n_train], bare[n_train:], timing),
+           "shuffled_time": an.trial_decoding(cued[:n_train], cued[n_train:], timing,
+                                              shuffle_rng=np.random.default_rng([scfg.seed, 102])),
+           "trial_to_trial_corr_at_ms": corr}
+    r = out["reservoir"]
+    out["pass"] = bool(r["r2_heldout"] >= 0.8 and max(r["peak_error_ms"]) <= 20
+                       and out["no_cue"]["r2_heldout"] < 0.2 and out["shuffled_time"]["r2_heldout"] < 0.2)
+    return out
+
+
 def run_suite(rcfg: ReservoirConfig = ReservoirConfig(), lcfg: LearnConfig = LearnConfig(),
               fcfg: ForceConfig = ForceConfig(), scfg: SuiteConfig = SuiteConfig(), progress: bool = False,
               keep: Optional[dict] = None) -> dict:
@@ -169,6 +204,9 @@ def _run_suite(rcfg, lcfg, fcfg, scfg, progress, keep) -> dict:
     summary["timing_basis"] = {"r2_heldout_min": min(d["r2_heldout"] for d in dec.values()),
                                "peak_error_ms_max": max(max(d["peak_error_ms"]) for d in dec.values()),
                                "per_cue": dec}
+    if scfg.trial_basis:
+        bar.stage("timing basis across trials")
+        summary["timing_basis_trials"] = trial_basis(res, task, timing, F, cache.duration_ms, scfg)
 
     # -- three-factor learner and the uncentred control -------------------------------------------
     bar.stage("three-factor")
