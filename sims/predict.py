@@ -123,6 +123,13 @@ def _trials_line(t) -> str:
             f"shuffled time {t['shuffled_time']['r2_heldout']:.3f}: {'pass' if t['pass'] else 'FAIL'}")
 
 
+def _k3_line(g) -> str:
+    c, u = g["centred"], g["uncentred"]
+    return (f"three identities: centred max |cos| {c['max_abs_cos']:.3f}, principal cos {c['principal_cos']:.3f} "
+            f"(what spans {sum(x > 0.05 for x in c['what_dims'])} dims); uncentred {u['max_abs_cos']:.3f} / "
+            f"{u['principal_cos']:.3f}: {'pass' if g['pass'] else 'FAIL'}")
+
+
 def _short(s) -> str:
     lines = [f"mean rate {s['mean_rate_hz']:.1f} Hz; timing basis R2 {s['timing_basis']['r2_heldout_min']:.3f} "
              "(frozen trajectory, alternate chunks)",
@@ -130,6 +137,7 @@ def _short(s) -> str:
              f"peak error (ms, vs window centre): {s['timing_peak_error_ms']}",
              f"amplitude vs p: r = {s['amplitude_vs_p_r']:.3f}",
              f"cos(when, what): {s['cos_when_what']}",
+             *([_k3_line(s["geometry_three_identities"])] if "geometry_three_identities" in s else []),
              f"switch recovery: {s['switch_recovery']}",
              "checks: " + ", ".join(f"{k}={'ok' if v else 'FAIL'}" for k, v in s["checks"].items()),
              f"wall {s['wall_s']:.1f} s; figures in {os.path.dirname(s['figures'][0]) if s['figures'] else '-'}"]

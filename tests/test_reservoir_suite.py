@@ -23,6 +23,19 @@ def test_predict_tiny_run_json_and_figures(tmp_path, capsys):
     assert s["amplitude_vs_p_r"] > 0.8
     assert s["cos_when_what"]["centred"] < s["cos_when_what"]["uncentred"]
     assert len(s["checks"]) == 11
+    # check 11's geometry: with two identities the centred "what" span is one line (w_A = -w_B), so the
+    # principal angle only repeats the largest cosine; with three it is a plane and says more
+    g2 = s["geometry_per_block"]["centred"][0]
+    assert abs(g2["principal_cos"] - g2["max_abs_cos"]) < 5e-3
+    g3 = s["geometry_three_identities"]
+    assert g3["identities"] == ["A", "B", "C"] and isinstance(g3["pass"], bool)
+    c = g3["centred"]
+    assert c["what_dims"][1] > 0.05 and c["what_dims"][2] < 1e-3       # two dimensions: the codes sum to zero
+    assert c["principal_cos"] >= c["max_abs_cos"] - 1e-9
+    assert len(g3["uncentred"]["what_dims"]) == 3 and g3["uncentred"]["what_dims"][2] > 1e-3
+    # check 1 across trials is reported with its controls
+    tb = s["timing_basis_trials"]
+    assert set(tb) >= {"reservoir", "no_cue", "shuffled_time", "pass", "trial_to_trial_corr_at_ms"}
     pngs = sorted(os.listdir(out))
     assert "summary.json" in pngs and sum(p.endswith(".png") for p in pngs) >= 5
     assert json.loads((out / "summary.json").read_text())["amplitude_vs_p_r"] == s["amplitude_vs_p_r"]

@@ -12,7 +12,7 @@ from . import analysis as an
 from .config import ConfigError, ForceConfig, LearnConfig, ReservoirConfig, replace
 from .learning import Features, ForceLearner, Timing, centred_code, lms_pass, run_three_factor
 from .reservoir import Reservoir, TrajectoryCache
-from .tasks import Cue, Switch, Task, factorial_task, foreperiod_task
+from .tasks import Cue, Switch, Task, factorial_task, foreperiod_task, three_identity_task
 
 LEARNERS = ("three_factor", "force", "force_reset")
 
@@ -32,6 +32,8 @@ class SuiteConfig:
     trial_basis: bool = True            # check 1 across trials: decode time from held-out noisy trials, with controls
     trial_basis_noise: float = 0.1      # [D] noise sigma of those trials (the robustness check's)
     trial_basis_trials: tuple = (8, 4)  # [D] training and held-out trials per condition
+    geometry_k3: bool = True            # check 11 again with three identities (a two-dimensional "what" space)
+    geometry_k3_trials: int = 0         # its trials (0: the first block's length)
     nc_demo: bool = False               # Nicola & Clopath network-form FORCE on their sine task (N = 1000)
     force_course_points: tuple = (1, 3, 5, 10, 15, 20, 25, 30, 40, 60)   # cue-trials where FORCE is solved
     kernel: str = "numba"
@@ -153,6 +155,37 @@ def trial_basis(res: Reservoir, task: Task, timing: Timing, F: Features, duratio
     return out
 
 
+def _what_dims(w_what) -> list:
+    """Singular values of the "what" weights (neuron part), over the largest: how many dimensions they span."""
+    sv = np.linalg.svd(np.asarray(w_what)[:, :-1], compute_uv=False)
+    return [float(x / sv[0]) if sv[0] > 0 else 0.0 for x in sv]
+
+
+def geometry_three_identities(cache: TrajectoryCache, Zs: dict, F: Features, timing: Timing, lcfg: LearnConfig,
+                              scfg: SuiteConfig) -> dict:
+    """Check 11 with three identities (``three_identity_task``): the three-factor learner, centred and
+    uncentred, on its own trial schedule; the cosines of "when" with each "what" vector, the largest
+    principal-angle cosine between "when" and the "what" span, and that span's dimensions. With the
+    factorial task's two identities the centred span is one line (w_A = -w_B), so its principal
+    angle is the largest |cos| again; here the span is a plane, and the principal cosine (the
+    length of "when"'s projection on it) can exceed every single cosine."""
+    n = scfg.geometry_k3_trials or scfg.block_trials[0]
+    t3 = three_identity_task(n)
+    for k in t3.trajectory_keys():
+        if k not in Zs:
+            Zs[k] = F.transform(cache.get(k))
+    trials = t3.sample_trials(np.random.default_rng([scfg.seed, 103]))
+    out = {"task": t3.name, "identities": list(t3.identities), "trials": n}
+    for coding in ("centred", "uncentred"):
+        r = run_three_factor(t3, trials, Zs, timing, replace(lcfg, what_coding=coding), F.mean_sq_norm, scfg.kernel)
+        g = an.what_when_geometry(r.when_avg[0], r.what_avg[0])
+        g["what_dims"] = _what_dims(r.what_avg[0])
+        out[coding] = g
+    c = out["centred"]
+    out["pass"] = bool(c["max_abs_cos"] <= 0.2 and c["principal_cos"] <= 0.3)
+    return out
+
+
 def run_suite(rcfg: ReservoirConfig = ReservoirConfig(), lcfg: LearnConfig = LearnConfig(),
               fcfg: ForceConfig = ForceConfig(), scfg: SuiteConfig = SuiteConfig(), progress: bool = False,
               keep: Optional[dict] = None) -> dict:
@@ -184,6 +217,8 @@ def _run_suite(rcfg, lcfg, fcfg, scfg, progress, keep) -> dict:
     bar.stage("reservoir")
     t0 = time.perf_counter()
     extra = tuple(c.name for c in foreperiod_task(10).cues) if scfg.foreperiod else ()
+    # the third identity's channel comes last: adding a channel changes no other channel or the network
+    extra += tuple(k for k in three_identity_task(1).identities if k not in task.identities) if scfg.geometry_k3 else ()
     res = Reservoir(rcfg, channels=tuple(c.name for c in task.cues) + task.identities + extra, backend=scfg.backend)
     cache = TrajectoryCache(res, task.trial_ms, tail_ms=lcfg.iti_ms if need_tail else 0.0)
     cache.fill(keys, bar)
@@ -231,6 +266,9 @@ def _run_suite(rcfg, lcfg, fcfg, scfg, progress, keep) -> dict:
     summary["principal_cos"] = {"centred": max(g["principal_cos"] for g in geo_c),
                                 "uncentred": min(g["principal_cos"] for g in geo_u)}
     summary["geometry_per_block"] = {"centred": geo_c, "uncentred": geo_u}
+    if scfg.geometry_k3:
+        bar.stage("geometry, three identities")
+        summary["geometry_three_identities"] = geometry_three_identities(cache, Zs, F, timing, lcfg, scfg)
 
     # -- switches: three-factor vs FORCE with and without reset -------------------------------------
     bar.stage("FORCE")

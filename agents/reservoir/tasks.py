@@ -261,6 +261,20 @@ def factorial_task(block_trials=(1000, 1000)) -> Task:
     return Task("factorial", cues, block_trials=tuple(block_trials), switches=sw)
 
 
+def three_identity_task(n_trials: int = 1000) -> Task:
+    """Check 11's second geometry: four cues over three identities (A, B, C), one block. With three
+    identities the centred "what" codes span two dimensions (with two they span one, w_A = -w_B),
+    so the principal angle between "when" and the "what" plane says more than the cosines with each
+    "what" vector do."""
+    cues = (
+        Cue("c1", (300.0,), (1.0,), 0.8, (("A", 1.0),)),
+        Cue("c2", (300.0,), (1.0,), 0.4, (("B", 1.0),)),
+        Cue("c3", (600.0,), (1.0,), 0.6, (("C", 1.0),)),
+        Cue("c4", (450.0,), (1.0,), 1.0, (("A", 0.4), ("B", 0.3), ("C", 0.3))),
+    )
+    return Task("three_identities", cues, identities=("A", "B", "C"), block_trials=(n_trials,))
+
+
 def foreperiod_task(n_trials: int = 600, latencies_ms=(300.0, 600.0, 900.0), probs=(0.2, 0.5, 0.3),
                     trial_ms: float = 1000.0) -> Task:
     """One cue; latency drawn from ``latencies_ms`` with ``probs``; identity A; no omissions."""
