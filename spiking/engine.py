@@ -151,6 +151,7 @@ class Simulator:
         self._current_events = built.current_events   # step -> [(group index, neuron indices or None, delta)]
         self.modulator_state = built.modulators       # name -> ModulatorState
         self._update_scale = 1.0                      # begin_consolidation(learning_rate) scales eta D e
+        self._saved_dep_scales: list = []             # begin_consolidation(depression): the scales it replaced
         self._zx = be.asarray(ZIG_X)
         self._zr = be.asarray(ZIG_RATIO)
 
@@ -385,15 +386,38 @@ class Simulator:
             raise KeyError(f"no modulator channel {name!r}; declared: {sorted(self.modulator_state)}")
         return self.modulator_state[name].level
 
-    def begin_consolidation(self, learning_rate: float = 1.0) -> None:
+    def begin_consolidation(self, learning_rate: float = 1.0, depression: float = 1.0) -> None:
         """Start a replay: synapses potentiated from now on are promoted one cascade level at the end.
         ``learning_rate`` scales the three-factor weight updates (eta D e) until
         ``end_consolidation``; creation of new synapses is not scaled (a time-compressed replay
         replays many pairings in little time: its changes to existing weights can be made smaller
-        than a waking presentation's while the synapses it finds still form)."""
+        than a waking presentation's while the synapses it finds still form). ``depression``
+        further scales the updates that lower a weight (0: the replay only potentiates), through
+        the per-level depression scales, so it needs cascade levels on every modulated projection."""
         r = float(learning_rate)
         if not math.isfinite(r) or r < 0:
             raise ParameterError(f"begin_consolidation: learning_rate must be finite and >= 0, got {learning_rate!r}")
+        d = float(depression)
+        if not math.isfinite(d) or d < 0:
+            raise ParameterError(f"begin_consolidation: depression must be finite and >= 0, got {depression!r}")
+        runtimes = list(self.plastic.values()) + [st.rt for st in self.growing.values()]
+        if d != 1.0:
+            # a growing store keeps a level per synapse always; a fixed plastic projection only with a cascade
+            bare = [self.net.projections[pi].name or f"projection {pi}" for pi, rt in self.plastic.items()
+                    if rt.rule.modulated and rt.rule.cascade is None]
+            if bare:
+                raise ParameterError(f"begin_consolidation: depression != 1 needs cascade levels, and {bare[0]!r} "
+                                     "has no cascade")
+        self._saved_dep_scales = []
+        if d != 1.0:
+            for rt in runtimes:
+                if not rt.rule.modulated:
+                    continue
+                c = rt.rule.cascade
+                base = (self.backend.to_host(rt.dep_scale) if rt.dep_scale is not None
+                        else np.ones(c.levels if c is not None else 1, np.float32))
+                self._saved_dep_scales.append((rt, rt.dep_scale))
+                rt.dep_scale = self.backend.asarray((base * np.float32(d)).astype(np.float32))
         self._update_scale = r
         for rt in self.plastic.values():
             rt.a["potentiated"][:] = 0
@@ -419,6 +443,9 @@ class Simulator:
             rt.a["potentiated"][:] = 0
         for rt in list(self.plastic.values()) + [st.rt for st in self.growing.values()]:
             rt.track = False
+        for rt, dep in self._saved_dep_scales:
+            rt.dep_scale = dep
+        self._saved_dep_scales = []
         self._update_scale = 1.0
 
     def advance_idle(self, duration_ms: float) -> None:

@@ -247,3 +247,31 @@ def test_bench_store_is_resampled_from_the_learned_weights(taught):
     w2 = taught.sim.synapses(LATERAL)["weight"]
     assert set(np.round(w2[taught._learned(w2)], 7).tolist()) <= learned | {0.0}
     assert 0.0 < out["weight_mean_wmax"] < 1.0
+
+
+def test_replay_depression_is_a_validated_knob_and_zero_lowers_no_weight():
+    """replay_depression = 0: the replay creates and promotes, and lowers no stored weight beyond the
+    cascade's own decay over those seconds (the synaptic-scaling cap switched off, which would
+    scale weights down on its own); with the default 1 the same replay depresses some."""
+    from agents.ember.substrate import LATERAL, Substrate, SubstrateConfig, SubstrateError
+    with pytest.raises(SubstrateError, match="replay_depression"):
+        SubstrateConfig.at_scale(0.01, 0, replay_depression=-1.0)
+    drops = {}
+    for dep in (0.0, 1.0):
+        sub = Substrate(SubstrateConfig.at_scale(0.01, 0, replay_depression=dep, max_total_in=None), threads=1,
+                        encoder=HashingEmbedder())
+        for text in ("Maria runs the Lisbon marathon", "Maria bakes sourdough before the long run"):
+            sub.present(text, ["Maria", "marathon"], kinds={"Maria": "person"})
+        sub.idle(1.0)
+        s0 = sub.sim.synapses(LATERAL)
+        emb = sub.embed("Maria runs the Lisbon marathon")
+        out = sub.consolidate([(emb, ["Maria", "marathon"])] * 3)
+        s1 = sub.sim.synapses(LATERAL)
+        k0 = s0["pre"].astype(np.int64) * 10 ** 7 + s0["post"]
+        k1 = s1["pre"].astype(np.int64) * 10 ** 7 + s1["post"]
+        both, i0, i1 = np.intersect1d(k0, k1, return_indices=True)
+        rel = s1["weight"][i1] / s0["weight"][i0] - 1.0
+        drops[dep] = (k0.size - both.size, float(rel.min()))
+        assert out["synapses_after"] >= out["synapses_before"] * (1 if dep == 0 else 0) and s1["level"].max() >= 1
+    assert drops[0.0][0] == 0 and drops[0.0][1] > -1e-3, drops       # none pruned, none down beyond decay
+    assert drops[1.0][0] > 0 or drops[1.0][1] < -0.01, drops          # the default replay does depress

@@ -319,3 +319,76 @@ def test_the_unindexed_tail_gives_the_same_results_as_a_reindexed_store(drive):
         assert np.array_equal(a[k], b[k])
     assert np.array_equal(sa.fdata[:, :sa.n], sb.fdata[:, :sb.n])     # eligibility too
     assert np.array_equal(va, vb)
+
+
+def _replay_net(cascade=True):
+    from spiking.plasticity import Cascade, Modulator
+    rule = STDP.ember(a_plus=0.01, w_max=1.0, modulated=True, tau_e_ms=500.0, eta=0.002,
+                      cascade=Cascade(levels=5, tau0_ms=1e9, factor=4.7) if cascade else None)
+    return Network(populations=(Population("C", 300, QUIET),),
+                   projections=(Projection("C", "C", Grow(w_create=0.004, w_prune=0.001), weight=0.0, delay_ms=1.0,
+                                           plasticity=rule),),
+                   modulators=(Modulator("dopamine", tonic=0.0),), dt_ms=1.0, seed=2)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_consolidation_depression_scale_stops_the_replay_from_lowering_weights(backend):
+    """begin_consolidation(depression=0): a replay of the reverse order (B before A, which depresses
+    A -> B) lowers no weight, while depression=1 lowers them; the scales are back after the replay."""
+    A, B = np.arange(0, 10), np.arange(50, 60)
+    learn = lambda t: A if t % 50 == 0 else (B if t % 50 == 5 else [])      # noqa: E731
+    reverse = lambda t: B if t % 50 == 0 else (A if t % 50 == 5 else [])    # noqa: E731
+    got = {}
+    for dep in (0.0, 1.0):
+        sim = Simulator(_replay_net(), backend=backend)
+        sim.set_modulator("dopamine", tonic=1.0)
+        _drive(sim, 1000, learn)
+        before = sim.synapses("C->C")
+        ab0 = before["weight"][np.isin(before["pre"], A) & np.isin(before["post"], B)]
+        assert ab0.size == 100 and np.all(ab0 > 0.004)
+        sim.begin_consolidation(depression=dep)
+        _drive(sim, 1000, reverse)
+        sim.end_consolidation()
+        after = sim.synapses("C->C")
+        ab = np.isin(after["pre"], A) & np.isin(after["post"], B)
+        got[dep] = after["weight"][ab]
+        assert sim.growing[0].rt.dep_scale is None         # the rule has no depression factor: back to none
+    assert got[0.0].size == 100 and np.all(got[0.0] >= ab0 - 1e-7)
+    assert got[1.0].mean() < ab0.mean() - 0.002
+
+
+def test_consolidation_depression_scale_is_the_same_on_numpy_and_numba():
+    A, B = np.arange(0, 10), np.arange(50, 60)
+    mixed = lambda t: A if t % 40 == 0 else (B if t % 40 in (5, 30) else [])   # noqa: E731
+    out = []
+    for backend in ("numpy", "numba"):
+        sim = Simulator(_replay_net(), backend=backend)
+        sim.set_modulator("dopamine", tonic=1.0)
+        sim.begin_consolidation(learning_rate=0.5, depression=0.25)
+        _drive(sim, 800, mixed)
+        sim.end_consolidation()
+        out.append(sim.synapses("C->C"))
+    for k in ("pre", "post", "weight", "level"):
+        assert np.array_equal(out[0][k], out[1][k]), k
+
+
+def test_consolidation_depression_needs_levels_and_a_sane_value():
+    from spiking import Pairs
+    from spiking.plasticity import Modulator
+    rule = STDP.ember(a_plus=0.01, w_max=1.0, modulated=True)        # a fixed projection, no cascade
+    net = Network(populations=(Population("C", 10, QUIET),),
+                  projections=(Projection("C", "C", Pairs((0, 1), (2, 3)), weight=0.1, delay_ms=1.0, plasticity=rule,
+                                          name="fixed"),),
+                  modulators=(Modulator("dopamine", tonic=0.0),), dt_ms=1.0, seed=2)
+    sim = Simulator(net)
+    with pytest.raises(ParameterError, match="cascade levels.*'fixed'"):
+        sim.begin_consolidation(depression=0.0)
+    sim.begin_consolidation(depression=1.0)                # no change asked: fine without levels
+    sim.end_consolidation()
+    grow = Simulator(_replay_net(cascade=False))           # a growing store keeps levels: accepted
+    grow.begin_consolidation(depression=0.0)
+    grow.end_consolidation()
+    assert grow.growing[0].rt.dep_scale is None
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ParameterError, match="depression"):
+            Simulator(_replay_net()).begin_consolidation(depression=bad)

@@ -127,6 +127,8 @@ class SubstrateConfig:
     replay_gap_ms: float = 20.0
     replay_cue: bool = True         # [D] co-stimulate the episode's labelled assemblies during replay too
     replay_rate: float = 0.001      # [D] the replay's weight updates are eta D e x this (creation is not scaled)
+    replay_depression: float = 1.0  # [D] ... and its weight decreases x this too (0: the replay only potentiates;
+                                    # docs/substrate.md, "What the replay does to the weights")
     # detection [V]/[D]
     detection_bin_s: float = 1.0
     detector: DetectorParams = field(default_factory=DetectorParams)
@@ -142,6 +144,9 @@ class SubstrateConfig:
             v = getattr(self, f.name)
             if isinstance(v, float) and not math.isfinite(v):
                 raise SubstrateError(f"SubstrateConfig.{f.name} must be finite, got {v!r}")
+        for name in ("replay_rate", "replay_depression"):
+            if not isinstance(getattr(self, name), (int, float)) or getattr(self, name) < 0:
+                raise SubstrateError(f"SubstrateConfig.{name} must be a number >= 0, got {getattr(self, name)!r}")
         if self.pool > self.sizes["concept"] // 2:
             raise SubstrateError(f"the reserved pool ({self.max_labels} labels x {self.assembly_size} cells) must fit "
                                  f"in half of the {self.sizes['concept']} concept cells at scale {self.scale}")
@@ -598,7 +603,7 @@ class Substrate:
         before = self.synapse_count()
         if not items:
             return {"synapses_before": before, "synapses_after": before, "items": 0}
-        self.sim.begin_consolidation(learning_rate=cfg.replay_rate)
+        self.sim.begin_consolidation(learning_rate=cfg.replay_rate, depression=cfg.replay_depression)
         self.sim.set_modulator("dopamine", tonic=1.0)
         try:
             for _ in range(cfg.replay_passes):
