@@ -63,6 +63,11 @@ def test_decode_bench_small_and_validation():
     assert cb["swa@64"] == cb["swa@2048"] == 32 * 2 * 2 * 8 * 4
     assert cb["softmax@2048"] / cb["softmax@64"] > 10  # grows with the context (plus the timed steps)
     assert all(r[k] > 0 for k in ("gla_ratio", "swa_ratio", "softmax_ratio"))
+    # end to end: the whole hybrid model's caches do not grow with the context; the all-softmax model's do
+    assert cb["e2e_hybrid@64"] == cb["e2e_hybrid@2048"]
+    assert cb["e2e_softmax@2048"] / cb["e2e_softmax@64"] > 10
+    assert r["e2e_hybrid_ratio"] > 0 and r["e2e_softmax_ratio"] > 0
+    assert "e2e_hybrid" in attention_decode.format_table(r, cfg)
 
 
 @pytest.mark.slow
