@@ -210,7 +210,7 @@ def run(cfg: LMRunConfig, progress: bool = True, log=print) -> dict:
     train_data, val_data, corpus = load_corpus(cfg.corpus_bytes, cfg.val_frac)
     vb = val_batches(val_data, cfg)
     N, S = cfg.steps, cfg.short_steps
-    total = N + S + N + S + cfg.ste_steps
+    total = N + S + N + S + 2 * cfg.ste_steps
     bar = None
     if progress:
         from tqdm import tqdm
@@ -244,12 +244,17 @@ def run(cfg: LMRunConfig, progress: bool = True, log=print) -> dict:
     int8_k3, _ = spiked_eval(conv, vb, 3.0, QuantConfig())
     int8_only, _ = spiked_eval(conv, vb, None, QuantConfig())
 
-    ste = None
+    ste = ste_float = None
     if cfg.ste_steps:
         m = copy.deepcopy(conv)
         set_spiking(m, cfg.ste_k)
         curves["ste"] = train(m, train_data, cfg, cfg.ste_steps, cfg.ste_lr, cfg.seed + 5, bar, "STE k=3")
         ste, _ = spiked_eval(m, vb, cfg.ste_k)
+        del m
+        # the two-sided comparison: the float model trained for the same steps, lr and batches
+        m = copy.deepcopy(conv)
+        curves["ste_float"] = train(m, train_data, cfg, cfg.ste_steps, cfg.ste_lr, cfg.seed + 5, bar, "float, same steps")
+        ste_float = evaluate(m, vb)
         del m
     if bar is not None:
         bar.close()
@@ -267,8 +272,9 @@ def run(cfg: LMRunConfig, progress: bool = True, log=print) -> dict:
         "converted_int8": ppl(int8_only),
         "spiked_int8_k3": ppl(int8_k3),
         "ste_k3": None if ste is None else ppl(ste),
+        "ste_float_same_steps": None if ste_float is None else ppl(ste_float),
         "val_loss": {**val, **{f"spiked_{k}": v for k, v in spiked.items()}, "spiked_int8_k3": int8_k3,
-                     **({"ste_k3": ste} if ste is not None else {})},
+                     **({"ste_k3": ste, "ste_float_same_steps": ste_float} if ste is not None else {})},
         "sparsity": sparsity,
         "corpus": corpus,
         "config": {**asdict(cfg), "ks": list(cfg.ks)},
@@ -302,7 +308,11 @@ def summarize_checks(r: dict) -> dict:
     }
     if r.get("ste_k3") is not None:
         out["ste_k3_over_float"] = r["ste_k3"] / conv
-        out["ste_within_1pct"] = r["ste_k3"] <= 1.01 * conv
+        out["ste_within_1pct"] = r["ste_k3"] <= 1.01 * conv          # one-sided, against the float model before
+    if r.get("ste_float_same_steps") is not None:
+        # two-sided, against the float model fine-tuned for the same steps: neither better nor worse by > 1 %
+        out["ste_k3_over_float_same_steps"] = r["ste_k3"] / r["ste_float_same_steps"]
+        out["ste_within_1pct_two_sided"] = abs(out["ste_k3_over_float_same_steps"] - 1.0) <= 0.01
     return out
 
 
@@ -341,6 +351,9 @@ def format_table(r: dict) -> str:
     if "ste_k3_over_float" in c:
         out.append("STE: spiked k=3 after fine-tune / float converted = {:.4f} (within 1%: {})".format(
             c["ste_k3_over_float"], c["ste_within_1pct"]))
+    if "ste_k3_over_float_same_steps" in c:
+        out.append("STE: spiked k=3 / float fine-tuned for the same steps = {:.4f} (within +-1%: {})".format(
+            c["ste_k3_over_float_same_steps"], c["ste_within_1pct_two_sided"]))
     out.append(f"elapsed {r['elapsed_s']:.0f} s")
     return "\n".join(out)
 

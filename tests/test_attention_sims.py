@@ -41,6 +41,11 @@ def test_tiny_lm_run_end_to_end():
     assert set(r["spiked"]) == set(r["sparsity_T3"]) == {"2", "3", "4", "8"}
     assert r["sparsity_T3"]["2"] > r["sparsity_T3"]["3"] > r["sparsity_T3"]["4"] > r["sparsity_T3"]["8"]
     assert len(r["_curves"]["baseline"]) == 6 and len(r["_curves"]["converted"]) == 1
+    # the STE comparison is two-sided, against the float model fine-tuned for the same steps
+    assert math.isfinite(r["ste_float_same_steps"]) and len(r["_curves"]["ste_float"]) == 2
+    c = r["checks"]
+    assert c["ste_k3_over_float_same_steps"] == pytest.approx(r["ste_k3"] / r["ste_float_same_steps"])
+    assert c["ste_within_1pct_two_sided"] == (abs(c["ste_k3_over_float_same_steps"] - 1) <= 0.01)
     text = spiking_lm.format_table(r)
     assert "spiked k=3" in text and "checks:" in text
     json.dumps({k: v for k, v in r.items() if not k.startswith("_")})
