@@ -39,7 +39,7 @@ ROWS = (
     ("R4", "reach_outs (naming a person and a topic)", ("R4", "reach_outs_naming_person_and_topic")),
     ("R5", "impulse-triggered actions in 3 days", ("R5", "actions")),
     ("R5", "significant impulses", ("R5", "impulses")),
-    ("R6", "detections in the 15 min after session 1", ("R6", "detections_15min")),
+    ("R6", "detections in the 15 min after session 1, before its replay", ("R6", "detections_15min")),
     ("R7", "synapses after session 1", ("R7", "after_session_1")),
     ("R7", "first replay: factor", ("R7", "first_replay_factor")),
     ("R7", "night 1 replay: growth", ("R7", "nightly_growth", 0)),
