@@ -157,14 +157,11 @@ def run(cfg: DecodeBenchConfig, progress: bool = True) -> dict:
                     fn()
                     times[key].append(time.perf_counter() - t0)
     med = {key: statistics.median(v) for key, v in times.items()}
+    kinds = dict.fromkeys(k for k, _ in cases)          # gla, swa, softmax, then the e2e_* layouts
     out = {
-        "gla_ratio": med[("gla", cfg.long)] / med[("gla", cfg.short)],
-        "swa_ratio": med[("swa", cfg.long)] / med[("swa", cfg.short)],
-        "softmax_ratio": med[("softmax", cfg.long)] / med[("softmax", cfg.short)],
+        **{f"{k}_ratio": med[(k, cfg.long)] / med[(k, cfg.short)] for k in kinds},
         "median_us": {f"{k}@{L}": round(v * 1e6, 2) for (k, L), v in med.items()},
         "cache_bytes": {f"{k}@{L}": nb() for (k, L), (_, nb) in cases.items()},
-        **{f"{k}_ratio": med[(k, cfg.long)] / med[(k, cfg.short)] for k in sorted({k for k, _ in med})
-           if k.startswith("e2e_")},
         "steps_per_case": len(next(iter(times.values()))),
         "config": {"heads": cfg.heads, "head_dim": cfg.head_dim, "window": cfg.window, "short": cfg.short,
                    "long": cfg.long, "threads": cfg.threads},
@@ -177,7 +174,7 @@ def format_table(res: dict, cfg: DecodeBenchConfig) -> str:
              f"{cfg.threads} thread(s), median of {res['steps_per_case']} steps",
              f"{'kind':<13}{'us @ ' + str(cfg.short):>14}{'us @ ' + str(cfg.long):>14}{'ratio':>9}"
              f"{'cache MiB @ ' + str(cfg.short):>20}{'cache MiB @ ' + str(cfg.long):>20}"]
-    for kind in ("gla", "swa", "softmax") + tuple(f"e2e_{k}" for k in (cfg.e2e_layouts if cfg.end_to_end else ())):
+    for kind in dict.fromkeys(k.split("@")[0] for k in res["median_us"]):
         a, b = res["median_us"][f"{kind}@{cfg.short}"], res["median_us"][f"{kind}@{cfg.long}"]
         ca, cb = res["cache_bytes"][f"{kind}@{cfg.short}"], res["cache_bytes"][f"{kind}@{cfg.long}"]
         lines.append(f"{kind:<13}{a:>14.1f}{b:>14.1f}{res[kind + '_ratio']:>9.2f}{ca / 2**20:>20.3f}{cb / 2**20:>20.3f}")

@@ -400,17 +400,15 @@ class Simulator:
         d = float(depression)
         if not math.isfinite(d) or d < 0:
             raise ParameterError(f"begin_consolidation: depression must be finite and >= 0, got {depression!r}")
-        runtimes = list(self.plastic.values()) + [st.rt for st in self.growing.values()]
+        self._saved_dep_scales = []
         if d != 1.0:
             # a growing store keeps a level per synapse always; a fixed plastic projection only with a cascade
-            bare = [self.net.projections[pi].name or f"projection {pi}" for pi, rt in self.plastic.items()
+            bare = [self.projections[pi][0].label for pi, rt in self.plastic.items()
                     if rt.rule.modulated and rt.rule.cascade is None]
             if bare:
                 raise ParameterError(f"begin_consolidation: depression != 1 needs cascade levels, and {bare[0]!r} "
                                      "has no cascade")
-        self._saved_dep_scales = []
-        if d != 1.0:
-            for rt in runtimes:
+            for rt in self._runtimes():
                 if not rt.rule.modulated:
                     continue
                 c = rt.rule.cascade
@@ -425,6 +423,10 @@ class Simulator:
         for st in self.growing.values():
             st.arrays()["potentiated"][:] = 0
             st.rt.track = True
+
+    def _runtimes(self) -> list:
+        """The plasticity runtimes: fixed plastic projections, then growing stores."""
+        return list(self.plastic.values()) + [st.rt for st in self.growing.values()]
 
     def end_consolidation(self) -> None:
         for st in self.growing.values():
@@ -441,7 +443,7 @@ class Simulator:
             pot = self.backend.to_host(rt.a["potentiated"]).astype(np.int64)
             self.backend.write(rt.a["level"], np.minimum(lv + pot, c.levels - 1).astype(np.uint8))
             rt.a["potentiated"][:] = 0
-        for rt in list(self.plastic.values()) + [st.rt for st in self.growing.values()]:
+        for rt in self._runtimes():
             rt.track = False
         for rt, dep in self._saved_dep_scales:
             rt.dep_scale = dep

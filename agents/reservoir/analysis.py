@@ -67,6 +67,12 @@ def pearson_fit(x, y) -> dict:
     return {"r": r, "slope": float(slope), "intercept": float(icpt)}
 
 
+def bumps(timing: Timing, centres_ms=(300.0, 600.0, 900.0), sigma_ms=40.0) -> np.ndarray:
+    """Gaussian bumps of elapsed time since the cue, one column per centre: (trial_rows, len(centres))."""
+    t = np.arange(timing.trial_rows) * timing.sample_ms
+    return np.stack([np.exp(-0.5 * ((t - c) / sigma_ms) ** 2) for c in centres_ms], axis=1)
+
+
 def bump_decoding(Z, timing: Timing, centres_ms=(300.0, 600.0, 900.0), sigma_ms=40.0, ridge=1.0,
                   chunk_ms=10.0) -> dict:
     """Check 1: ridge decoding of Gaussian bumps from a cue-only trajectory.  Time is cut into
@@ -75,7 +81,7 @@ def bump_decoding(Z, timing: Timing, centres_ms=(300.0, 600.0, 900.0), sigma_ms=
     P, T = timing.pre_rows, timing.trial_rows
     X = Z[P:P + T]
     t = np.arange(T) * timing.sample_ms
-    Y = np.stack([np.exp(-0.5 * ((t - c) / sigma_ms) ** 2) for c in centres_ms], axis=1)
+    Y = bumps(timing, centres_ms, sigma_ms)
     chunk = (t // chunk_ms).astype(int)
     train = chunk % 2 == 0
     test = ~train
@@ -88,12 +94,6 @@ def bump_decoding(Z, timing: Timing, centres_ms=(300.0, 600.0, 900.0), sigma_ms=
     # peak error: held-out predictions only can miss the peak sample, so use the full prediction
     errs = [float(abs(t[np.argmax(pred[:, i])] - c)) for i, c in enumerate(centres_ms)]
     return {"r2_heldout": r2, "peak_error_ms": errs}
-
-
-def bumps(timing: Timing, centres_ms=(300.0, 600.0, 900.0), sigma_ms=40.0) -> np.ndarray:
-    """Gaussian bumps of elapsed time since the cue, one column per centre: (trial_rows, len(centres))."""
-    t = np.arange(timing.trial_rows) * timing.sample_ms
-    return np.stack([np.exp(-0.5 * ((t - c) / sigma_ms) ** 2) for c in centres_ms], axis=1)
 
 
 def trial_decoding(train, test, timing: Timing, centres_ms=(300.0, 600.0, 900.0), sigma_ms=40.0, ridge=1.0,
