@@ -111,6 +111,9 @@ class Simulator:
         self._injected: dict[int, list] = defaultdict(list)
         self.timers = defaultdict(float)
         self.profile = False
+        self.block_runs = True    # run stretches that need no Python between steps as one call (spiking.blocks)
+        from .blocks import BlockRunner
+        self._blocks = BlockRunner(self)
 
     # -- construction ---------------------------------------------------------
     def _setup(self, built: BuiltNetwork):
@@ -542,8 +545,7 @@ class Simulator:
         try:
             while done < n_steps:
                 m = min(chunk, n_steps - done)
-                for _ in range(m):
-                    self.step()
+                self._blocks.steps(m)
                 done += m
                 self.check_finite()
                 if bar is not None:

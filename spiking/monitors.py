@@ -32,6 +32,11 @@ class Monitor:
     def record(self, sim) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    # A monitor that also has ``record_block(sim, t0, counts, off, idx)`` takes the spikes of the
+    # steps t0 .. t0 + len(counts) - 1 at once (step t0 + k's spikes are idx[off[k]:off[k + 1]]),
+    # with exactly the result of ``record`` after each of those steps; the engine then runs such
+    # stretches as one compiled call (``spiking.blocks``). Monitors without it keep the steps.
+
 
 class SpikeCounts(Monitor):
     def __init__(self, population: str):
@@ -46,6 +51,10 @@ class SpikeCounts(Monitor):
         g = self._g
         if g.n:
             self._be.count_spikes(self._counts, g.spikes, g.n)
+
+    def record_block(self, sim, t0, counts, off, idx):
+        if off[-1]:
+            self._be.count_spikes(self._counts, idx, int(off[-1]))
 
     @property
     def counts(self) -> np.ndarray:
@@ -74,10 +83,30 @@ class SpikeTrains(Monitor):
             self._i.append(idx.astype(np.int32))
             self._t.append(np.full(idx.size, sim.t, dtype=np.int64))
             if self.window_ms is not None:
-                w = self.window_ms / self._dt
-                if sim.t - self._t[0][0] > 2 * w:   # amortised: trim when twice the window is held
-                    keep = next(j for j, tt in enumerate(self._t) if sim.t - tt[0] < w)
-                    del self._t[:keep], self._i[:keep]
+                self._trim(sim.t)
+
+    def _trim(self, now):
+        w = self.window_ms / self._dt
+        if now - self._t[0][0] > 2 * w:   # amortised: trim when twice the window is held
+            keep = next((j for j, tt in enumerate(self._t) if now - tt[0] < w), len(self._t) - 1)
+            del self._t[:keep], self._i[:keep]
+
+    def record_block(self, sim, t0, counts, off, idx):
+        n = len(counts)
+        self._now = t0 + n - 1
+        tot = int(off[-1])
+        if not tot:
+            return
+        i = np.array(idx[:tot], np.int32)
+        t = np.repeat(np.arange(t0, t0 + n, dtype=np.int64), counts)
+        if self.neurons is not None:
+            keep = np.isin(i, self.neurons)
+            i, t = i[keep], t[keep]
+        if i.size:
+            self._i.append(i)
+            self._t.append(t)
+            if self.window_ms is not None:
+                self._trim(self._now)
 
     def _trimmed(self):
         if self.window_ms is None or not self._t:
@@ -121,6 +150,20 @@ class _Bins:
             self.cur, self.filled = b, 0
         self.filled += 1
         return b % self.cap, new
+
+    def segments(self, t0: int, n: int) -> list:
+        """``at`` for the steps t0 .. t0 + n - 1 at once, one entry per bin they touch:
+        (ring row, whether the bin starts there, rows skipped before it, first step k, last k + 1)."""
+        out = []
+        k = 0
+        while k < n:
+            t = t0 + k
+            row, new = self.at(t)
+            m = min(n - k, self.t0 + (self.cur + 1) * self.per - t)
+            self.filled += m - 1
+            out.append((row, new, self.skipped, k, k + m))
+            k += m
+        return out
 
     def complete(self) -> tuple[int, int]:
         """[first, last + 1) indices of the complete bins still held."""
@@ -172,6 +215,16 @@ class PopulationRate(Monitor):
             self._ring[row] = self._g.n
         else:
             self._ring[row] += self._g.n
+
+    def record_block(self, sim, t0, counts, off, idx):
+        for row, new, skipped, lo, hi in self._bins.segments(t0, len(counts)):
+            if skipped.size:
+                self._ring[skipped] = 0
+            c = int(counts[lo:hi].sum())
+            if new:
+                self._ring[row] = c
+            else:
+                self._ring[row] += c
 
     @property
     def counts(self) -> np.ndarray:
@@ -279,6 +332,17 @@ class GroupCounts(Monitor):
         g = self._g
         if g.n and self.labels:
             self._be.count_groups(r, g.spikes, g.n, self._ptr, self._grp)
+
+    def record_block(self, sim, t0, counts, off, idx):
+        for row, new, skipped, lo, hi in self._bins.segments(t0, len(counts)):
+            for k in skipped:
+                self._be.write(self._ring[int(k)], self._zero)
+            r = self._ring[row]
+            if new:
+                self._be.write(r, self._zero)
+            a, b = int(off[lo]), int(off[hi])
+            if b > a and self.labels:
+                self._be.count_groups(r, idx[a:b], b - a, self._ptr, self._grp)
 
     @property
     def sizes(self) -> np.ndarray:

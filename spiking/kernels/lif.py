@@ -165,7 +165,8 @@ def _make_lif_step(use_rise: bool, parallel: bool = False):
     return step
 
 
-_LIF_STEPS: dict = {}
+# every variant, made at import (making a dispatcher compiles nothing): the block loop calls them by name
+_LIF_STEPS: dict = {(r, par): _make_lif_step(r, par) for r in (False, True) for par in (False, True)}
 
 
 def lif_step(s: LIFState, p: LIFParams, pulse, cur, scratch, zx, zr, parallel=False, skey=None):

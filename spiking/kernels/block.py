@@ -1,0 +1,157 @@
+"""Many steps in one call: the engine's per-step schedule for LIF networks, compiled as one loop.
+
+``Simulator.step`` costs a few microseconds of Python per population, projection and monitor
+and per numba dispatch; a 1 ms step of EMBER's five populations spent more time there than in
+the neurons themselves. ``block_run`` runs up to ``n`` steps of the same schedule without
+returning to Python, calling the very kernels ``step`` calls, in the same order, with the same
+arguments, so every spike and every float sum is identical (``tests/test_block.py``):
+
+1. each LIF population's fused step (noise words, integrate, threshold, deliver, reset) on ring
+   row ``t % R``;
+2. the spike history of populations that keep one;
+3. the projections in their built order: a static one writes its spikes into row
+   ``(t + delay) % R`` of its target (uniform weight, per-synapse weights, or per-synapse
+   delays); the growing store (at most one, three-factor, dopamine at 0) decays its traces,
+   potentiates on post spikes, transmits and depresses on arrivals;
+4. the eligibility's deferred decay (``PlasticRuntime.defer_decay``);
+5. each population's spikes of the step appended to a record buffer, from which the monitors
+   take what they need after the call (``Monitor.record_block``).
+
+What the loop does not do, the engine keeps out of a block (``spiking/blocks.py``): sources that
+fire, injected spikes, current steps, the once-a-second cascade decay and housekeeping, a
+modulator above 0 (learning and creation), fixed plastic projections, Izhikevich populations.
+The loop stops early, returning the steps done, when a record buffer could overflow.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numba.extending import register_jitable
+
+from .growth import growing_post, growing_pre, trace_decay
+from .lif import _LIF_STEPS
+from .propagate import propagate, propagate_delays, propagate_uniform
+from .rng import step_key
+from .stdp import trace_scale
+
+PROJ_STATIC, PROJ_UNIFORM, PROJ_DELAYS, PROJ_STORE = 0, 1, 2, 3
+_STEP_SERIAL, _STEP_SERIAL_RISE = _LIF_STEPS[(False, False)], _LIF_STEPS[(True, False)]
+_STEP_PARALLEL, _STEP_PARALLEL_RISE = _LIF_STEPS[(False, True)], _LIF_STEPS[(True, True)]
+
+
+@register_jitable
+def _lif_step(variant, skey, fill, s, p, pulse, cur, scratch, zx, zr):
+    """The compiled LIF step of one variant (0 serial, 1 serial with rise, 2 parallel, 3 parallel
+    with rise): module-level dispatchers, so that the block loop caches across processes."""
+    if variant == 0:
+        return _STEP_SERIAL(skey, fill, s, p, pulse, cur, scratch, zx, zr)
+    if variant == 1:
+        return _STEP_SERIAL_RISE(skey, fill, s, p, pulse, cur, scratch, zx, zr)
+    if variant == 2:
+        return _STEP_PARALLEL(skey, fill, s, p, pulse, cur, scratch, zx, zr)
+    return _STEP_PARALLEL_RISE(skey, fill, s, p, pulse, cur, scratch, zx, zr)
+
+
+@njit(cache=True)
+def block_run(variant, t0, n, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr,
+              hist_on, hists, hist_ns,
+              kinds, pre_g, post_g, tgt, delay, uw, indptr, indices, weights, delays,
+              st_arrays, st_idx, st_f, st_b, st_i, pending, e_decay,
+              rec_n, rec_idx, rec_fill, last_n):
+    """Steps t0 .. t0 + n - 1 (fewer if a record buffer is full: returns (steps done, pending)).
+
+    Per population g: ``S[g]``/``P[g]`` its state and parameter records, ``keys[g]`` its noise
+    stream key, ``pulse_rings[g]``/``cur_rings[g]`` its rings, ``scratch[g]`` its work arrays
+    (spikes land in ``scratch[g].spikes``); ``rec_n[g, k]`` receives the spike count of step
+    t0 + k and ``rec_idx[g]`` the spikes from ``rec_fill[g]`` on; ``last_n[g]`` the count of
+    the last step done. Per projection p: its kind, pre and post population, target ring
+    (0 pulse, 1 current), delay in steps, and arrays (unused ones are length-1 dummies). The
+    store: ``st_arrays`` = (pre, post, w, elig, frozen, potentiated, x_pre, x_post, mark),
+    ``st_idx`` = (in_ptr, in_idx, out_ptr, out_idx), ``st_f`` = (a_minus, a_plus, w_min,
+    w_max, pre_decay, post_decay) float32, ``st_b`` = (nearest, soft, modulated),
+    ``st_i`` = (tail_start, n, delay)."""
+    ng = len(S)
+    npj = kinds.shape[0]
+    s_pre, s_post, s_w, s_elig, s_frozen, s_pot, x_pre, x_post, mark = st_arrays
+    in_ptr, in_idx, out_ptr, out_idx = st_idx
+    a_minus, a_plus, w_min, w_max, pre_decay, post_decay = st_f
+    nearest, soft, modulated = st_b
+    tail_start, n_syn, st_delay = st_i
+    done = 0
+    for k in range(n):
+        room = True
+        for g in range(ng):
+            if rec_fill[g] + S[g].v.shape[0] > rec_idx[g].shape[0]:
+                room = False
+        if not room:
+            break
+        t = t0 + k
+        # 1. populations
+        for g in range(ng):
+            row = t % pulse_rings[g].shape[0]
+            if noisy[g]:
+                last_n[g] = _lif_step(variant, step_key(keys[g], np.uint64(t)), True, S[g], P[g], pulse_rings[g][row],
+                                     cur_rings[g][row], scratch[g], zx, zr)
+            else:
+                last_n[g] = _lif_step(variant, np.uint64(0), False, S[g], P[g], pulse_rings[g][row],
+                                     cur_rings[g][row], scratch[g], zx, zr)
+        # 2. spike histories
+        for g in range(ng):
+            if hist_on[g]:
+                h = hists[g]
+                r = t % h.shape[0]
+                sp = scratch[g].spikes
+                for q in range(last_n[g]):
+                    h[r, q] = sp[q]
+                hist_ns[g][r] = last_n[g]
+        # 3. projections, in the built order
+        inv = np.float32(1.0 / pending)
+        for p in range(npj):
+            a, b = pre_g[p], post_g[p]
+            ring = pulse_rings[b] if tgt[p] == 0 else cur_rings[b]
+            kind = kinds[p]
+            if kind == PROJ_STORE:
+                row1 = ring[(t + 1) % ring.shape[0]]
+                trace_decay(x_post, post_decay)
+                if last_n[b]:
+                    growing_post(scratch[b].spikes, last_n[b], in_ptr, in_idx, tail_start, n_syn, s_post,
+                                 s_pre, s_w, x_pre, x_post, a_minus, nearest, w_min, w_max, soft, s_frozen,
+                                 modulated, s_elig, inv, s_pot, mark)
+                trace_decay(x_pre, pre_decay)
+                src = t + 1 - st_delay
+                if src >= 0:
+                    h = hists[a]
+                    rr = src % h.shape[0]
+                    if hist_ns[a][rr]:
+                        growing_pre(h[rr], hist_ns[a][rr], out_ptr, out_idx, tail_start, n_syn, s_pre, s_post,
+                                    s_w, row1, x_pre, x_post, post_decay, a_plus, nearest, w_min, w_max, soft,
+                                    s_frozen, modulated, s_elig, inv, mark)
+                continue
+            if last_n[a] == 0:
+                continue
+            sp = scratch[a].spikes
+            if kind == PROJ_UNIFORM:
+                propagate_uniform(sp, last_n[a], indptr[p], indices[p], uw[p],
+                                  ring[(t + delay[p]) % ring.shape[0]])
+            elif kind == PROJ_STATIC:
+                propagate(sp, last_n[a], indptr[p], indices[p], weights[p], ring[(t + delay[p]) % ring.shape[0]])
+            else:
+                propagate_delays(sp, last_n[a], indptr[p], indices[p], weights[p], delays[p], ring, t)
+        # 4. the eligibility's deferred decay (dopamine is 0 throughout a block)
+        if modulated:
+            pending *= e_decay
+            if pending < 1e-30:
+                trace_scale(s_elig, np.float32(pending))
+                pending = 1.0
+        # 5. what the monitors take
+        for g in range(ng):
+            m = last_n[g]
+            rec_n[g, k] = m
+            sp = scratch[g].spikes
+            f = rec_fill[g]
+            buf = rec_idx[g]
+            for q in range(m):
+                buf[f + q] = sp[q]
+            rec_fill[g] = f + m
+        done = k + 1
+    return done, pending
