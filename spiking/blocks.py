@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels.block import PROJ_DELAYS, PROJ_STATIC, PROJ_STORE, PROJ_UNIFORM, block_run
+from .kernels.block import PROJ_DELAYS, PROJ_NONE, PROJ_STATIC, PROJ_STORE, PROJ_UNIFORM, block_run
 
 MAX_BLOCK = 1000   # steps per call: the record buffers hold 8 spikes per neuron, plenty at any rate a block sees
 _F32 = np.float32
@@ -156,6 +156,10 @@ class BlockRunner:
                 ptrs.append(arr["indptr"]); idxs.append(arr["indices"])
                 wts.append(arr["weights"] if kind != PROJ_UNIFORM else _dummy(np.float32))
                 dls.append(arr["delays"] if kind == PROJ_DELAYS else _dummy(np.int16))
+        kinds.append(PROJ_NONE)   # a placeholder, so that no tuple is empty
+        pre_g.append(0); post_g.append(0); tgt.append(0); delay.append(1); uw.append(0.0)
+        ptrs.append(_dummy(np.int64)); idxs.append(_dummy(np.int32)); wts.append(_dummy(np.float32))
+        dls.append(_dummy(np.int16))
         if store is not None:
             st, rt = store, store.rt
             r = st.rule

@@ -94,6 +94,20 @@ def test_block_run_fills_its_buffers_and_goes_on():
     assert ma[0].indices.size > 8 * 600
 
 
+def test_population_alone():
+    """No projection at all (the neurons-and-noise-only idle network)."""
+    runs = []
+    for block in (False, True):
+        sim = Simulator(Network(populations=(Population("idle", 500, LIF(noise_sigma=0.4)),), dt_ms=1.0, seed=2),
+                        backend="numba")
+        sim.block_runs = block
+        c = sim.add_monitor(SpikeCounts("idle"))
+        sim.run(700.0, progress=False)
+        runs.append((sim, c.counts))
+    assert runs[1][1].sum() > 0 and np.array_equal(runs[0][1], runs[1][1])
+    _same_state(runs[0][0], runs[1][0])
+
+
 def test_why_not():
     sim = Simulator(_net(), backend="numba")
     assert sim._blocks.why_not() is None

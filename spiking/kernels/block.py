@@ -34,7 +34,7 @@ from .propagate import propagate, propagate_delays, propagate_uniform
 from .rng import step_key
 from .stdp import trace_scale
 
-PROJ_STATIC, PROJ_UNIFORM, PROJ_DELAYS, PROJ_STORE = 0, 1, 2, 3
+PROJ_STATIC, PROJ_UNIFORM, PROJ_DELAYS, PROJ_STORE, PROJ_NONE = 0, 1, 2, 3, 4   # NONE: a placeholder (no tuple is empty)
 _STEP_SERIAL, _STEP_SERIAL_RISE = _LIF_STEPS[(False, False)], _LIF_STEPS[(True, False)]
 _STEP_PARALLEL, _STEP_PARALLEL_RISE = _LIF_STEPS[(False, True)], _LIF_STEPS[(True, True)]
 
@@ -110,6 +110,8 @@ def block_run(variant, t0, n, keys, noisy, S, P, pulse_rings, cur_rings, scratch
             a, b = pre_g[p], post_g[p]
             ring = pulse_rings[b] if tgt[p] == 0 else cur_rings[b]
             kind = kinds[p]
+            if kind == PROJ_NONE:
+                continue
             if kind == PROJ_STORE:
                 row1 = ring[(t + 1) % ring.shape[0]]
                 trace_decay(x_post, post_decay)
