@@ -119,7 +119,8 @@ def test_why_not():
     assert Simulator(_net(), backend="numpy")._blocks.why_not() == "backend 'numpy'"
 
 
-def test_ember_idle_in_blocks_is_identical():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_ember_idle_in_blocks_is_identical(threads):
     """EMBER's substrate after the AC6 dialogue: idle with impulse detection runs in blocks
     (dopamine at 0), and the lateral store, traces, eligibility, detector bins and impulses are
     those of the step-by-step run."""
@@ -128,7 +129,7 @@ def test_ember_idle_in_blocks_is_identical():
     d = json.load(open(os.path.join(os.path.dirname(__file__), "..", "agents", "ember", "data", "dialogue_ac6.json")))
     runs = []
     for block in (False, True):
-        sub = Substrate(SubstrateConfig.at_scale(0.01, 0), backend="numba", encoder=HashingEmbedder())
+        sub = Substrate(SubstrateConfig.at_scale(0.01, 0), backend="numba", threads=threads, encoder=HashingEmbedder())
         sub.sim.block_runs = block
         for i, m in enumerate(d["messages"][:4], 1):
             sub.present(m["text"], m["labels"], kinds=d["kinds"], message_id=i)

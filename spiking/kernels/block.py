@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
-from .growth import growing_post, growing_pre, trace_decay
+from .growth import growing_post, growing_pre, trace_decay, trace_decay_parallel
 from .lif import _LIF_STEPS
 from .propagate import propagate, propagate_delays, propagate_uniform
 from .rng import step_key
@@ -114,12 +114,18 @@ def block_run(variant, t0, n, keys, noisy, S, P, pulse_rings, cur_rings, scratch
                 continue
             if kind == PROJ_STORE:
                 row1 = ring[(t + 1) % ring.shape[0]]
-                trace_decay(x_post, post_decay)
+                if variant >= 2:
+                    trace_decay_parallel(x_post, post_decay)
+                else:
+                    trace_decay(x_post, post_decay)
                 if last_n[b]:
                     growing_post(scratch[b].spikes, last_n[b], in_ptr, in_idx, tail_start, n_syn, s_post,
                                  s_pre, s_w, x_pre, x_post, a_minus, nearest, w_min, w_max, soft, s_frozen,
                                  modulated, s_elig, inv, s_pot, mark)
-                trace_decay(x_pre, pre_decay)
+                if variant >= 2:
+                    trace_decay_parallel(x_pre, pre_decay)
+                else:
+                    trace_decay(x_pre, pre_decay)
                 src = t + 1 - st_delay
                 if src >= 0:
                     h = hists[a]

@@ -10,7 +10,7 @@ These kernels are pure loops over flat arrays, numba-compiled on every CPU backe
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .stdp import _bounded   # the one weight-bound rule of the CPU kernels
 
@@ -31,6 +31,16 @@ def trace_decay(x, factor):
     for i in range(x.shape[0]):
         v = x[i] * factor
         x[i] = v if v >= TRACE_FLOOR else np.float32(0.0)
+
+
+@njit(cache=True, parallel=True)
+def trace_decay_parallel(x, factor):
+    """``trace_decay`` over threads, in blocks (each element's result is the same)."""
+    nb = (x.shape[0] + 8191) // 8192
+    for b in prange(nb):
+        for i in range(b * 8192, min(x.shape[0], (b + 1) * 8192)):
+            v = x[i] * factor
+            x[i] = v if v >= TRACE_FLOOR else np.float32(0.0)
 
 
 @njit(cache=True)
