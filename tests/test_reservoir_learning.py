@@ -144,3 +144,52 @@ def test_force_learner_equals_sequential_rls(rng):
                 rls.update(Z[P - Lr + t], s[t])
         w, _ = fl.solve(trials, len(trials), reset_at=reset, which=("when",))
         np.testing.assert_allclose(w, rls.phi[:, 0], rtol=1e-6, atol=1e-8)
+
+
+def _toy_task_with_iti(rng, D=60, tail=30):
+    """One cue (p = 0.5) whose ITI rows resemble its event window (the worst case for learning in
+    the ITI against zero targets): pre 5 rows, trial 40, ITI ``tail``."""
+    task = Task("toy-iti", (Cue("c1", (20.0,), (1.0,), 0.5, (("A", 1.0),)),), trial_ms=40.0, pulse_ms=5.0,
+                block_trials=(2000,))
+    timing = Timing.make(task, pre_ms=5.0, sample_ms=1.0, lead_ms=5.0, tail_ms=float(tail))
+    base = rng.standard_normal((45 + tail, D))
+    win = timing.pre_rows - timing.lead_rows + timing.window(20.0)
+    base[45:] = base[win].mean(axis=0) + 0.3 * rng.standard_normal((tail, D))
+    Zs = {}
+    for key in task.trajectory_keys():
+        Z = base.copy()
+        if key[1] is not None:
+            Z[5 + 25:] += 0.5 * rng.standard_normal((45 + tail - 30, D))
+        Z[:, -1] = 1.0
+        Zs[key] = Z
+    return task, Zs, timing
+
+
+def test_gate_signal():
+    from agents.reservoir.learning import gate_signal
+    task = Task("t", (Cue("c1", (20.0,), (1.0,), 0.5, (("A", 1.0),)),), trial_ms=40.0, pulse_ms=5.0,
+                block_trials=(10,))
+    timing = Timing.make(task, pre_ms=5.0, sample_ms=1.0, lead_ms=5.0, tail_ms=20.0)
+    g = gate_signal(LearnConfig(gate="trace", gate_tau_ms=5.0), timing)
+    assert g.size == 60 and np.all(g[:40] == 1.0)
+    np.testing.assert_allclose(g[40:], np.exp(-np.arange(1, 21) / 5.0))
+    assert np.all(gate_signal(LearnConfig(gate="always"), timing) == 1.0)
+    assert gate_signal(LearnConfig(gate="trial"), timing).size == 40       # the old rule: the ITI unseen
+    assert not np.any(gate_signal(LearnConfig(gate="zero"), timing))
+    with pytest.raises(Exception, match="gate_tau_ms"):
+        LearnConfig(gate_tau_ms=0.0)
+
+
+def test_trace_gate_keeps_the_amplitude_where_learning_in_the_iti_drifts(rng):
+    """With every ITI step seen, the trace gate keeps the "when" amplitude at p; held at 1 through
+    the ITI (the ablation), learning against the ITI's zero targets pulls it away."""
+    from agents.reservoir.analysis import window_mean_vector
+    task, Zs, timing = _toy_task_with_iti(rng)
+    trials = task.sample_trials(np.random.default_rng(4))
+    amp = {}
+    for gate in ("trace", "always"):
+        lc = LearnConfig(gate=gate, gate_tau_ms=3.0, what_mode="none", weight_avg_trials=500)
+        r = run_three_factor(task, trials, Zs, timing, lc, 60.0)
+        amp[gate] = float(r.when_avg[0] @ window_mean_vector(Zs[("c1", None, None)], timing, 20.0))
+    assert abs(amp["trace"] - 0.5) < 0.1, amp
+    assert amp["always"] < amp["trace"] - 0.1, amp

@@ -93,10 +93,15 @@ class LearnConfig:
     what_mode: str = "offline"        # "offline" (replay of buffered event windows after the trial),
                                       # "online" (ablation: same rule during the trial), "none"
     what_coding: str = "centred"      # "centred" one-hot on event windows, or "uncentred" time-locked s_k(t)
-    gate: str = "trial"               # "trial": A_when = 1 in the trial, 0 in the ITI; "always": also
-                                      # learns in the ITI against zero targets (ablation); "zero": A = 0
+    gate: str = "trace"               # A_when(t): "trace" (the model's): a neuromodulatory trace the cue
+                                      # opens and the end of the trial's outcome period closes: 1 from the
+                                      # cue to trial_ms, then exp(-t_iti / gate_tau_ms) through the simulated
+                                      # ITI; "trial": 1 in the trial, 0 in the ITI; "always": 1 also in the
+                                      # ITI, learning against zero targets there (ablation); "zero": A = 0
+    gate_tau_ms: float = 50.0         # [D] decay of the trace gate once the trial's outcome period is over
     use_error: bool = True            # third factor = signed error; False: Hebbian s(t) x only (ablation)
-    iti_ms: float = 500.0             # inter-trial interval simulated only when gate == "always"
+    iti_ms: float = 500.0             # [D] inter-trial interval, simulated (the reservoir runs on, noise and
+                                      # all) and seen by the learner when the gate is "trace" or "always"
     weight_avg_trials: int = 100      # evaluation uses weights averaged over the last trials of a block
 
     def __post_init__(self):
@@ -107,8 +112,9 @@ class LearnConfig:
             raise ConfigError(f"LearnConfig.what_mode must be 'offline', 'online' or 'none', got {self.what_mode!r}")
         if self.what_coding not in ("centred", "uncentred"):
             raise ConfigError(f"LearnConfig.what_coding must be 'centred' or 'uncentred', got {self.what_coding!r}")
-        if self.gate not in ("trial", "always", "zero"):
-            raise ConfigError(f"LearnConfig.gate must be 'trial', 'always' or 'zero', got {self.gate!r}")
+        if self.gate not in ("trace", "trial", "always", "zero"):
+            raise ConfigError(f"LearnConfig.gate must be 'trace', 'trial', 'always' or 'zero', got {self.gate!r}")
+        _num(self, "gate_tau_ms", lo=0.0, lo_open=True)
         _num(self, "iti_ms", lo=0.0)
         _num(self, "weight_avg_trials", lo=1, integer=True)
 

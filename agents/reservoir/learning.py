@@ -146,6 +146,32 @@ def centred_code(identity, identities) -> np.ndarray:
     return np.array([(1.0 if k == identity else 0.0) - 1.0 / K for k in identities])
 
 
+def sees_iti(cfg: LearnConfig) -> bool:
+    """Whether the learner sees the inter-trial interval (the trajectories then need its tail)."""
+    return cfg.gate in ("trace", "always")
+
+
+def gate_signal(cfg: LearnConfig, timing: Timing) -> np.ndarray:
+    """A_when(t) over the trial and, when the learner sees it, the ITI (one value per learning step).
+
+    "trace": a neuromodulatory trace opened by the cue and closed when the trial's outcome period
+    ends (trial_ms, after every outcome window of the task): 1 until then, then decaying as
+    exp(-(t - T) / gate_tau_ms) through the ITI, so that the learner, which sees every step, barely
+    learns against the ITI's zero targets. "always" keeps it at 1 there (the ablation), "trial" is
+    the old rule (the ITI unseen), "zero" switches learning off."""
+    T = timing.trial_rows
+    tail = timing.tail_rows if sees_iti(cfg) else 0
+    g = np.zeros(T + tail)
+    if cfg.gate == "zero":
+        return g
+    g[:T] = 1.0
+    if cfg.gate == "always":
+        g[T:] = 1.0
+    elif cfg.gate == "trace":
+        g[T:] = np.exp(-np.arange(1, tail + 1) * timing.sample_ms / cfg.gate_tau_ms)
+    return g
+
+
 @dataclass
 class LearnResult:
     when_hist: np.ndarray      # (n_trials, D) w_when after each trial
@@ -170,13 +196,9 @@ def run_three_factor(task: Task, trials, Zs: dict, timing: Timing, cfg: LearnCon
     when_hist = np.zeros((n, D), np.float32)
     what_hist = np.zeros((n, K, D), np.float32)
     P, T, Lr = timing.pre_rows, timing.trial_rows, timing.lead_rows
-    tail = timing.tail_rows if cfg.gate == "always" else 0
+    gate = gate_signal(cfg, timing)
+    tail = gate.size - T
     rows_trial = np.arange(P - Lr, P - Lr + T + tail)          # x(t - lead) for t in the trial (+ ITI)
-    gate = np.zeros(T + tail)
-    if cfg.gate in ("trial", "always"):
-        gate[:T] = 1.0
-    if cfg.gate == "always":
-        gate[T:] = 1.0                                          # learns against zero targets in the ITI
     starts = tuple(min(b, n) for b in task.block_starts) + (n,)   # ``trials`` may be a prefix
     for tr in trials:
         Z = Zs[tr.key]

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import analysis as an
 from .config import ConfigError, ForceConfig, LearnConfig, ReservoirConfig, replace
-from .learning import Features, ForceLearner, Timing, centred_code, lms_pass, run_three_factor
+from .learning import Features, ForceLearner, Timing, centred_code, gate_signal, lms_pass, run_three_factor, sees_iti
 from .reservoir import Reservoir, TrajectoryCache
 from .tasks import Cue, Switch, Task, factorial_task, foreperiod_task, three_identity_task
 
@@ -34,6 +34,8 @@ class SuiteConfig:
     trial_basis_trials: tuple = (8, 4)  # [D] training and held-out trials per condition
     geometry_k3: bool = True            # check 11 again with three identities (a two-dimensional "what" space)
     geometry_k3_trials: int = 0         # its trials (0: the first block's length)
+    gate_trials: int = 200              # check 12, measured over the first block's last trials: trace gate vs
+                                        # the gate held at 1 in the ITI (0: skip)
     nc_demo: bool = False               # Nicola & Clopath network-form FORCE on their sine task (N = 1000)
     force_course_points: tuple = (1, 3, 5, 10, 15, 20, 25, 30, 40, 60)   # cue-trials where FORCE is solved
     kernel: str = "numba"
@@ -44,6 +46,8 @@ class SuiteConfig:
             raise ConfigError(f"SuiteConfig.block_trials must be two block lengths >= 1, got {self.block_trials}")
         if self.eval_cue_trials < 1 or self.course_cue_trials < self.eval_cue_trials:
             raise ConfigError("SuiteConfig.course_cue_trials must be >= eval_cue_trials >= 1")
+        if self.gate_trials < 0:
+            raise ConfigError("SuiteConfig.gate_trials must be >= 0")
         if self.robustness_seeds < 0:
             raise ConfigError("SuiteConfig.robustness_seeds must be >= 0")
         if self.kernel not in ("numba", "numpy"):
@@ -186,6 +190,36 @@ def geometry_three_identities(cache: TrajectoryCache, Zs: dict, F: Features, tim
     return out
 
 
+def gate_check(task, trials, Zs, timing: Timing, lcfg: LearnConfig, F: Features, scfg: SuiteConfig) -> dict:
+    """Check 12, measured: the first block with every ITI simulated, learned with the model's trace
+    gate, with the gate held at 1 through the ITI ("always": learning against zero targets there) and
+    with the ITI unseen ("trial", the old rule). Over the block's last ``gate_trials`` trials, every 10
+    trials, the "when" amplitude of check 3's cues (single identity, p < 1) from the weights averaged
+    over the ``weight_avg_trials`` trials before (check 3's own evaluation), and its distance from p (max over the cues). Passes when the gated
+    learner stays within 0.1 of p throughout and the ungated one's mean distance is larger."""
+    n = len([tr for tr in trials if tr.block == 0])
+    m = min(scfg.gate_trials, n)
+    names = [c.name for c in task.cues_in_block(0) if c.p_event < 1.0 and len(c.identity_mix) == 1]
+    vec = {c: an.window_mean_vector(Zs[(c, None, None)], timing, task.cue(c).latencies_ms[0]) for c in names}
+    p = {c: task.cue(c).p_event for c in names}
+    out = {"block_trials": n, "measured_trials": m, "cues": names, "p": p, "iti_ms": lcfg.iti_ms,
+           "gate_tau_ms": lcfg.gate_tau_ms, "every": 10, "weights_averaged_over": lcfg.weight_avg_trials}
+    for gate in ("trace", "always", "trial"):
+        r = run_three_factor(task, trials[:n], Zs, timing, replace(lcfg, gate=gate), F.mean_sq_norm, scfg.kernel)
+        course = []
+        k = lcfg.weight_avg_trials
+        for i in range(max(k, n - m + 10), n + 1, 10):
+            w = r.when_hist[i - k:i].mean(axis=0)
+            course.append({"trial": i, **{c: float(w @ vec[c]) for c in names}})
+        dev = [max(abs(row[c] - p[c]) for c in names) for row in course]
+        bias = [float(np.mean([row[c] - p[c] for c in names])) for row in course]
+        out[gate] = {"course": course, "max_dev": float(max(dev)), "mean_dev": float(np.mean(dev)),
+                     "mean_bias": float(np.mean(bias)), "weight_norm": float(np.linalg.norm(r.when_hist[n - 1]))}
+    t, a = out["trace"], out["always"]
+    out["pass"] = bool(t["max_dev"] <= 0.1 and a["mean_dev"] > t["mean_dev"])
+    return out
+
+
 def run_suite(rcfg: ReservoirConfig = ReservoirConfig(), lcfg: LearnConfig = LearnConfig(),
               fcfg: ForceConfig = ForceConfig(), scfg: SuiteConfig = SuiteConfig(), progress: bool = False,
               keep: Optional[dict] = None) -> dict:
@@ -206,7 +240,7 @@ def _run_suite(rcfg, lcfg, fcfg, scfg, progress, keep) -> dict:
     t_start = time.perf_counter()
     task = factorial_task(scfg.block_trials)
     K = len(task.identities)
-    need_tail = scfg.ablations
+    need_tail = scfg.ablations or sees_iti(lcfg) or scfg.gate_trials > 0
     keys = task.trajectory_keys()
     n_learn = 2 + (2 if scfg.ablations else 0)
     n_rob = scfg.robustness_seeds * sum(scfg.robustness_trials)
@@ -384,6 +418,11 @@ def _run_suite(rcfg, lcfg, fcfg, scfg, progress, keep) -> dict:
                                    and summary["cos_when_what"]["uncentred"] >= 0.4)
     summary["checks"] = chk
 
+    # -- check 12: the gate, measured ---------------------------------------------------------------
+    if scfg.gate_trials:
+        bar.stage("gate")
+        summary["gate"] = gate_check(task, trials, Zs, timing, lcfg, F, scfg)
+
     # -- check 12: ablations (reported) -----------------------------------------------------------
     if scfg.ablations:
         bar.stage("ablations")
@@ -440,9 +479,9 @@ def run_foreperiod(res: Reservoir, rcfg, lcfg, scfg, keep=None) -> dict:
     (over the latency outcomes, each trajectory weighted by pi) at each window should equal pi; the
     omission probe shows the learned hazard-like single-trial output."""
     task = foreperiod_task(scfg.foreperiod_trials)
-    cache = TrajectoryCache(res, task.trial_ms)
+    cache = TrajectoryCache(res, task.trial_ms, tail_ms=lcfg.iti_ms if sees_iti(lcfg) else 0.0)
     cache.fill(task.trajectory_keys())
-    timing = Timing.make(task, rcfg.pre_ms, rcfg.sample_ms, lcfg.lead_ms)
+    timing = Timing.make(task, rcfg.pre_ms, rcfg.sample_ms, lcfg.lead_ms, cache.tail_ms)
     F = Features(list(cache.store.values()), timing.pre_rows, timing.trial_rows)
     Zs = {k: F.transform(t) for k, t in cache.store.items()}
     trials = task.sample_trials(np.random.default_rng(scfg.seed + 1))
@@ -485,8 +524,8 @@ def run_robustness(rcfg, lcfg, scfg, bar=None) -> dict:
         rc = replace(rcfg, seed=rcfg.seed + 100 + s, noise_sigma=scfg.robustness_noise)
         res = Reservoir(rc, channels=tuple(c.name for c in task.cues) + task.identities, backend=scfg.backend)
         rng = np.random.default_rng(1000 + s)
-        cache = TrajectoryCache(res, task.trial_ms)
-        timing = Timing.make(task, rc.pre_ms, rc.sample_ms, lcfg.lead_ms)
+        cache = TrajectoryCache(res, task.trial_ms, tail_ms=lcfg.iti_ms if sees_iti(lcfg) else 0.0)
+        timing = Timing.make(task, rc.pre_ms, rc.sample_ms, lcfg.lead_ms, cache.tail_ms)
         # z-scoring statistics from one noisy run of every trajectory kind
         probes0 = [res.run(cache.events_for(k), cache.duration_ms, rng=rng) for k in task.trajectory_keys()]
         F = Features(probes0, timing.pre_rows, timing.trial_rows)
@@ -499,10 +538,12 @@ def run_robustness(rcfg, lcfg, scfg, bar=None) -> dict:
         eta_w = lc.alpha_when / F.mean_sq_norm
         eta_k = lc.alpha_what / F.mean_sq_norm
         P, T, Lr = timing.pre_rows, timing.trial_rows, timing.lead_rows
-        rows = np.arange(P - Lr, P - Lr + T)
+        gate = gate_signal(lc, timing)                    # the ITI runs on too when the learner sees it
+        rows = np.arange(P - Lr, P - Lr + gate.size)
         for tr in trials:
             Z = F.transform(res.run(cache.events_for(tr.key), cache.duration_ms, rng=rng))
-            lms_pass(state["when"], Z, rows, timing.when_target(tr.latency_ms)[:, None], eta_w, lc.use_error, scfg.kernel)
+            lms_pass(state["when"], Z, rows, timing.when_target(tr.latency_ms, gate.size)[:, None], eta_w * gate,
+                     lc.use_error, scfg.kernel)
             if tr.identity is not None:
                 win = timing.window(tr.latency_ms)
                 o = np.tile(centred_code(tr.identity, task.identities), (win.size, 1))
