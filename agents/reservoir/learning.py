@@ -15,7 +15,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve   # imported here so a BLAS thread limit set later covers it
 
 from .config import ConfigError, ForceConfig, LearnConfig
-from .tasks import Task, Trial
+from .tasks import Task
 
 try:
     import numba

@@ -3,7 +3,7 @@ summary (`run_suite`).  `sims/predict.py` is its command line."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Optional
 
 import numpy as np
@@ -537,7 +537,7 @@ def run_robustness(rcfg, lcfg, scfg, bar=None) -> dict:
         hist = []
         eta_w = lc.alpha_when / F.mean_sq_norm
         eta_k = lc.alpha_what / F.mean_sq_norm
-        P, T, Lr = timing.pre_rows, timing.trial_rows, timing.lead_rows
+        P, Lr = timing.pre_rows, timing.lead_rows
         gate = gate_signal(lc, timing)                    # the ITI runs on too when the learner sees it
         rows = np.arange(P - Lr, P - Lr + gate.size)
         for tr in trials:
