@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from agents.ember.substrate import Interrupted
 
-from .ember_session import SessionConfig, add_common, open_agent, session_config
+from .ember_session import SessionConfig, add_common, open_agent_or_scripted, session_config
 
 HELP = ("commands: /inspect  /sleep  /why N  /pending  /approve N  /reject N  /good  /bad  /help  /quit\n"
         "anything else is a message to EMBER")
@@ -117,7 +117,8 @@ def _command(agent, line: str, say) -> bool:
 def run(config: ChatConfig, lines=None, out=print) -> dict:
     """The session. ``lines``: an iterable of input lines (None: the terminal, with a prompt and the
     memory idling in real time between messages)."""
-    agent = open_agent(config.session, deliver=lambda text: out(f"EMBER (reaching out): {text}"))
+    agent, _ = open_agent_or_scripted(config.session, out, "the chat",
+                                      deliver=lambda text: out(f"EMBER (reaching out): {text}"))
     _interrupts_stop_at_a_bin(agent)
     if agent.relearned:
         out(f"(learned again {len(agent.relearned)} message(s) stored after the last checkpoint)")

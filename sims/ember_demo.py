@@ -16,11 +16,9 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from agents.ember.llm.actor import BackendUnavailable
-
-from .ember_session import SessionConfig, open_agent
+from .ember_session import SessionConfig, open_agent_or_scripted
 
 SCRIPT = (      # seven exchanges: the paper's first autonomous action came after seven
     "My sister Maria signed up for the Lisbon marathon in April and she is nervous about it.",
@@ -44,19 +42,11 @@ class DemoConfig:
 def run(config: DemoConfig, seed: int = 0, say=print) -> dict:
     t0 = time.perf_counter()
     actor = config.session.actor
-    try:
-        # short replies: SmolLM2-135M rambles, and the demo has five minutes
-        agent = open_agent(config.session, actor_overrides={"max_new_tokens": 48}
-                           if "EMBER_LLM_BACKEND" not in os.environ else None)
-    except BackendUnavailable as e:
-        if config.session.actor != "env" or "EMBER_LLM_BACKEND" in os.environ:
-            raise                 # a backend the user chose: its error stands
-        # the default local model is a separate --no-deps install (README); without it the demo
-        # still shows the memory, with canned replies, and says so
-        say(f"(the local language model is not available: {e}\n the demo goes on with the scripted actor: its "
-            "replies are canned; the memory, its impulses and the actions they cause are real)")
-        actor = "scripted (the local model is not installed)"
-        agent = open_agent(replace(config.session, actor="scripted"))
+    # short replies: SmolLM2-135M rambles, and the demo has five minutes
+    agent, stand_in = open_agent_or_scripted(config.session, say, "the demo",
+                                             actor_overrides={"max_new_tokens": 48}
+                                             if "EMBER_LLM_BACKEND" not in os.environ else None)
+    actor = stand_in or actor
     say(f"EMBER demo: {agent.substrate.config.sizes} neurons, state in {config.session.state}")
     for text in SCRIPT:
         say(f"you> {text}")

