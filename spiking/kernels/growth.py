@@ -104,39 +104,56 @@ def grow_post(post_spikes, n_post, t, hist, hist_n, first_src, last_src, x_pre, 
     post spike), the pre trace is at least ``pre_min`` (0: any), and the pair is a potential synapse (``potential_hash < pot_thresh``; 2**32: all
     pairs are).  Returns the new count (stops at capacity; the caller grows and calls again)."""
     h = hist.shape[0]
+    # the window's arrivals that pass the tests that do not depend on the post neuron (the pre
+    # trace's burst test and gain * x_pre > w_create; the traces do not change in here), in window
+    # order, once per step instead of once per post spike: the pairs are then visited in the order
+    # of the plain double loop, so the same synapses are created in the same slots
+    total = 0
+    for src in range(first_src, last_src + 1):
+        if src >= 0:
+            total += hist_n[src % h]
+    cand = np.empty(total, np.int64)
+    cu = np.empty(total, np.float32)
+    nc = 0
+    for src in range(first_src, last_src + 1):
+        if src < 0:
+            continue
+        r = src % h
+        for q in range(hist_n[r]):
+            j = hist[r, q]
+            if x_pre[j] < pre_min:
+                continue
+            u = gain * x_pre[j]
+            if u <= w_create:
+                continue
+            cand[nc] = j
+            cu[nc] = u
+            nc += 1
     for k in range(n_post):
         i = post_spikes[k]
         if x_post[i] < post_min:
             continue
-        for src in range(first_src, last_src + 1):
-            if src < 0:
+        for c in range(nc):
+            j = cand[c]
+            if same_pop and not autapse_ok and j == i:
                 continue
-            r = src % h
-            for q in range(hist_n[r]):
-                j = hist[r, q]
-                if same_pop and not autapse_ok and j == i:
-                    continue
-                if x_pre[j] < pre_min:
-                    continue
-                u = gain * x_pre[j]
-                if u <= w_create:
-                    continue
-                if pot_thresh < np.uint64(4294967296) and potential_hash(j, i, pot_seed) >= pot_thresh:
-                    continue
-                key = pair_key(j, i)
-                if hash_find(keys, vals, key) >= 0:
-                    continue
-                if n >= capacity:
-                    return n, False
-                pre[n] = j
-                post[n] = i
-                if modulated:
-                    w[n] = w_create
-                    elig[n] = x_pre[j]
-                else:
-                    w[n] = min(u, w_max)
-                hash_insert(keys, vals, key, n)
-                n += 1
+            u = cu[c]
+            if pot_thresh < np.uint64(4294967296) and potential_hash(j, i, pot_seed) >= pot_thresh:
+                continue
+            key = pair_key(j, i)
+            if hash_find(keys, vals, key) >= 0:
+                continue
+            if n >= capacity:
+                return n, False
+            pre[n] = j
+            post[n] = i
+            if modulated:
+                w[n] = w_create
+                elig[n] = x_pre[j]
+            else:
+                w[n] = min(u, w_max)
+            hash_insert(keys, vals, key, n)
+            n += 1
     return n, True
 
 
