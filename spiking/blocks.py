@@ -107,7 +107,10 @@ class BlockRunner:
 
     # -- running ---------------------------------------------------------------------------
     def steps(self, m: int) -> None:
-        """Advance ``m`` steps: blocks where allowed, ``Simulator.step`` elsewhere."""
+        """Advance ``m`` steps: blocks where allowed, ``Simulator.step`` elsewhere. Whether blocks
+        are allowed is decided once per call: inside it no caller code runs, and neither a block
+        nor a step can make one disallowed (a step can only let a decaying modulator reach 0,
+        which the next call sees)."""
         sim = self.sim
         end = sim.t + m
         ok = self.why_not() is None
@@ -116,10 +119,8 @@ class BlockRunner:
                 stop = self._limit(sim.t, end)
                 if stop - sim.t >= 2:
                     self._block(stop - sim.t)
-                    ok = self.why_not() is None
                     continue
             sim.step()
-            ok = self.why_not() is None
 
     def _block(self, n: int) -> None:
         sim = self.sim

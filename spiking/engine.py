@@ -27,6 +27,7 @@ import numpy as np
 
 from . import audit, checkpoint, state
 from .backends import get_backend
+from .blocks import BlockRunner
 from .build import STREAM_NOISE, STREAM_POISSON, BuiltGroup, BuiltNetwork, build
 from .kernels.izhikevich import izh_records
 from .kernels.lif import lif_records
@@ -112,7 +113,6 @@ class Simulator:
         self.timers = defaultdict(float)
         self.profile = False
         self.block_runs = True    # run stretches that need no Python between steps as one call (spiking.blocks)
-        from .blocks import BlockRunner
         self._blocks = BlockRunner(self)
 
     # -- construction ---------------------------------------------------------

@@ -151,6 +151,11 @@ def sees_iti(cfg: LearnConfig) -> bool:
     return cfg.gate in ("trace", "always")
 
 
+def iti_tail_ms(cfg: LearnConfig) -> float:
+    """The ITI a trajectory must carry past the trial for this learner (0 when it never sees it)."""
+    return cfg.iti_ms if sees_iti(cfg) else 0.0
+
+
 def gate_signal(cfg: LearnConfig, timing: Timing) -> np.ndarray:
     """A_when(t) over the trial and, when the learner sees it, the ITI (one value per learning step).
 

@@ -10,7 +10,8 @@ import numpy as np
 
 from . import analysis as an
 from .config import ConfigError, ForceConfig, LearnConfig, ReservoirConfig, replace
-from .learning import Features, ForceLearner, Timing, centred_code, gate_signal, lms_pass, run_three_factor, sees_iti
+from .learning import (Features, ForceLearner, Timing, centred_code, gate_signal, iti_tail_ms, lms_pass,
+                       run_three_factor, sees_iti)
 from .reservoir import Reservoir, TrajectoryCache
 from .tasks import Cue, Switch, Task, factorial_task, foreperiod_task, three_identity_task
 
@@ -204,10 +205,10 @@ def gate_check(task, trials, Zs, timing: Timing, lcfg: LearnConfig, F: Features,
     p = {c: task.cue(c).p_event for c in names}
     out = {"block_trials": n, "measured_trials": m, "cues": names, "p": p, "iti_ms": lcfg.iti_ms,
            "gate_tau_ms": lcfg.gate_tau_ms, "every": 10, "weights_averaged_over": lcfg.weight_avg_trials}
+    k = lcfg.weight_avg_trials
     for gate in ("trace", "always", "trial"):
         r = run_three_factor(task, trials[:n], Zs, timing, replace(lcfg, gate=gate), F.mean_sq_norm, scfg.kernel)
         course = []
-        k = lcfg.weight_avg_trials
         for i in range(max(k, n - m + 10), n + 1, 10):
             w = r.when_hist[i - k:i].mean(axis=0)
             course.append({"trial": i, **{c: float(w @ vec[c]) for c in names}})
@@ -479,7 +480,7 @@ def run_foreperiod(res: Reservoir, rcfg, lcfg, scfg, keep=None) -> dict:
     (over the latency outcomes, each trajectory weighted by pi) at each window should equal pi; the
     omission probe shows the learned hazard-like single-trial output."""
     task = foreperiod_task(scfg.foreperiod_trials)
-    cache = TrajectoryCache(res, task.trial_ms, tail_ms=lcfg.iti_ms if sees_iti(lcfg) else 0.0)
+    cache = TrajectoryCache(res, task.trial_ms, tail_ms=iti_tail_ms(lcfg))
     cache.fill(task.trajectory_keys())
     timing = Timing.make(task, rcfg.pre_ms, rcfg.sample_ms, lcfg.lead_ms, cache.tail_ms)
     F = Features(list(cache.store.values()), timing.pre_rows, timing.trial_rows)
@@ -524,7 +525,7 @@ def run_robustness(rcfg, lcfg, scfg, bar=None) -> dict:
         rc = replace(rcfg, seed=rcfg.seed + 100 + s, noise_sigma=scfg.robustness_noise)
         res = Reservoir(rc, channels=tuple(c.name for c in task.cues) + task.identities, backend=scfg.backend)
         rng = np.random.default_rng(1000 + s)
-        cache = TrajectoryCache(res, task.trial_ms, tail_ms=lcfg.iti_ms if sees_iti(lcfg) else 0.0)
+        cache = TrajectoryCache(res, task.trial_ms, tail_ms=iti_tail_ms(lcfg))
         timing = Timing.make(task, rc.pre_ms, rc.sample_ms, lcfg.lead_ms, cache.tail_ms)
         # z-scoring statistics from one noisy run of every trajectory kind
         probes0 = [res.run(cache.events_for(k), cache.duration_ms, rng=rng) for k in task.trajectory_keys()]

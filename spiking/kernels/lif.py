@@ -174,10 +174,7 @@ def lif_step(s: LIFState, p: LIFParams, pulse, cur, scratch, zx, zr, parallel=Fa
     ``pulse`` / ``cur``: this step's ring rows (consumed and cleared); returns the spike count.
     ``skey``: this step's noise key; the step then draws the random words itself (otherwise
     ``scratch.words`` must hold them, as ``hash_fill`` writes them)."""
-    key = (bool(p.use_rise), bool(parallel))
-    fn = _LIF_STEPS.get(key)
-    if fn is None:
-        fn = _LIF_STEPS[key] = _make_lif_step(*key)
+    fn = _LIF_STEPS[(bool(p.use_rise), bool(parallel))]
     if skey is None:
         return fn(np.uint64(0), False, s, p, pulse, cur, scratch, zx, zr)
     return fn(np.uint64(skey), True, s, p, pulse, cur, scratch, zx, zr)
