@@ -5,11 +5,11 @@ from .model import (CurrentStep, FixedInDegree, FixedOutDegree, LogNormal, Netwo
                     Probability, Projection, SpikeGenerator, Uniform)
 from .monitors import GroupCounts, PopulationRate, SpikeCounts, SpikeTrains, StateSamples, raster, rate_plot
 from .state import SimState
-from .params import LIF, IZH_FAMILIES, Izhikevich, ParameterError, izhikevich_2003_heterogeneity
+from .params import LIF, IZH_FAMILIES, Izhikevich, ParameterError, Receptor, izhikevich_2003_heterogeneity
 
 __all__ = [
     "Simulator", "NumericalError", "CheckpointError", "SimState", "CurrentStep", "Network", "Population", "PoissonSource", "SpikeGenerator", "Projection",
-    "FixedOutDegree", "FixedInDegree", "Probability", "Pairs", "Uniform", "LogNormal", "LIF", "Izhikevich",
+    "FixedOutDegree", "FixedInDegree", "Probability", "Pairs", "Uniform", "LogNormal", "LIF", "Izhikevich", "Receptor",
     "IZH_FAMILIES", "izhikevich_2003_heterogeneity", "ParameterError", "SpikeCounts", "SpikeTrains",
     "PopulationRate", "GroupCounts", "StateSamples", "raster", "rate_plot",
 ]

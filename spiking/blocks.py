@@ -48,6 +48,8 @@ class BlockRunner:
         if sim.profile:
             return "profiling"
         lif = [g for g in sim.groups if g.kind in ("izh", "lif")]
+        if any(getattr(g, "multi", False) for g in lif):
+            return "a LIF population with named receptors"
         if not lif or any(g.kind != "lif" or not g.fused for g in lif):
             return "a population that is not LIF"
         if len({bool(g.p_rec.use_rise) for g in lif}) > 1:

@@ -17,7 +17,7 @@ from numba import njit
 
 from .kernels.rng import GOLDEN, mix64, stream_key, uniform_from_hash
 from .model import (FixedInDegree, FixedOutDegree, LogNormal, Network, Pairs, PoissonSource,
-                    Population, Probability, Projection, SpikeGenerator, Uniform)
+                    Population, Probability, Projection, SpikeGenerator, Uniform, receptor_index)
 from .params import LIF, Izhikevich, ParameterError
 
 STREAM_CONN, STREAM_WEIGHTS, STREAM_NOISE, STREAM_POISSON = 1, 2, 3, 4
@@ -207,6 +207,7 @@ class BuiltProjection:
     plastic: object = None                      # STDP rule or None
     extra: dict = field(default_factory=dict)   # plasticity arrays (traces, CSC index, eligibility, ...)
     grow: object = None                         # a Grow spec: the synapses live in a GrowingStore
+    receptor: int = 0                           # the post model's receptor (row of its current ring)
     uniform_weight: object = None               # float32 when every synapse has this weight (static)
     built_uniform_weight: object = None         # the uniform value once the weights were materialised
 
@@ -249,6 +250,8 @@ def _izh_group(p: Population, dt: float) -> BuiltGroup:
 def _lif_group(p: Population, dt: float) -> BuiltGroup:
     m: LIF = p.model
     n = p.size
+    if m.receptors:
+        return _lif_receptors_group(p, dt)
     pr = m.propagators(dt)
     params = {k: np.float32(v) for k, v in pr.items()}
     use_rise = m.tau_rise_ms > 0
@@ -261,6 +264,36 @@ def _lif_group(p: Population, dt: float) -> BuiltGroup:
              "i_rise": np.zeros(n if use_rise else 1, np.float32),
              "i_ext": np.ascontiguousarray(np.broadcast_to(ie, (n,))).copy()}
     return BuiltGroup(p.name, "lif", n, params, state)
+
+
+def _lif_receptors_group(p: Population, dt: float) -> BuiltGroup:
+    """A LIF with named receptors: per-receptor constants as arrays of length R, and I_syn /
+    the rise variables as (R, n) arrays (row r: receptor r); ``multi`` selects its kernel."""
+    m: LIF = p.model
+    n, nr = p.size, len(m.receptors)
+    pr = m.propagators(dt)
+    rp = m.receptor_propagators(dt)
+    any_rise = any(r.tau_rise_ms > 0 for r in m.receptors)
+    params = {"multi": True, "p22": np.float32(pr["p22"]), "p20": np.float32(pr["p20"]),
+              "dt_tau": float(dt / m.tau_m_ms), "has_cond": bool(any(rp["cond"])), "any_rise": bool(any_rise),
+              "v_th": np.float32(m.v_th), "v_reset": np.float32(m.v_reset), "ref_steps": int(round(m.t_ref_ms / dt)),
+              "sigma": float(m.noise_sigma * np.sqrt(dt / 1.0))}
+    for k in ("p21", "p11", "p2h", "rise_decay", "rise_gain", "e_rev"):
+        params["r_" + k] = np.asarray(rp[k], np.float32)
+    params["r_cond"] = np.asarray(rp["cond"], np.uint8)
+    params["r_rise"] = np.asarray([1 if r.tau_rise_ms > 0 else 0 for r in m.receptors], np.uint8)
+    ie = np.asarray(p.per_neuron.get("i_ext", m.i_ext), dtype=np.float32)
+    v0 = np.asarray(p.per_neuron.get("v_init", m.v_init), dtype=np.float32)
+    state = {"v": np.ascontiguousarray(np.broadcast_to(v0, (n,))).copy(),
+             "i_syn": np.zeros((nr, n), np.float32), "refr": np.zeros(n, np.int32),
+             "i_rise": np.zeros((nr, n if any_rise else 1), np.float32),
+             "i_ext": np.ascontiguousarray(np.broadcast_to(ie, (n,))).copy()}
+    return BuiltGroup(p.name, "lif", n, params, state)
+
+
+def receptor_count(g: BuiltGroup) -> int:
+    """Rows of a neuron group's current ring per slot: its receptors (0: one row, the classic layout)."""
+    return int(g.state["i_syn"].shape[0]) if g.params.get("multi") else 0
 
 
 @dataclass
@@ -306,7 +339,8 @@ def build(net: Network) -> BuiltNetwork:
         if g.kind in ("izh", "lif"):
             rows = ring.get(gi, 1)
             g.state["pulse_ring"] = np.zeros((rows, g.size), np.float32)
-            g.state["current_ring"] = np.zeros((rows, g.size), np.float32)
+            nr = receptor_count(g)
+            g.state["current_ring"] = np.zeros((rows, nr, g.size) if nr else (rows, g.size), np.float32)
         if gi in history:
             g.state["hist_spikes"] = np.zeros((history[gi], g.size + 1), np.int32)
             g.state["hist_counts"] = np.zeros(history[gi], np.int64)
@@ -388,7 +422,8 @@ def _build_arrays(net: Network):
         if pr.target == "current" and "use_syn" in groups[b].params:
             groups[b].params["use_syn"] = True
         bp = BuiltProjection(pr.label, a, b, pr.target, indptr, indices, w,
-                             dmax if homog else -1, None if homog else dsteps.astype(np.int16))
+                             dmax if homog else -1, None if homog else dsteps.astype(np.int16),
+                             receptor=receptor_index(net, pr))
         if pr.plasticity is None and np.ndim(pr.weight) == 0 and not isinstance(pr.weight, (Uniform, LogNormal)):
             # one weight for all: keep a scalar, not an array (4 bytes per synapse saved, and traffic)
             bp.uniform_weight = np.float32(w[0]) if n_syn else np.float32(0.0)

@@ -31,6 +31,7 @@ from .blocks import BlockRunner
 from .build import STREAM_NOISE, STREAM_POISSON, BuiltGroup, BuiltNetwork, build
 from .kernels.izhikevich import izh_records
 from .kernels.lif import lif_records
+from .kernels.lif_receptors import lif_multi_records
 from .kernels.noise import NeuronScratch
 from .kernels.rng import ZIG_RATIO, ZIG_X, step_key_int, stream_key
 from .model import Network
@@ -41,7 +42,7 @@ class NumericalError(FloatingPointError):
     """A state variable became NaN or infinite."""
 
 
-_RECORDS = {"izh": izh_records, "lif": lif_records}   # neuron kind -> maker of its kernel records
+_RECORDS = {"izh": izh_records, "lif": lif_records, "lif_multi": lif_multi_records}   # kernel -> maker of its records
 
 
 class _Group:
@@ -60,8 +61,9 @@ class _Group:
             self.scratch = NeuronScratch(words=be.zeros(g.size, np.uint64), zbuf=be.zeros(g.size, np.float32),
                                          code=be.zeros(-(-g.size // 8) * 8, np.uint8),
                                          deferred=be.zeros(g.size, np.int32), spikes=self.spikes)
-            self.kernel = be.izh_step if g.kind == "izh" else be.lif_step
-            self.fused = g.kind in getattr(be, "fused_noise", ())   # the step draws its own words
+            self.multi = bool(g.params.get("multi", False))   # a LIF with named receptors
+            self.kernel = be.izh_step if g.kind == "izh" else (be.lif_multi_step if self.multi else be.lif_step)
+            self.fused = g.kind in getattr(be, "fused_noise", ()) and not self.multi   # the step draws its own words
             self.refresh()
         self.gen_ptr = 0   # a generator's next event
         if g.kind == "poisson":
@@ -79,8 +81,17 @@ class _Group:
     def refresh(self) -> None:
         """(Re)make the kernel's parameter and state records from the dicts (after a switch such
         as ``use_ext`` or a restored noise level changed)."""
-        self.p_rec, self.s_rec = _RECORDS[self.kind](self.params, self.state)
+        self.p_rec, self.s_rec = _RECORDS["lif_multi" if getattr(self, "multi", False) else self.kind](self.params, self.state)
         self.noisy = self.p_rec.noisy
+
+
+def _ring(p, post):
+    """The (rows, n) ring a projection writes into: the pulse ring, the current ring, or for a
+    population with receptors the current ring's rows of the projection's receptor (a view)."""
+    if p.target == "pulse":
+        return post.state["pulse_ring"]
+    ring = post.state["current_ring"]
+    return ring[:, p.receptor] if ring.ndim == 3 else ring
 
 
 class _HostSpikes:
@@ -271,7 +282,7 @@ class Simulator:
             if pre.n == 0:
                 continue
             t0 = time.perf_counter() if prof else 0.0
-            ring = post.state["pulse_ring" if p.target == "pulse" else "current_ring"]
+            ring = _ring(p, post)
             if p.uniform_weight is not None and p.delay_steps > 0:
                 be.propagate_uniform(pre.spikes, pre.n, arr["indptr"], arr["indices"], p.uniform_weight,
                                      ring[(t + p.delay_steps) % post.ring_rows])
@@ -344,7 +355,7 @@ class Simulator:
         rt.post(post.spikes, post.n, t)
         if self.profile:
             self.backend.synchronize(); t1 = time.perf_counter(); self.timers["stdp_post"] += t1 - t0; t0 = t1
-        ring = post.state["pulse_ring" if p.target == "pulse" else "current_ring"]
+        ring = _ring(p, post)
         rt.pre(pre.state["hist_spikes"], pre.hist_n, t + 1, p.delay_steps, ring[(t + 1) % post.ring_rows])
         if self.profile:
             self.backend.synchronize(); self.timers["stdp_pre_and_transmit"] += time.perf_counter() - t0
@@ -355,7 +366,7 @@ class Simulator:
         gain = 1.0
         if rule.modulated:
             gain = rule.eta * self.modulator(rule.modulator) * rule.tau_e_ms
-        ring = post.state["pulse_ring" if p.target == "pulse" else "current_ring"]
+        ring = _ring(p, post)
         row = ring[(t + 1) % post.ring_rows]
         args = (gain, np.float32(1.0 / st.rt.pending), (st.rt.pre_decay, st.rt.post_decay))
         if not st.on_device:

@@ -178,6 +178,7 @@ class Projection:
     pre_range: Optional[tuple] = None   # (start, stop) neurons of ``pre`` that project
     post_range: Optional[tuple] = None  # (start, stop) neurons of ``post`` that receive
     plasticity: Optional[object] = None  # a spiking.plasticity.STDP rule, or None (static)
+    receptor: Optional[str] = None       # the post model's receptor (LIF receptors); None: the first of the target's kind
 
     def __post_init__(self):
         label = self.name or f"{self.pre}->{self.post}"
@@ -185,8 +186,14 @@ class Projection:
             r = getattr(self, nm)
             if r is not None and (len(r) != 2 or not all(isinstance(x, (int, np.integer)) for x in r) or not 0 <= r[0] < r[1]):
                 raise ParameterError(f"Projection {label}: {nm} must be (start, stop) ints with 0 <= start < stop, got {r!r}")
-        if self.target not in ("pulse", "current"):
-            raise ParameterError(f"Projection {label}: target must be 'pulse' or 'current', got {self.target!r}")
+        if self.target not in ("pulse", "current", "conductance"):
+            raise ParameterError(f"Projection {label}: target must be 'pulse', 'current' or 'conductance', got {self.target!r}")
+        if self.target == "conductance" and self.inhibitory:
+            raise ParameterError(f"Projection {label}: a conductance is never negative; what makes it inhibitory is "
+                                 f"its receptor's reversal potential (e_rev): leave inhibitory=False")
+        if self.receptor is not None and (self.target == "pulse" or not isinstance(self.receptor, str)):
+            raise ParameterError(f"Projection {label}: receptor={self.receptor!r} needs target 'current' or "
+                                 f"'conductance' and a receptor name (a pulse jumps the membrane itself)")
         c = self.connectivity
         if isinstance(c, (FixedOutDegree, FixedInDegree)):
             if not isinstance(c.k, (int, np.integer)) or c.k < 0:
@@ -246,6 +253,40 @@ class Projection:
         return self.name or f"{self.pre}->{self.post}"
 
 
+def receptor_index(net, pr: Projection) -> int:
+    """The index of the receptor of ``pr.post`` that ``pr`` reaches (0 for a pulse), or a
+    ParameterError naming the problem: an unknown receptor, a current projection onto a
+    conductance or the reverse, or a receptor on a model that has none."""
+    if pr.target == "pulse":
+        return 0
+    m = net.model_of(pr.post)
+    if not isinstance(m, LIF):
+        if pr.receptor is not None or pr.target == "conductance":
+            raise ParameterError(f"Projection {pr.label}: {type(m).__name__} population {pr.post!r} has one current "
+                                 f"synapse (receptors and conductances are on LIF); use target='current' without receptor")
+        return 0
+    recs = m.receptor_list()
+    want_cond = pr.target == "conductance"
+    if pr.receptor is None:
+        for k, r in enumerate(recs):
+            if r.conductance == want_cond:
+                return k
+        raise ParameterError(f"Projection {pr.label}: {pr.post!r} has no {'conductance' if want_cond else 'current'} "
+                             f"receptor (it has {[r.name for r in recs]}); give one with a reversal potential "
+                             f"e_rev for target='conductance'" if want_cond else
+                             f"Projection {pr.label}: {pr.post!r} has no current receptor (it has "
+                             f"{[r.name for r in recs]}); use target='conductance'")
+    for k, r in enumerate(recs):
+        if r.name == pr.receptor:
+            if r.conductance != want_cond:
+                kind = "a conductance (it has e_rev)" if r.conductance else "a current (it has no e_rev)"
+                raise ParameterError(f"Projection {pr.label}: receptor {r.name!r} of {pr.post!r} is {kind}; "
+                                     f"use target={'conductance' if r.conductance else 'current'!r}")
+            return k
+    raise ParameterError(f"Projection {pr.label}: {pr.post!r} has no receptor {pr.receptor!r}; it has "
+                         f"{[r.name for r in recs]}")
+
+
 @dataclass(frozen=True)
 class Network:
     """The whole description: neuron populations, sources, projections, dt and seed."""
@@ -287,10 +328,17 @@ class Network:
                 raise ParameterError(f"Projection {pr.label}: unknown pre population {pr.pre!r}")
             if pr.post not in neuron_names:
                 raise ParameterError(f"Projection {pr.label}: post {pr.post!r} must be a neuron population")
+            receptor_index(self, pr)
             for nm, pop in (("pre_range", pr.pre), ("post_range", pr.post)):
                 r = getattr(pr, nm)
                 if r is not None and r[1] > self.size_of(pop):
                     raise ParameterError(f"Projection {pr.label}: {nm} {r} exceeds the size {self.size_of(pop)} of {pop!r}")
+
+    def model_of(self, name: str):
+        for p in self.populations:
+            if p.name == name:
+                return p.model
+        raise KeyError(name)
 
     def size_of(self, name: str) -> int:
         for p in tuple(self.populations) + tuple(self.sources):

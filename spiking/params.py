@@ -48,6 +48,44 @@ def to_dict(obj) -> dict:
 
 
 @dataclass(frozen=True)
+class Receptor:
+    """A named synaptic receptor: an exponential synaptic variable with its own time constant
+    (``tau_ms``), optionally a rise time (``tau_rise_ms > 0``: a double exponential, as the
+    single-receptor LIF's ``tau_rise_ms``), and optionally a reversal potential ``e_rev`` (in the
+    model's membrane units; for ``LIF.physical`` in mV): a receptor with ``e_rev`` is a
+    *conductance* (projections reach it with ``target="conductance"``; weights are conductance
+    jumps relative to the leak conductance), one without is a *current* (``target="current"``;
+    weights are jumps of the current in membrane units, as today)."""
+
+    name: str
+    tau_ms: float
+    tau_rise_ms: float = 0.0
+    e_rev: float | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name or not self.name.replace("_", "").isalnum():
+            raise ParameterError(f"Receptor name must be a non-empty identifier, got {self.name!r}")
+        o = f"Receptor({self.name!r})"
+        _positive(o, "tau_ms", self.tau_ms)
+        _nonneg(o, "tau_rise_ms", self.tau_rise_ms)
+        if self.e_rev is not None:
+            _finite(o, "e_rev", self.e_rev)
+
+    @property
+    def conductance(self) -> bool:
+        return self.e_rev is not None
+
+
+def _receptors_ok(owner: str, receptors) -> None:
+    if not isinstance(receptors, tuple) or not all(isinstance(r, Receptor) for r in receptors):
+        raise ParameterError(f"{owner}.receptors must be a tuple of spiking.Receptor, got {receptors!r}")
+    names = [r.name for r in receptors]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ParameterError(f"{owner}.receptors: duplicate receptor names {dup}")
+
+
+@dataclass(frozen=True)
 class LIF:
     """Leaky integrate-and-fire neuron, normalised membrane (EMBER spec 2.2 defaults).
 
@@ -61,6 +99,22 @@ class LIF:
     double exponentials as on the Izhikevich model: an arriving weight w enters a rise
     variable h that feeds I_syn, dI/dt = -I/tau_syn + h/tau_rise, dh/dt = -h/tau_rise. The
     three linear equations (V, I, h) are integrated exactly over each step.
+
+    ``receptors``: several named synaptic receptors, each with its own time constant (and rise
+    time, and for a conductance its reversal potential); a projection names the one it targets
+    (``Projection(receptor="inh")``; the first receptor of its kind when it names none). With
+    receptors given, ``tau_syn_ms`` and ``tau_rise_ms`` are not used. Current receptors only:
+
+        tau_m dV/dt = -V + sum_r I_r + I_ext,   dI_r/dt = -I_r / tau_r
+
+    integrated exactly (one propagator per receptor). With any conductance receptor,
+
+        tau_m dV/dt = -V + sum_c g_c (E_c - V) + sum_r I_r + I_ext,   dg_c/dt = -g_c / tau_c
+
+    (g relative to the leak conductance, E above rest) is advanced by exponential Euler, the
+    scheme Brian2 picks for these equations: over one step every input is held at its value at
+    the start of the step and V relaxes exactly towards (sum g E + sum I + I_ext) / G with time
+    constant tau_m / G, G = 1 + sum g; each g and I decays exactly. docs/engine.md, "Receptors".
     """
 
     tau_m_ms: float = 20.0
@@ -72,9 +126,11 @@ class LIF:
     noise_sigma: float = 0.1
     i_ext: float = 0.0
     tau_rise_ms: float = 0.0   # > 0: double-exponential synaptic current (rise tau_rise, decay tau_syn)
+    receptors: tuple = ()      # named receptors (spiking.Receptor); () is one current receptor (tau_syn_ms)
 
     def __post_init__(self):
         o = "LIF"
+        _receptors_ok(o, self.receptors)
         _positive(o, "tau_m_ms", self.tau_m_ms)
         _positive(o, "tau_syn_ms", self.tau_syn_ms)
         _nonneg(o, "tau_rise_ms", self.tau_rise_ms)
@@ -89,7 +145,7 @@ class LIF:
     def physical(cls, *, v_rest_mV: float, v_th_mV: float, v_reset_mV: float, tau_m_ms: float,
                  r_mohm: float | None = None, c_pf: float | None = None, i_ext_pA: float = 0.0,
                  v_init_mV: float | None = None, t_ref_ms: float = 2.0, tau_syn_ms: float = 5.0,
-                 noise_sigma_mV: float = 0.0, tau_rise_ms: float = 0.0) -> "LIF":
+                 noise_sigma_mV: float = 0.0, tau_rise_ms: float = 0.0, receptors: tuple = ()) -> "LIF":
         """A LIF stated as in a paper, in mV, ms, MOhm / pF and pA; it builds to the same kernels.
 
         The engine's V is the membrane potential relative to rest, in mV: v = V - v_rest, so
@@ -98,7 +154,11 @@ class LIF:
         R = tau_m / C; ``i_ext_pA`` becomes the steady-state depolarisation R I in mV. Synaptic
         weights are then in mV (the jump of I_syn, which V follows with tau_m): a current of
         w pA is ``LIF.weight_mV(w, r_mohm)``. The Brette et al. (2007) CUBA neuron is
-        ``LIF.physical(v_rest_mV=-49, v_th_mV=-50, v_reset_mV=-60, tau_m_ms=20, t_ref_ms=5)``."""
+        ``LIF.physical(v_rest_mV=-49, v_th_mV=-50, v_reset_mV=-60, tau_m_ms=20, t_ref_ms=5)``.
+
+        ``receptors``: their ``e_rev`` in mV, as the paper states it (shifted by rest like the
+        thresholds); a conductance of w nS is ``LIF.conductance_nS(w, r_mohm)``, w relative to the
+        leak conductance 1 / R."""
         o = "LIF.physical"
         for n, v in (("v_rest_mV", v_rest_mV), ("v_th_mV", v_th_mV), ("v_reset_mV", v_reset_mV),
                      ("i_ext_pA", i_ext_pA)):
@@ -112,15 +172,43 @@ class LIF:
         if r_mohm is not None:
             _positive(o, "r_mohm", r_mohm)
         rest = float(v_rest_mV)
+        _receptors_ok(o, receptors)
+        receptors = tuple(r if r.e_rev is None else Receptor(r.name, r.tau_ms, r.tau_rise_ms, float(r.e_rev) - rest)
+                          for r in receptors)
         return cls(tau_m_ms=float(tau_m_ms), tau_syn_ms=tau_syn_ms, v_th=float(v_th_mV) - rest,
                    v_reset=float(v_reset_mV) - rest, v_init=(rest if v_init_mV is None else float(v_init_mV)) - rest,
                    t_ref_ms=t_ref_ms, noise_sigma=noise_sigma_mV,
-                   i_ext=float(i_ext_pA) * (r_mohm or 0.0) / 1000.0, tau_rise_ms=tau_rise_ms)
+                   i_ext=float(i_ext_pA) * (r_mohm or 0.0) / 1000.0, tau_rise_ms=tau_rise_ms, receptors=receptors)
 
     @staticmethod
     def weight_mV(current_pA: float, r_mohm: float) -> float:
         """A synaptic current of ``current_pA`` as the engine's weight for a membrane of ``r_mohm``: R I in mV."""
         return float(current_pA) * float(r_mohm) / 1000.0
+
+    @staticmethod
+    def conductance_nS(g_nS: float, r_mohm: float) -> float:
+        """A conductance jump of ``g_nS`` as the engine's weight for a membrane of ``r_mohm``: g R
+        (relative to the leak conductance 1 / R)."""
+        return float(g_nS) * float(r_mohm) / 1000.0
+
+    def receptor_list(self) -> tuple:
+        """The receptors a projection may target: ``receptors``, or the one current receptor
+        ``Receptor("syn", tau_syn_ms, tau_rise_ms)`` of a LIF that names none."""
+        return self.receptors or (Receptor("syn", self.tau_syn_ms, self.tau_rise_ms),)
+
+    def receptor_propagators(self, dt_ms: float) -> dict:
+        """Per-receptor one-step constants (float64 lists, receptor order) for the receptor kernels:
+        p21 (I_r -> V, exact, used when no receptor is a conductance), p11 (decay), p2h / rise_decay /
+        rise_gain (rise variable), e_rev (0 for a current) and cond (1 for a conductance)."""
+        out = {k: [] for k in ("p21", "p11", "p2h", "rise_decay", "rise_gain", "e_rev", "cond")}
+        for r in self.receptors:
+            one = LIF(tau_m_ms=self.tau_m_ms, tau_syn_ms=r.tau_ms, tau_rise_ms=r.tau_rise_ms,
+                      v_th=self.v_th, v_reset=self.v_reset).propagators(dt_ms)
+            for k in ("p21", "p11", "p2h", "rise_decay", "rise_gain"):
+                out[k].append(one[k])
+            out["e_rev"].append(0.0 if r.e_rev is None else float(r.e_rev))
+            out["cond"].append(1 if r.conductance else 0)
+        return out
 
     def propagators(self, dt_ms: float) -> dict:
         """Exact one-step propagators (float64), computed once on the host."""

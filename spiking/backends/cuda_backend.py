@@ -21,6 +21,7 @@ from numba import cuda, float32
 
 from ..kernels.izhikevich import izh_neuron
 from ..kernels.lif import lif_neuron
+from ..kernels.lif_receptors import lif_multi_neuron
 from ..kernels.rng import draw_word, normal_from_hash, uniform_from_hash
 from . import register
 
@@ -74,6 +75,19 @@ def _lif_k(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p2
         pulse[i] = 0.0
         cur[i] = 0.0
         if fired:
+            spikes[cuda.atomic.add(count, 0, 1)] = i
+
+
+@cuda.jit
+def _lif_multi_k(v, i_syn, i_rise, refr, i_ext, pulse, cur, words, sigma, zx, zr, noisy, p22, p20, dt_tau, has_cond,
+                 any_rise, r_p21, r_p11, r_p2h, r_rise_decay, r_rise_gain, r_e_rev, r_cond, r_rise, v_th, v_reset,
+                 ref_steps, spikes, count):
+    i = cuda.grid(1)
+    if i < v.shape[0]:
+        z32 = float32(sigma * normal_from_hash(words[i], zx, zr)) if noisy else float32(0.0)
+        if lif_multi_neuron(i, z32, v, i_syn, i_rise, refr, i_ext, pulse, cur, p22, p20, dt_tau, has_cond, any_rise,
+                            r_p21, r_p11, r_p2h, r_rise_decay, r_rise_gain, r_e_rev, r_cond, r_rise, v_th, v_reset,
+                            ref_steps):
             spikes[cuda.atomic.add(count, 0, 1)] = i
 
 
@@ -390,6 +404,14 @@ class CudaBackend:
                                             p.p22, p.p21, p.p20, p.p11, p.v_th, p.v_reset, p.ref_steps, p.noisy,
                                             scratch.spikes, self._count, s.i_rise, p.p2h, p.rise_decay, p.rise_gain,
                                             p.use_rise)
+        return self._take_count()
+
+    def lif_multi_step(self, s, p, pulse, cur, scratch, zx, zr):
+        _lif_multi_k[_blocks(s.v.shape[0]), _TPB](s.v, s.i_syn, s.i_rise, s.refr, s.i_ext, pulse, cur, scratch.words,
+                                                  p.sigma, zx, zr, p.noisy, p.p22, p.p20, p.dt_tau, p.has_cond,
+                                                  p.any_rise, p.r_p21, p.r_p11, p.r_p2h, p.r_rise_decay,
+                                                  p.r_rise_gain, p.r_e_rev, p.r_cond, p.r_rise, p.v_th, p.v_reset,
+                                                  p.ref_steps, scratch.spikes, self._count)
         return self._take_count()
 
     def scatter_add(self, row, idx, vals) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..kernels import izhikevich as _izh, lif as _lif, noise as _noise, propagate as _prop, sources as _src
-from ..kernels import monitor as _mon, stdp as _stdp
+from ..kernels import lif_receptors as _lifr, monitor as _mon, stdp as _stdp
 from ..kernels.rng import draw_word
 from . import register
 from .numpy_backend import HostBackend
@@ -57,6 +57,9 @@ class NumbaBackend(HostBackend):
 
     def lif_step(self, state, params, pulse, cur, scratch, zx, zr, skey=None):
         return _lif.lif_step(state, params, pulse, cur, scratch, zx, zr, parallel=self.threads > 1, skey=skey)
+
+    def lif_multi_step(self, state, params, pulse, cur, scratch, zx, zr):
+        return _lifr.lif_multi_step(state, params, pulse, cur, scratch, zx, zr, parallel=self.threads > 1)
 
     propagate = staticmethod(_prop.propagate)
     propagate_delays = staticmethod(_prop.propagate_delays)

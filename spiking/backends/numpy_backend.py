@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels import izhikevich as _izh, lif as _lif, noise as _noise, propagate as _prop, sources as _src
-from ..kernels import monitor as _mon, stdp as _stdp
+from ..kernels import lif_receptors as _lifr, monitor as _mon, stdp as _stdp
 from . import register
 
 
@@ -61,6 +61,7 @@ class NumpyBackend(HostBackend):
     hash_fill = staticmethod(_noise.hash_fill_np)
     izh_step = staticmethod(_izh.izh_step_np)
     lif_step = staticmethod(_lif.lif_step_np)
+    lif_multi_step = staticmethod(_lifr.lif_multi_step_np)
     propagate = staticmethod(_prop.propagate_np)
     propagate_delays = staticmethod(_prop.propagate_delays_np)
     propagate_uniform = staticmethod(_prop.propagate_uniform_np)

@@ -1,0 +1,246 @@
+"""One step of a LIF population with named receptors: current receptors, conductance receptors,
+each with its own time constant (and rise time).
+
+State per neuron: V, one synaptic variable per receptor (``i_syn[r]``: a current in membrane
+units, or a conductance relative to the leak), the rise variables ``i_rise[r]`` of receptors
+with a rise time, the refractory counter. Arrivals of this step (``cur[r]``) enter at the end of
+the step, as for the single-receptor LIF, so a spike with a delay of d steps first moves V in
+step t + d + 1 (what Brian2 does with the same delay).
+
+* Current receptors only: V advances with the exact propagators, one per receptor,
+
+      V' = p22 V + sum_r p21_r I_r + p20 I_ext + sigma z + sum_r p2h_r h_r
+
+  in that order (with one receptor the same float32 operations as ``lif_step``).
+* Any conductance receptor: exponential Euler. With every input held at its start-of-step
+  value, G = 1 + sum_c g_c and D = I_ext + sum (g_c E_c or I_r) (receptor order),
+
+      V' = D / G + (V - D / G) exp(-G dt / tau_m) + sigma z
+
+  ``exp`` is ``exp_neg`` below, built from + - * / only so that numpy, numba and CUDA give the
+  same float64 value (library exps differ in the last bit).
+* Then each synaptic variable decays exactly: I_r' = p11_r I_r + cur_r, or with a rise time
+  I_r' = p11_r I_r + rise_gain_r h_r, h_r' = rise_decay_r h_r + cur_r.
+
+Refractory neurons are clamped at v_reset (no noise, pulses dropped) while the synapses decay.
+Spikes are listed in index order (numpy, numba); on CUDA in the order the threads fire.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+from numba.extending import register_jitable
+
+from .noise import BLOCK, collect_codes
+from .rng import ZIG_RATIO, ZIG_X, normal_from_hash, normal_np
+
+F32 = np.float32
+
+
+class LIFMultiParams(NamedTuple):
+    p22: np.float32
+    p20: np.float32
+    dt_tau: float            # dt / tau_m (float64), for exp(-G dt / tau_m)
+    has_cond: bool           # any conductance receptor: exponential Euler
+    any_rise: bool
+    r_p21: np.ndarray        # float32[R]: I_r -> V (exact, current receptors only)
+    r_p11: np.ndarray        # float32[R]: exp(-dt / tau_r)
+    r_p2h: np.ndarray        # float32[R]: h_r -> V
+    r_rise_decay: np.ndarray
+    r_rise_gain: np.ndarray
+    r_e_rev: np.ndarray      # float32[R]: reversal potential above rest (0 for a current)
+    r_cond: np.ndarray       # uint8[R]: 1 for a conductance
+    r_rise: np.ndarray       # uint8[R]: 1 for a receptor with a rise time
+    v_th: np.float32
+    v_reset: np.float32
+    ref_steps: int
+    sigma: float
+    noisy: bool
+
+
+class LIFMultiState(NamedTuple):
+    v: np.ndarray
+    i_syn: np.ndarray        # float32[R, n]
+    refr: np.ndarray
+    i_ext: np.ndarray
+    i_rise: np.ndarray       # float32[R, n] (R, 1 without rise times)
+
+
+def lif_multi_records(params: dict, state: dict) -> tuple[LIFMultiParams, LIFMultiState]:
+    p = LIFMultiParams(**{k: params[k] for k in LIFMultiParams._fields if k != "noisy"}, noisy=params["sigma"] > 0.0)
+    return p, LIFMultiState(**{k: state[k] for k in LIFMultiState._fields})
+
+
+EXP_SMALL = 0.125   # exp_neg halves its argument down to this, then squares back
+
+
+@register_jitable
+def exp_neg(x):
+    """exp(-x) for x >= 0 in float64 from + - * / only: halve x (exactly) until x <= 1/8, a
+    degree-12 Taylor series in Horner form (truncation < 1e-18 relative), then square back.
+    Relative error ~1e-15 x 2^halvings; the same bits on every backend."""
+    m = 0
+    while x > EXP_SMALL and m < 1100:
+        x = x * 0.5
+        m += 1
+    t = 1.0
+    for k in range(12, 0, -1):
+        t = 1.0 - x * t / k
+    for _ in range(m):
+        t = t * t
+    return t
+
+
+def exp_neg_np(x: np.ndarray) -> np.ndarray:
+    """numpy twin of ``exp_neg`` (the same operations, element by element)."""
+    x = np.array(x, dtype=np.float64)
+    m = np.zeros(x.shape, np.int64)
+    for _ in range(1100):
+        big = x > EXP_SMALL
+        if not big.any():
+            break
+        x[big] = x[big] * 0.5
+        m[big] += 1
+    t = np.ones_like(x)
+    for k in range(12, 0, -1):
+        t = 1.0 - x * t / k
+    for s in range(int(m.max(initial=0))):
+        t = np.where(m > s, t * t, t)
+    return t
+
+
+@register_jitable
+def lif_multi_neuron(i, z32, v, i_syn, i_rise, refr, i_ext, pulse, cur, p22, p20, dt_tau, has_cond, any_rise,
+                     r_p21, r_p11, r_p2h, r_rise_decay, r_rise_gain, r_e_rev, r_cond, r_rise, v_th, v_reset,
+                     ref_steps):
+    """Neuron i's step, in place; returns whether it fired. Shared by the numba and CUDA kernels."""
+    nr = r_p11.shape[0]
+    fired = False
+    vi = v[i]
+    if refr[i] > 0:
+        refr[i] -= 1
+        vi = v_reset
+    else:
+        if has_cond:
+            g_tot = F32(1.0)
+            drive = i_ext[i]
+            for r in range(nr):
+                x = i_syn[r, i]
+                if r_cond[r]:
+                    g_tot = g_tot + x
+                    drive = drive + x * r_e_rev[r]
+                else:
+                    drive = drive + x
+            vinf = drive / g_tot
+            e = F32(exp_neg(np.float64(g_tot) * dt_tau))
+            vi = vinf + (vi - vinf) * e + z32
+        else:
+            vi = p22 * vi
+            for r in range(nr):
+                vi = vi + r_p21[r] * i_syn[r, i]
+            vi = vi + p20 * i_ext[i] + z32
+            if any_rise:
+                for r in range(nr):
+                    vi = vi + r_p2h[r] * i_rise[r, i]
+        fired = vi >= v_th
+        vi = vi + pulse[i]
+    pulse[i] = F32(0.0)
+    for r in range(nr):
+        if r_rise[r]:
+            h = i_rise[r, i]
+            i_syn[r, i] = r_p11[r] * i_syn[r, i] + r_rise_gain[r] * h
+            i_rise[r, i] = r_rise_decay[r] * h + cur[r, i]
+        else:
+            i_syn[r, i] = r_p11[r] * i_syn[r, i] + cur[r, i]
+        cur[r, i] = F32(0.0)
+    if fired:
+        vi = v_reset
+        refr[i] = ref_steps
+    v[i] = vi
+    return fired
+
+
+def _make_step(parallel: bool):
+    @njit(cache=True, parallel=parallel)
+    def step(s, p, pulse, cur, scratch, zx, zr):
+        v, i_syn, refr, i_ext, i_rise = s.v, s.i_syn, s.refr, s.i_ext, s.i_rise
+        words, code, spikes, deferred = scratch.words, scratch.code, scratch.spikes, scratch.deferred
+        sigma, noisy = p.sigma, p.noisy
+        nn = v.shape[0]
+        for b in prange((nn + BLOCK - 1) // BLOCK):
+            lo = b * BLOCK
+            hi = min(nn, lo + BLOCK)
+            for i in range(lo, hi):
+                z32 = F32(sigma * normal_from_hash(words[i], zx, zr)) if noisy else F32(0.0)
+                fired = lif_multi_neuron(i, z32, v, i_syn, i_rise, refr, i_ext, pulse, cur, p.p22, p.p20, p.dt_tau,
+                                         p.has_cond, p.any_rise, p.r_p21, p.r_p11, p.r_p2h, p.r_rise_decay,
+                                         p.r_rise_gain, p.r_e_rev, p.r_cond, p.r_rise, p.v_th, p.v_reset,
+                                         p.ref_steps)
+                code[i] = np.uint8(1) if fired else np.uint8(0)
+        n, _ = collect_codes(code, spikes, deferred)
+        return n
+
+    return step
+
+
+_STEPS = {False: _make_step(False), True: _make_step(True)}
+
+
+def lif_multi_step(s: LIFMultiState, p: LIFMultiParams, pulse, cur, scratch, zx, zr, parallel=False):
+    """One step (numba); ``scratch.words`` must hold this step's random words (``hash_fill``).
+    ``pulse``: this step's pulse row (n); ``cur``: its current rows (R, n); both consumed."""
+    return _STEPS[bool(parallel)](s, p, pulse, cur, scratch, zx, zr)
+
+
+def lif_multi_step_np(s: LIFMultiState, p: LIFMultiParams, pulse, cur, scratch, zx=None, zr=None):
+    """numpy twin of ``lif_multi_step``: the same float32 operations in the same order."""
+    v, i_syn, refr, i_ext, i_rise = s
+    nr, n = i_syn.shape
+    z = ((p.sigma * normal_np(scratch.words[:n])).astype(np.float32) if p.noisy else np.zeros(n, np.float32))
+    ref = refr > 0
+    if p.has_cond:
+        g_tot = np.full(n, 1.0, np.float32)
+        drive = i_ext.copy()
+        for r in range(nr):
+            x = i_syn[r]
+            if p.r_cond[r]:
+                g_tot = g_tot + x
+                drive = drive + x * p.r_e_rev[r]
+            else:
+                drive = drive + x
+        vinf = drive / g_tot
+        e = exp_neg_np(g_tot.astype(np.float64) * p.dt_tau).astype(np.float32)
+        vn = vinf + (v - vinf) * e + z
+    else:
+        vn = p.p22 * v
+        for r in range(nr):
+            vn = vn + p.r_p21[r] * i_syn[r]
+        vn = vn + p.p20 * i_ext + z
+        if p.any_rise:
+            for r in range(nr):
+                vn = vn + p.r_p2h[r] * i_rise[r]
+    fired = (vn >= p.v_th) & ~ref
+    vn = vn + pulse
+    vn[ref] = p.v_reset
+    refr[ref] -= 1
+    pulse[:] = 0.0
+    for r in range(nr):
+        if p.r_rise[r]:
+            h = i_rise[r].copy()
+            i_syn[r] = p.r_p11[r] * i_syn[r] + p.r_rise_gain[r] * h
+            i_rise[r] = p.r_rise_decay[r] * h + cur[r]
+        else:
+            i_syn[r] = p.r_p11[r] * i_syn[r] + cur[r]
+        cur[r] = 0.0
+    vn[fired] = p.v_reset
+    refr[fired] = p.ref_steps
+    v[:] = vn
+    idx = np.flatnonzero(fired).astype(np.int32)
+    scratch.spikes[:idx.size] = idx
+    return int(idx.size)
+
+
+__all__ = ["LIFMultiParams", "LIFMultiState", "lif_multi_records", "lif_multi_step", "lif_multi_step_np",
+           "lif_multi_neuron", "exp_neg", "exp_neg_np", "ZIG_X", "ZIG_RATIO"]
