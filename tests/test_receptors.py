@@ -1,0 +1,247 @@
+"""Receptor types (each with its own time constant) and conductance synapses on LIF (issue 16)."""
+import math
+
+import numpy as np
+import pytest
+
+from spiking import (LIF, FixedInDegree, Izhikevich, Network, Pairs, ParameterError, Population, Probability,
+                     Projection, Receptor, Simulator, SpikeCounts, SpikeGenerator, SpikeTrains)
+from spiking.kernels.lif_receptors import exp_neg_np
+
+TAU_M = 20.0
+
+
+def _one_neuron(dt, receptors, drives, v_th=100.0, i_ext=0.0, t_ref_ms=0.0):
+    """One LIF neuron with ``receptors``; ``drives``: (receptor, target, weight, spike times) each
+    from its own generator, delay one step."""
+    m = LIF(tau_m_ms=TAU_M, v_th=v_th, v_reset=0.0, noise_sigma=0.0, i_ext=i_ext, t_ref_ms=t_ref_ms,
+            receptors=receptors)
+    srcs, prs = [], []
+    for k, (rec, target, w, times) in enumerate(drives):
+        srcs.append(SpikeGenerator(f"G{k}", 1, tuple(times), (0,) * len(times)))
+        prs.append(Projection(f"G{k}", "P", Pairs((0,), (0,)), weight=abs(w), inhibitory=w < 0 and target == "current",
+                              delay_ms=dt, target=target, receptor=rec))
+    return Network((Population("P", 1, m),), tuple(prs), sources=tuple(srcs), dt_ms=dt)
+
+
+def _trace(net, n, backend="numpy"):
+    sim = Simulator(net, backend=backend)
+    v, i_syn = np.empty(n), np.empty((n, len(net.populations[0].model.receptors)))
+    for k in range(n):
+        sim.step()
+        v[k] = sim.get_state("P", "v")[0]
+        i_syn[k] = sim.get_state("P", "i_syn")[:, 0]
+    return v, i_syn
+
+
+def test_two_current_receptors_follow_the_closed_form():
+    dt, n = 0.1, 800
+    recs = (Receptor("exc", 5.0), Receptor("inh", 10.0))
+    we, wi = 4.0, -2.0
+    v, i_syn = _trace(_one_neuron(dt, recs, [("exc", "current", we, [0.0]), ("inh", "current", wi, [0.0])]), n)
+    # the spike of step 0 arrives in step 1 and enters the currents at its end: after step 1 + k,
+    # I_r = w_r exp(-k dt / tau_r) and V = sum_r w_r tau_r / (tau_r - tau_m) (exp(-k dt / tau_r) - exp(-k dt / tau_m))
+    k = np.arange(n) - 1
+    s = np.maximum(k, 0) * dt
+    for col, (w, tau) in enumerate(((we, 5.0), (wi, 10.0))):
+        expect = np.where(k >= 0, w * np.exp(-s / tau), 0.0)
+        assert np.allclose(i_syn[:, col], expect, rtol=2e-5, atol=1e-6), col
+    expect_v = sum(np.where(k >= 0, w * tau / (tau - TAU_M) * (np.exp(-s / tau) - np.exp(-s / TAU_M)), 0.0)
+                   for w, tau in ((we, 5.0), (wi, 10.0)))
+    assert v.max() > 0.19 and v.min() < -0.05   # excitation first, the slower inhibition later
+    assert np.allclose(v, expect_v, rtol=1e-4, atol=2e-6)
+    # each receptor kept its own time constant: the excitatory current is gone first
+    late = int(40 / dt)
+    assert abs(i_syn[late, 0] / we) < abs(i_syn[late, 1] / wi) / 10
+
+
+def _cond_drives():
+    return [("exc", "conductance", 0.5, [5.0, 12.0, 12.5, 30.0]), ("inh", "conductance", 2.0, [20.0, 40.0])]
+
+
+def _cond_reference(dt, n, sub=50, e=(60.0, -20.0), tau=(5.0, 10.0), i_ext=5.0):
+    """The same equations in float64, RK4 with dt / sub, conductances decaying exactly between jumps;
+    a spike of step s moves g at the end of step s + 1 (time (s + 2) dt)."""
+    jumps = sorted([(round(t / dt) + 2) * dt, r, w] for r, (_, _, w, ts) in enumerate(_cond_drives()) for t in ts)
+    e, tau = np.array(e), np.array(tau)
+    g, v, t, h, ji = np.zeros(2), 0.0, 0.0, dt / sub, 0
+    f = lambda v, g: (-v + g @ (e - v) + i_ext) / TAU_M   # noqa: E731
+    out = np.empty(n)
+    for k in range(n):
+        for _ in range(sub):
+            while ji < len(jumps) and jumps[ji][0] <= t + 1e-9:
+                g[jumps[ji][1]] += jumps[ji][2]
+                ji += 1
+            gt = lambda x: g * np.exp(-x / tau)   # noqa: E731
+            k1 = f(v, gt(0)); k2 = f(v + h / 2 * k1, gt(h / 2)); k3 = f(v + h / 2 * k2, gt(h / 2))   # noqa: E702
+            k4 = f(v + h * k3, gt(h))
+            v += h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            g = gt(h)
+            t += h
+        out[k] = v
+    return out
+
+
+COND_RECS = (Receptor("exc", 5.0, e_rev=60.0), Receptor("inh", 10.0, e_rev=-20.0))
+
+
+def test_conductances_against_an_independent_float64_integration():
+    errs = {}
+    for dt in (0.1, 0.025):
+        n = int(round(60.0 / dt))
+        v, _ = _trace(_one_neuron(dt, COND_RECS, _cond_drives(), i_ext=5.0), n)
+        ref = _cond_reference(dt, n)
+        assert np.ptp(ref) > 15 and ref.min() < -4   # both reversal potentials were felt
+        errs[dt] = np.abs(v - ref).max()
+    # exponential Euler is first order: 0.099 mV at dt 0.1 on a 19.6 mV excursion, a quarter of it at dt / 4
+    assert errs[0.1] < 0.15
+    assert errs[0.1] / errs[0.025] > 3.0
+
+
+def test_conductance_step_is_the_documented_exponential_euler():
+    dt, n = 0.1, 600
+    v, g = _trace(_one_neuron(dt, COND_RECS, _cond_drives(), i_ext=5.0), n)
+    # an independent float64 rendering of the scheme: inputs held over the step, V exact against them
+    gv = np.vstack([np.zeros((1, 2)), g[:-1]])
+    vv = np.concatenate([[0.0], v[:-1]])
+    big_g = 1.0 + gv.sum(1)
+    vinf = (5.0 + gv @ np.array([60.0, -20.0])) / big_g
+    expect = vinf + (vv - vinf) * np.exp(-big_g * dt / TAU_M)
+    assert np.allclose(v, expect, atol=2e-5)
+
+
+def _brette_like(cond, rise=False, n=300, seed=2):
+    if cond:
+        m = LIF.physical(v_rest_mV=-60, v_th_mV=-50, v_reset_mV=-60, tau_m_ms=20, t_ref_ms=5, i_ext_pA=200,
+                         r_mohm=100, receptors=(Receptor("exc", 5.0, e_rev=0.0), Receptor("inh", 10.0, e_rev=-80.0)))
+        we, wi, tgt = 1.2, 6.7, "conductance"
+    else:
+        m = LIF.physical(v_rest_mV=-49, v_th_mV=-50, v_reset_mV=-60, tau_m_ms=20, t_ref_ms=5, noise_sigma_mV=0.5,
+                         receptors=(Receptor("exc", 5.0, tau_rise_ms=1.0 if rise else 0.0), Receptor("inh", 10.0)))
+        we, wi, tgt = 4.86, 9.0, "current"
+    ne = int(0.8 * n)
+    v0 = (np.random.default_rng(seed).random(n) * 10 - 10).astype(np.float32)
+    return Network((Population("P", n, m, per_neuron={"v_init": v0}),),
+                   (Projection("P", "P", Probability(0.1), weight=we, delay_ms=0.1, target=tgt, receptor="exc",
+                               pre_range=(0, ne)),
+                    Projection("P", "P", Probability(0.1), weight=wi, delay_ms=0.1, target=tgt, receptor="inh",
+                               inhibitory=not cond, pre_range=(ne, n))), dt_ms=0.1, seed=seed)
+
+
+@pytest.mark.parametrize("cond,rise", [(False, False), (False, True), (True, False)])
+def test_numpy_and_numba_agree_bit_for_bit(cond, rise):
+    net = _brette_like(cond, rise)
+    out = []
+    for be, opts in (("numpy", {}), ("numba", {}), ("numba", {"threads": 2})):
+        sim = Simulator(net, backend=be, **opts)
+        tr = sim.add_monitor(SpikeTrains("P"))
+        sim.run(150.0)
+        out.append((tr.steps.copy(), tr.indices.copy(), {k: sim.get_state("P", k).copy() for k in ("v", "i_syn", "i_rise")}))
+    assert out[0][0].size > 100
+    for steps, idx, st in out[1:]:
+        assert np.array_equal(steps, out[0][0]) and np.array_equal(idx, out[0][1])
+        for k in st:
+            assert np.array_equal(st[k], out[0][2][k]), k
+
+
+def test_one_named_receptor_is_the_classic_lif_bit_for_bit():
+    def net(named):
+        m = LIF(tau_m_ms=20.0, tau_syn_ms=5.0, v_th=0.86, noise_sigma=0.1,
+                receptors=(Receptor("syn", 5.0),) if named else ())
+        return Network((Population("A", 400, m),), (Projection("A", "A", FixedInDegree(40), weight=0.06,
+                                                                target="current"),), dt_ms=1.0, seed=3)
+    res = []
+    for named in (False, True):
+        sim = Simulator(net(named))
+        tr = sim.add_monitor(SpikeTrains("A"))
+        sim.run(2000.0)
+        order = np.lexsort((tr.indices, tr.steps))   # within a step the classic kernel lists the rare
+        res.append((tr.steps[order], tr.indices[order], sim.get_state("A", "v")))   # slow-noise cells last
+    assert res[0][0].size > 200
+    for a, b in zip(res[0], res[1]):
+        assert np.array_equal(a, b)
+
+
+def test_cuda_simulator_agrees_with_numba():
+    pytest.importorskip("numba.cuda")
+    from numba import cuda
+    if not cuda.is_available():
+        pytest.skip("no CUDA device and NUMBA_ENABLE_CUDASIM is not set")
+    for cond in (False, True):
+        net = _brette_like(cond, n=120)
+        out = {}
+        for be in ("numba", "cuda"):
+            sim = Simulator(net, backend=be)
+            c = sim.add_monitor(SpikeCounts("P"))
+            sim.run(15.0)
+            out[be] = (c.counts.copy(), sim.get_state("P", "v"), sim.get_state("P", "i_syn"))
+        assert out["numba"][0].sum() > 0
+        assert np.array_equal(out["numba"][0], out["cuda"][0])
+        assert np.allclose(out["numba"][1], out["cuda"][1], atol=1e-4)
+        assert np.allclose(out["numba"][2], out["cuda"][2], atol=1e-4)
+
+
+@pytest.mark.parametrize("cond", [False, True])
+def test_checkpoint_continues_exactly(tmp_path, cond):
+    net = _brette_like(cond, n=200)
+    a = Simulator(net)
+    a.run(80.0)
+    a.save(tmp_path / "c.h5")
+    ta = a.add_monitor(SpikeTrains("P"))
+    a.run(80.0)
+    b = Simulator.load(tmp_path / "c.h5")
+    assert b.get_state("P", "i_syn").shape == (2, 200)
+    tb = b.add_monitor(SpikeTrains("P"))
+    b.run(80.0)
+    assert ta.steps.size > 50
+    assert np.array_equal(ta.steps, tb.steps) and np.array_equal(ta.indices, tb.indices)
+    for k in ("v", "i_syn", "refr"):
+        assert np.array_equal(a.get_state("P", k), b.get_state("P", k)), k
+
+
+def test_block_runs_say_why_not():
+    sim = Simulator(_brette_like(False, n=50))
+    assert sim._blocks.why_not() == "a LIF population with named receptors"
+
+
+def test_exp_neg_is_exp():
+    x = np.concatenate([np.linspace(0.0, 5.0, 5001), np.geomspace(1e-12, 700.0, 500)])
+    assert np.allclose(exp_neg_np(x), np.exp(-x), rtol=1e-12, atol=0)
+    assert exp_neg_np(np.array([0.0]))[0] == 1.0
+
+
+def test_physical_receptors_shift_reversal_potentials_by_rest():
+    m = LIF.physical(v_rest_mV=-60, v_th_mV=-50, v_reset_mV=-60, tau_m_ms=20,
+                     receptors=(Receptor("exc", 5.0, e_rev=0.0), Receptor("inh", 10.0, e_rev=-80.0), Receptor("i", 3.0)))
+    assert [r.e_rev for r in m.receptors] == [60.0, -20.0, None]
+    assert math.isclose(LIF.conductance_nS(6.0, 100.0), 0.6)
+
+
+@pytest.mark.parametrize("kw,model,message", [
+    ({"target": "current", "receptor": "nmda"}, "two", "has no receptor 'nmda'; it has ['exc', 'inh']"),
+    ({"target": "current", "receptor": "gexc"}, "cond", "receptor 'gexc' of 'P' is a conductance (it has e_rev); use target='conductance'"),
+    ({"target": "conductance", "receptor": "exc"}, "two", "receptor 'exc' of 'P' is a current (it has no e_rev); use target='current'"),
+    ({"target": "conductance"}, "two", "has no conductance receptor"),
+    ({"target": "current", "receptor": "exc"}, "izh", "Izhikevich population 'P' has one current synapse"),
+    ({"target": "conductance"}, "classic", "has no conductance receptor (it has ['syn'])"),
+])
+def test_receptor_errors_name_the_problem(kw, model, message):
+    models = {"two": LIF(receptors=(Receptor("exc", 5.0), Receptor("inh", 10.0))),
+              "cond": LIF(receptors=(Receptor("gexc", 5.0, e_rev=60.0),)),
+              "izh": Izhikevich(), "classic": LIF()}
+    with pytest.raises(ParameterError) as e:
+        Network((Population("P", 10, models[model]),), (Projection("P", "P", FixedInDegree(2), **kw),))
+    assert message in str(e.value)
+
+
+def test_receptor_description_errors():
+    with pytest.raises(ParameterError, match="a conductance is never negative"):
+        Projection("P", "P", FixedInDegree(2), target="conductance", inhibitory=True)
+    with pytest.raises(ParameterError, match="receptor='exc' needs target 'current' or 'conductance'"):
+        Projection("P", "P", FixedInDegree(2), receptor="exc")
+    with pytest.raises(ParameterError, match="duplicate receptor names"):
+        LIF(receptors=(Receptor("a", 5.0), Receptor("a", 6.0)))
+    with pytest.raises(ParameterError, match="tau_ms must be > 0"):
+        Receptor("a", 0.0)
+    with pytest.raises(ParameterError, match="must be a tuple of spiking.Receptor"):
+        LIF(receptors=[Receptor("a", 5.0)])
