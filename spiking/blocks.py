@@ -48,11 +48,9 @@ class BlockRunner:
         if sim.profile:
             return "profiling"
         lif = [g for g in sim.groups if g.kind in ("izh", "lif")]
-        if any(getattr(g, "multi", False) for g in lif):
-            return "a LIF population with named receptors"
         if not lif or any(g.kind != "lif" or not g.fused for g in lif):
             return "a population that is not LIF"
-        if len({bool(g.p_rec.use_rise) for g in lif}) > 1:
+        if len({bool(getattr(g.p_rec, "use_rise", False)) for g in lif}) > 1:
             return "LIF populations of two variants"
         if len({_rec_types(g.p_rec) + _rec_types(g.s_rec) for g in lif}) > 1:
             return "LIF records of different types"
@@ -82,6 +80,8 @@ class BlockRunner:
                 continue
             if sim.groups[p.post].kind != "lif":
                 return f"projection {p.label!r} into a source"
+            if p.delay_steps <= 0 and p.target != "pulse" and sim.groups[p.post].multi:
+                return f"projection {p.label!r} with per-synapse delays into a population with receptors"
         return None
 
     def _limit(self, t: int, end: int) -> int:
@@ -133,7 +133,7 @@ class BlockRunner:
         hist_on = np.array(["hist_spikes" in g.state for g in groups])
         hists = tuple(g.state["hist_spikes"] if on else _dummy(np.int32, 2) for g, on in zip(groups, hist_on))
         hist_ns = tuple(g.hist_n if on else _dummy(np.int64) for g, on in zip(groups, hist_on))
-        kinds, pre_g, post_g, tgt, delay, uw, ptrs, idxs, wts, dls = [], [], [], [], [], [], [], [], [], []
+        kinds, pre_g, post_g, tgt, rec, delay, uw, ptrs, idxs, wts, dls = [], [], [], [], [], [], [], [], [], [], []
         store = None
         for pi, (p, arr) in enumerate(sim.projections):
             if pi in sim.growing:
@@ -150,6 +150,7 @@ class BlockRunner:
             pre_g.append(slot[p.pre])
             post_g.append(slot[p.post])
             tgt.append(0 if p.target == "pulse" else 1)
+            rec.append(p.receptor)
             delay.append(p.delay_steps)
             uw.append(p.uniform_weight if kind == PROJ_UNIFORM else 0.0)
             if kind == PROJ_STORE:
@@ -160,7 +161,7 @@ class BlockRunner:
                 wts.append(arr["weights"] if kind != PROJ_UNIFORM else _dummy(np.float32))
                 dls.append(arr["delays"] if kind == PROJ_DELAYS else _dummy(np.int16))
         kinds.append(PROJ_NONE)   # a placeholder, so that no tuple is empty
-        pre_g.append(0); post_g.append(0); tgt.append(0); delay.append(1); uw.append(0.0)
+        pre_g.append(0); post_g.append(0); tgt.append(0); rec.append(0); delay.append(1); uw.append(0.0)
         ptrs.append(_dummy(np.int64)); idxs.append(_dummy(np.int32)); wts.append(_dummy(np.float32))
         dls.append(_dummy(np.int16))
         if store is not None:
@@ -181,7 +182,7 @@ class BlockRunner:
             st_b = (False, False, False)
             st_i = (0, 0, 1)
             pending, e_decay = 1.0, 1.0
-        variant = int(bool(groups[0].p_rec.use_rise)) + 2 * int(sim.backend.threads > 1)
+        variant = int(bool(getattr(groups[0].p_rec, "use_rise", False))) + 2 * int(sim.backend.threads > 1)
         keys = np.array([np.uint64(g.noise_key) for g in groups], np.uint64)
         noisy = np.array([bool(g.noisy) for g in groups])
         t0 = sim.t
@@ -190,7 +191,8 @@ class BlockRunner:
                            tuple(g.state["current_ring"] for g in groups), tuple(g.scratch for g in groups),
                            sim._zx, sim._zr, hist_on, hists, hist_ns,
                            np.array(kinds, np.int64), np.array(pre_g, np.int64), np.array(post_g, np.int64),
-                           np.array(tgt, np.int64), np.array(delay, np.int64), np.array(uw, np.float32),
+                           np.array(tgt, np.int64), np.array(rec, np.int64), np.array(delay, np.int64),
+                           np.array(uw, np.float32),
                            tuple(ptrs), tuple(idxs), tuple(wts), tuple(dls),
                            st_arrays, st_idx, st_f, st_b, st_i, pending, e_decay,
                            rec_n, rec_idx, rec_fill, last_n)

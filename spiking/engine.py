@@ -63,7 +63,7 @@ class _Group:
                                          deferred=be.zeros(g.size, np.int32), spikes=self.spikes)
             self.multi = bool(g.params.get("multi", False))   # a LIF with named receptors
             self.kernel = be.izh_step if g.kind == "izh" else (be.lif_multi_step if self.multi else be.lif_step)
-            self.fused = g.kind in getattr(be, "fused_noise", ()) and not self.multi   # the step draws its own words
+            self.fused = g.kind in getattr(be, "fused_noise", ())   # the step draws its own words
             self.refresh()
         self.gen_ptr = 0   # a generator's next event
         if g.kind == "poisson":

@@ -199,9 +199,42 @@ def test_checkpoint_continues_exactly(tmp_path, cond):
         assert np.array_equal(a.get_state("P", k), b.get_state("P", k)), k
 
 
-def test_block_runs_say_why_not():
-    sim = Simulator(_brette_like(False, n=50))
-    assert sim._blocks.why_not() == "a LIF population with named receptors"
+@pytest.mark.parametrize("cond", [False, True])
+def test_block_runs_give_the_step_paths_spikes(cond):
+    net = _brette_like(cond, n=200)
+    out = []
+    for blocks, threads in ((False, 1), (True, 1), (True, 2)):
+        sim = Simulator(net, threads=threads)
+        sim.block_runs = blocks
+        assert (sim._blocks.why_not() is None) == blocks
+        tr = sim.add_monitor(SpikeTrains("P"))
+        sim.run(120.0)
+        out.append((tr.steps, tr.indices, sim.get_state("P", "v"), sim.get_state("P", "i_syn"), sim.get_state("P", "i_rise")))
+    assert out[0][0].size > 100
+    for o in out[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(out[0], o))
+
+
+def test_blocks_refuse_per_synapse_delays_into_receptors():
+    from spiking import Uniform
+    m = LIF(receptors=(Receptor("exc", 5.0), Receptor("inh", 10.0)))
+    net = Network((Population("P", 30, m),), (Projection("P", "P", FixedInDegree(3), delay_ms=Uniform(1.0, 3.0),
+                                                          target="current", receptor="inh", name="slow"),))
+    assert Simulator(net)._blocks.why_not() == "projection 'slow' with per-synapse delays into a population with receptors"
+
+
+def test_per_synapse_delays_reach_their_receptor():
+    from spiking import Uniform
+    m = LIF(noise_sigma=0.3, receptors=(Receptor("exc", 5.0), Receptor("inh", 10.0)))
+    net = Network((Population("P", 60, m),), (Projection("P", "P", FixedInDegree(6), weight=0.4, delay_ms=Uniform(1.0, 4.0),
+                                                          target="current", receptor="inh"),), dt_ms=1.0, seed=4)
+    out = []
+    for be in ("numpy", "numba"):
+        sim = Simulator(net, backend=be)
+        sim.run(400.0)
+        out.append(sim.get_state("P", "i_syn"))
+    assert np.array_equal(out[0], out[1])
+    assert np.all(out[0][0] == 0) and out[0][1].max() > 0   # only the inhibitory receptor received
 
 
 def test_exp_neg_is_exp():

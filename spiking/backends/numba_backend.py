@@ -58,8 +58,8 @@ class NumbaBackend(HostBackend):
     def lif_step(self, state, params, pulse, cur, scratch, zx, zr, skey=None):
         return _lif.lif_step(state, params, pulse, cur, scratch, zx, zr, parallel=self.threads > 1, skey=skey)
 
-    def lif_multi_step(self, state, params, pulse, cur, scratch, zx, zr):
-        return _lifr.lif_multi_step(state, params, pulse, cur, scratch, zx, zr, parallel=self.threads > 1)
+    def lif_multi_step(self, state, params, pulse, cur, scratch, zx, zr, skey=None):
+        return _lifr.lif_multi_step(state, params, pulse, cur, scratch, zx, zr, parallel=self.threads > 1, skey=skey)
 
     propagate = staticmethod(_prop.propagate)
     propagate_delays = staticmethod(_prop.propagate_delays)

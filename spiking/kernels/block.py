@@ -19,17 +19,20 @@ arguments, so every spike and every float sum is identical (``tests/test_block.p
 
 What the loop does not do, the engine keeps out of a block (``spiking/blocks.py``): sources that
 fire, injected spikes, current steps, the once-a-second cascade decay and housekeeping, a
-modulator above 0 (learning and creation), fixed plastic projections, Izhikevich populations.
+modulator above 0 (learning and creation), fixed plastic projections, Izhikevich populations,
+per-synapse delays into a population with receptors. Populations with named receptors run their
+own step (``kernels/lif_receptors.py``), chosen when the loop is compiled for their record type.
 The loop stops early, returning the steps done, when a record buffer could overflow.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
-from numba.extending import register_jitable
+from numba import njit, types
+from numba.extending import overload, register_jitable
 
 from .growth import growing_post, growing_pre, trace_decay, trace_decay_parallel
 from .lif import _LIF_STEPS
+from .lif_receptors import MULTI_PARALLEL, MULTI_SERIAL, LIFMultiState
 from .propagate import propagate, propagate_delays, propagate_uniform
 from .rng import step_key
 from .stdp import trace_scale
@@ -52,10 +55,62 @@ def _lif_step(variant, skey, fill, s, p, pulse, cur, scratch, zx, zr):
     return _STEP_PARALLEL_RISE(skey, fill, s, p, pulse, cur, scratch, zx, zr)
 
 
+def _pop_step(variant, skey, fill, s, p, pulse, cur, scratch, zx, zr):
+    """A population's step in the block loop: the one-receptor LIF's variant, or the receptor
+    LIF's (chosen by the type of the state record, when the loop is compiled)."""
+    raise NotImplementedError   # only called from compiled code
+
+
+@overload(_pop_step)
+def _pop_step_impl(variant, skey, fill, s, p, pulse, cur, scratch, zx, zr):
+    if isinstance(s, types.BaseNamedTuple) and s.instance_class is LIFMultiState:
+        def impl(variant, skey, fill, s, p, pulse, cur, scratch, zx, zr):
+            if variant >= 2:
+                return MULTI_PARALLEL(skey, fill, s, p, pulse, cur, scratch, zx, zr)
+            return MULTI_SERIAL(skey, fill, s, p, pulse, cur, scratch, zx, zr)
+    else:
+        def impl(variant, skey, fill, s, p, pulse, cur, scratch, zx, zr):
+            return _lif_step(variant, skey, fill, s, p, pulse, cur, scratch, zx, zr)
+    return impl
+
+
+def _ring_row(pulse, cur, tgt, receptor, slot):
+    """Row ``slot`` of the ring a projection writes into: the pulse ring (tgt 0), or the current
+    ring (its receptor's row for a population with receptors, whose ring is (R_slots, R, n))."""
+    raise NotImplementedError
+
+
+@overload(_ring_row)
+def _ring_row_impl(pulse, cur, tgt, receptor, slot):
+    if cur.ndim == 3:
+        def impl(pulse, cur, tgt, receptor, slot):
+            return pulse[slot] if tgt == 0 else cur[slot, receptor]
+    else:
+        def impl(pulse, cur, tgt, receptor, slot):
+            return pulse[slot] if tgt == 0 else cur[slot]
+    return impl
+
+
+def _delay_ring(pulse, cur, tgt):
+    """The whole 2-D ring for per-synapse delays (never a receptor population's: blocks refuse it)."""
+    raise NotImplementedError
+
+
+@overload(_delay_ring)
+def _delay_ring_impl(pulse, cur, tgt):
+    if cur.ndim == 3:
+        def impl(pulse, cur, tgt):
+            return pulse
+    else:
+        def impl(pulse, cur, tgt):
+            return pulse if tgt == 0 else cur
+    return impl
+
+
 @njit(cache=True)
 def block_run(variant, t0, n, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr,
               hist_on, hists, hist_ns,
-              kinds, pre_g, post_g, tgt, delay, uw, indptr, indices, weights, delays,
+              kinds, pre_g, post_g, tgt, receptor, delay, uw, indptr, indices, weights, delays,
               st_arrays, st_idx, st_f, st_b, st_i, pending, e_decay,
               rec_n, rec_idx, rec_fill, last_n):
     """Steps t0 .. t0 + n - 1 (fewer if a record buffer is full: returns (steps done, pending)).
@@ -90,11 +145,11 @@ def block_run(variant, t0, n, keys, noisy, S, P, pulse_rings, cur_rings, scratch
         for g in range(ng):
             row = t % pulse_rings[g].shape[0]
             if noisy[g]:
-                last_n[g] = _lif_step(variant, step_key(keys[g], np.uint64(t)), True, S[g], P[g], pulse_rings[g][row],
-                                     cur_rings[g][row], scratch[g], zx, zr)
+                last_n[g] = _pop_step(variant, step_key(keys[g], np.uint64(t)), True, S[g], P[g], pulse_rings[g][row],
+                                      cur_rings[g][row], scratch[g], zx, zr)
             else:
-                last_n[g] = _lif_step(variant, np.uint64(0), False, S[g], P[g], pulse_rings[g][row],
-                                     cur_rings[g][row], scratch[g], zx, zr)
+                last_n[g] = _pop_step(variant, np.uint64(0), False, S[g], P[g], pulse_rings[g][row],
+                                      cur_rings[g][row], scratch[g], zx, zr)
         # 2. spike histories
         for g in range(ng):
             if hist_on[g]:
@@ -108,12 +163,12 @@ def block_run(variant, t0, n, keys, noisy, S, P, pulse_rings, cur_rings, scratch
         inv = np.float32(1.0 / pending)
         for p in range(npj):
             a, b = pre_g[p], post_g[p]
-            ring = pulse_rings[b] if tgt[p] == 0 else cur_rings[b]
+            nslot = pulse_rings[b].shape[0]
             kind = kinds[p]
             if kind == PROJ_NONE:
                 continue
             if kind == PROJ_STORE:
-                row1 = ring[(t + 1) % ring.shape[0]]
+                row1 = _ring_row(pulse_rings[b], cur_rings[b], tgt[p], receptor[p], (t + 1) % nslot)
                 if variant >= 2:
                     trace_decay_parallel(x_post, post_decay)
                 else:
@@ -140,11 +195,13 @@ def block_run(variant, t0, n, keys, noisy, S, P, pulse_rings, cur_rings, scratch
             sp = scratch[a].spikes
             if kind == PROJ_UNIFORM:
                 propagate_uniform(sp, last_n[a], indptr[p], indices[p], uw[p],
-                                  ring[(t + delay[p]) % ring.shape[0]])
+                                  _ring_row(pulse_rings[b], cur_rings[b], tgt[p], receptor[p], (t + delay[p]) % nslot))
             elif kind == PROJ_STATIC:
-                propagate(sp, last_n[a], indptr[p], indices[p], weights[p], ring[(t + delay[p]) % ring.shape[0]])
+                propagate(sp, last_n[a], indptr[p], indices[p], weights[p],
+                          _ring_row(pulse_rings[b], cur_rings[b], tgt[p], receptor[p], (t + delay[p]) % nslot))
             else:
-                propagate_delays(sp, last_n[a], indptr[p], indices[p], weights[p], delays[p], ring, t)
+                propagate_delays(sp, last_n[a], indptr[p], indices[p], weights[p], delays[p],
+                                 _delay_ring(pulse_rings[b], cur_rings[b], tgt[p]), t)
         # 4. the eligibility's deferred decay (dopamine is 0 throughout a block)
         if modulated:
             pending *= e_decay
