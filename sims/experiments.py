@@ -98,6 +98,9 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "sims.ember_bench:BenchConfig", "sims.experiments:run_plain", volatile=_TIMING, cpus=2),
     Experiment("ember-protocol", "the paper's 3-day protocol and its controls (report in the run directory)",
                "sims.ember_protocol:Config", "sims.experiments:run_protocol", volatile=_TIMING, cpus=2),
+    Experiment("brette2007", "the Brette et al. (2007) CUBA / COBA benchmark networks: rates, CV of ISIs, speed",
+               "sims.brette2007:BretteConfig", "sims.experiments:run_plain",
+               volatile=("build_s", "sim_wall_s", "rtf") + _TIMING),
     Experiment("probe", "a trivial run (y = 2 x + seed): sweep overhead, failures and lost workers",
                "sims.experiments:ProbeConfig", "sims.experiments:run_probe", volatile=_TIMING),
 )}

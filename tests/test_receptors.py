@@ -128,9 +128,20 @@ def _brette_like(cond, rise=False, n=300, seed=2):
                                inhibitory=not cond, pre_range=(ne, n))), dt_ms=0.1, seed=seed)
 
 
-@pytest.mark.parametrize("cond,rise", [(False, False), (False, True), (True, False)])
+def _mixed(n=200, seed=5):
+    """Three receptors: a current with a rise time, a conductance, and a plain current."""
+    m = LIF(noise_sigma=0.4, v_th=1.0, receptors=(Receptor("ampa", 3.0, tau_rise_ms=0.5), Receptor("gaba", 8.0, e_rev=-0.5),
+                                                  Receptor("slow", 40.0)))
+    return Network((Population("P", n, m),),
+                   (Projection("P", "P", FixedInDegree(10), weight=0.3, delay_ms=1.0, target="current", receptor="ampa"),
+                    Projection("P", "P", FixedInDegree(10), weight=0.2, delay_ms=2.0, target="conductance"),
+                    Projection("P", "P", FixedInDegree(5), weight=0.05, delay_ms=1.0, target="current", receptor="slow")),
+                   dt_ms=0.5, seed=seed)
+
+
+@pytest.mark.parametrize("cond,rise", [(False, False), (False, True), (True, False), ("mixed", None)])
 def test_numpy_and_numba_agree_bit_for_bit(cond, rise):
-    net = _brette_like(cond, rise)
+    net = _mixed() if cond == "mixed" else _brette_like(cond, rise)
     out = []
     for be, opts in (("numpy", {}), ("numba", {}), ("numba", {"threads": 2})):
         sim = Simulator(net, backend=be, **opts)
@@ -199,9 +210,9 @@ def test_checkpoint_continues_exactly(tmp_path, cond):
         assert np.array_equal(a.get_state("P", k), b.get_state("P", k)), k
 
 
-@pytest.mark.parametrize("cond", [False, True])
+@pytest.mark.parametrize("cond", [False, True, "mixed"])
 def test_block_runs_give_the_step_paths_spikes(cond):
-    net = _brette_like(cond, n=200)
+    net = _mixed() if cond == "mixed" else _brette_like(cond, n=200)
     out = []
     for blocks, threads in ((False, 1), (True, 1), (True, 2)):
         sim = Simulator(net, threads=threads)
@@ -278,3 +289,40 @@ def test_receptor_description_errors():
         Receptor("a", 0.0)
     with pytest.raises(ParameterError, match="must be a tuple of spiking.Receptor"):
         LIF(receptors=[Receptor("a", 5.0)])
+
+
+def test_brette_networks_are_the_papers():
+    from sims.brette2007 import network
+    for model in ("cuba", "coba"):
+        net = network(model, 1)
+        pop = net.populations[0]
+        assert pop.size == 4000 and len(net.projections) == 2
+        m = pop.model
+        assert m.t_ref_ms == 5.0 and m.tau_m_ms == 20.0 and [r.tau_ms for r in m.receptors] == [5.0, 10.0]
+        v0 = pop.per_neuron["v_init"]
+        assert v0.min() >= m.v_reset and v0.max() <= m.v_th
+        sim = Simulator(net)
+        n_syn = sum(a["indices"].size for _, a in sim.projections)
+        assert abs(n_syn - 0.02 * 4000 * 4000) < 4 * math.sqrt(0.02 * 4000 * 4000)
+    cuba, coba = network("cuba", 1).populations[0].model, network("coba", 1).populations[0].model
+    assert (cuba.v_th, cuba.v_reset) == (-1.0, -11.0)            # rest -49, threshold -50, reset -60 mV
+    assert [r.e_rev for r in coba.receptors] == [60.0, -20.0]   # 0 and -80 mV above a -60 mV rest
+    assert coba.i_ext == 20.0
+
+
+def test_spike_stats_rate_and_cv():
+    from sims.brette2007 import spike_stats
+    # neuron 0 fires regularly (CV 0), neuron 1 with intervals 1 and 3 steps (CV 0.5), neuron 2 twice (no CV)
+    steps = np.array([0, 10, 20, 30, 0, 1, 4, 5, 8, 3, 9])
+    idx = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2])
+    out = spike_stats(steps, idx, n=4, T_s=1.0, dt_ms=1.0)
+    assert out["rate_hz"] == 11 / 4 and out["cells_with_cv"] == 2
+    assert math.isclose(out["cv_isi"], 0.25)
+
+
+def test_brette_run_small():
+    from sims.brette2007 import BretteConfig, run
+    out = run(BretteConfig(model="cuba", T=0.05), seed=1)
+    assert out["neurons"] == 4000 and out["rate_hz"] > 0 and out["sim_wall_s"] > 0
+    with pytest.raises(ValueError, match="model must be 'cuba' or 'coba'"):
+        BretteConfig(model="hh")

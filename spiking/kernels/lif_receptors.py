@@ -202,7 +202,41 @@ def _make_step(parallel: bool):
                         words[i] = draw_word(skey, i)
                 for i in range(lo, hi):
                     zbuf[i] = F32(sigma * normal_from_hash(words[i], zx, zr))
-            else:
+            if nr == 2 and not any_rise and (not has_cond or (r_cond[0] and r_cond[1])):
+                # the textbook case (an excitatory and an inhibitory receptor, both currents or both
+                # conductances) in one fused pass: the same operations per neuron as the passes below
+                row0, row1, c0, c1 = i_syn[0], i_syn[1], cur[0], cur[1]
+                a0, a1, d0, d1 = r_p21[0], r_p21[1], r_p11[0], r_p11[1]
+                e0, e1 = r_e_rev[0], r_e_rev[1]
+                for i in range(lo, hi):
+                    x0 = row0[i]
+                    x1 = row1[i]
+                    if has_cond:
+                        gt_ = F32(1.0) + x0
+                        gt_ = gt_ + x1
+                        dr_ = i_ext[i] + x0 * e0
+                        dr_ = dr_ + x1 * e1
+                        vinf = dr_ / gt_
+                        e = F32(exp_neg(np.float64(gt_) * dt_tau))
+                        vi = vinf + (v[i] - vinf) * e + (zbuf[i] if noisy else F32(0.0))
+                    else:
+                        vi = p22 * v[i]
+                        vi = vi + a0 * x0
+                        vi = vi + a1 * x1
+                        vi = vi + p20 * i_ext[i] + (zbuf[i] if noisy else F32(0.0))
+                    ri = refr[i]
+                    ref = ri > 0
+                    fired = (not ref) and vi >= v_th
+                    v[i] = v_reset if (ref or fired) else vi + pulse[i]
+                    refr[i] = ri - 1 if ref else (ref_steps if fired else ri)
+                    pulse[i] = F32(0.0)
+                    code[i] = np.uint8(1) if fired else np.uint8(0)
+                    row0[i] = d0 * x0 + c0[i]
+                    c0[i] = F32(0.0)
+                    row1[i] = d1 * x1 + c1[i]
+                    c1[i] = F32(0.0)
+                continue
+            if not noisy:
                 for i in range(lo, hi):
                     zbuf[i] = F32(0.0)
             # the candidate V (refractory neurons get v_reset below, whatever is computed here)
