@@ -9,6 +9,7 @@ are sorted by target.  Per-projection streams: connectivity uses
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -226,6 +227,8 @@ class BuiltGroup:
 def _izh_group(p: Population, dt: float) -> BuiltGroup:
     m: Izhikevich = p.model
     n = p.size
+    if m.receptors:
+        return _izh_receptors_group(p, dt)
     f32 = lambda name, default: np.array(np.broadcast_to(  # noqa: E731
         np.asarray(p.per_neuron.get(name, default), dtype=np.float32), (n,)), dtype=np.float32)
     a, b, c, d = f32("a", m.a), f32("b", m.b), f32("c_mV", m.c_mV), f32("d", m.d)
@@ -245,6 +248,23 @@ def _izh_group(p: Population, dt: float) -> BuiltGroup:
     state = {"v": v0, "u": (b * v0).astype(np.float32), "i_syn": np.zeros(n, np.float32),
              "i_rise": np.zeros(n if use_rise else 1, np.float32), "i_ext": f32("i_ext", m.i_ext).copy()}
     return BuiltGroup(p.name, "izh", n, params, state)
+
+
+def _izh_receptors_group(p: Population, dt: float) -> BuiltGroup:
+    """An Izhikevich population with named receptors: the one-synapse group's arrays, with I_syn and
+    the rise variables as (R, n), the per-receptor constants, and two work rows for its step."""
+    m: Izhikevich = p.model
+    g = _izh_group(Population(p.name, p.size, dataclasses.replace(m, receptors=()), p.per_neuron), dt)
+    n, nr = p.size, len(m.receptors)
+    rp = m.receptor_propagators(dt)
+    g.params.update(multi=True, use_syn=True, use_rise=False,
+                    r_p11=np.asarray(rp["p11"], np.float32), r_rise_decay=np.asarray(rp["rise_decay"], np.float32),
+                    r_rise_gain=np.asarray(rp["rise_gain"], np.float32), r_e_rev=np.asarray(rp["e_rev"], np.float32),
+                    r_cond=np.asarray(rp["cond"], np.uint8), r_rise=np.asarray(rp["rise"], np.uint8),
+                    total=np.zeros(n, np.float32), zero=np.zeros(n, np.float32))
+    g.state["i_syn"] = np.zeros((nr, n), np.float32)
+    g.state["i_rise"] = np.zeros((nr, n if any(rp["rise"]) else 1), np.float32)
+    return g
 
 
 def _lif_group(p: Population, dt: float) -> BuiltGroup:

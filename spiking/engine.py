@@ -32,6 +32,7 @@ from .build import STREAM_NOISE, STREAM_POISSON, BuiltGroup, BuiltNetwork, build
 from .kernels.izhikevich import izh_records
 from .kernels.lif import lif_records
 from .kernels.lif_receptors import lif_multi_records
+from .kernels.receptors import izh_multi_records
 from .kernels.noise import NeuronScratch
 from .kernels.rng import ZIG_RATIO, ZIG_X, step_key_int, stream_key
 from .model import Network
@@ -42,7 +43,8 @@ class NumericalError(FloatingPointError):
     """A state variable became NaN or infinite."""
 
 
-_RECORDS = {"izh": izh_records, "lif": lif_records, "lif_multi": lif_multi_records}   # kernel -> maker of its records
+_RECORDS = {"izh": izh_records, "lif": lif_records, "lif_multi": lif_multi_records,
+            "izh_multi": izh_multi_records}   # kernel -> maker of its records
 
 
 class _Group:
@@ -62,7 +64,7 @@ class _Group:
                                          code=be.zeros(-(-g.size // 8) * 8, np.uint8),
                                          deferred=be.zeros(g.size, np.int32), spikes=self.spikes)
             self.multi = bool(g.params.get("multi", False))   # a LIF with named receptors
-            self.kernel = be.izh_step if g.kind == "izh" else (be.lif_multi_step if self.multi else be.lif_step)
+            self.kernel = getattr(be, f"{g.kind}_multi_step" if self.multi else f"{g.kind}_step")
             self.fused = g.kind in getattr(be, "fused_noise", ())   # the step draws its own words
             self.refresh()
         self.gen_ptr = 0   # a generator's next event
@@ -81,7 +83,8 @@ class _Group:
     def refresh(self) -> None:
         """(Re)make the kernel's parameter and state records from the dicts (after a switch such
         as ``use_ext`` or a restored noise level changed)."""
-        self.p_rec, self.s_rec = _RECORDS["lif_multi" if getattr(self, "multi", False) else self.kind](self.params, self.state)
+        self.p_rec, self.s_rec = _RECORDS[self.kind + "_multi" if getattr(self, "multi", False) else self.kind](
+            self.params, self.state)
         self.noisy = self.p_rec.noisy
 
 

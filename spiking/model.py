@@ -260,11 +260,6 @@ def receptor_index(net, pr: Projection) -> int:
     if pr.target == "pulse":
         return 0
     m = net.model_of(pr.post)
-    if not isinstance(m, LIF):
-        if pr.receptor is not None or pr.target == "conductance":
-            raise ParameterError(f"Projection {pr.label}: {type(m).__name__} population {pr.post!r} has one current "
-                                 f"synapse (receptors and conductances are on LIF); use target='current' without receptor")
-        return 0
     recs = m.receptor_list()
     want_cond = pr.target == "conductance"
     if pr.receptor is None:

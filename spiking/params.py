@@ -272,6 +272,11 @@ class Izhikevich:
     with C (pF), k (nS/mV), v_r and v_t (mV) population-wide; I, u, i_ext, noise and synaptic
     weights are then in pA. The defaults of those four are the book's regular-spiking cell
     (with a = 0.03, b = -2, c = -50, d = 100, v_peak = 35 mV).
+
+    ``receptors``: named receptors as on :class:`LIF` (then ``tau_syn_ms`` / ``tau_rise_ms`` are not
+    used). The step's synaptic input is the sum over receptors at the start of the step, a current
+    receptor giving I_r and a conductance g_r (E_r - v) (E in mV, g in current units per mV: nS in
+    the 2007 form), held over the step as every other input (spiking/kernels/receptors.py).
     """
 
     a: float = 0.02
@@ -292,9 +297,11 @@ class Izhikevich:
     k: float = 0.7             # nS / mV
     v_r_mV: float = -60.0
     v_t_mV: float = -40.0
+    receptors: tuple = ()      # named receptors (spiking.Receptor); () is one current synapse (tau_syn_ms)
 
     def __post_init__(self):
         o = "Izhikevich"
+        _receptors_ok(o, self.receptors)
         if self.form not in ("2003", "2007"):
             raise ParameterError(f"Izhikevich.form must be '2003' or '2007', got {self.form!r}")
         _positive(o, "C", self.C)
@@ -307,6 +314,23 @@ class Izhikevich:
         _nonneg(o, "noise_sigma", self.noise_sigma)
         if self.c_mV >= self.v_peak_mV:
             raise ParameterError(f"Izhikevich.c_mV ({self.c_mV}) must be below v_peak_mV ({self.v_peak_mV})")
+
+    def receptor_list(self) -> tuple:
+        """As ``LIF.receptor_list``: ``receptors``, or the one current synapse ``"syn"``."""
+        return self.receptors or (Receptor("syn", self.tau_syn_ms, self.tau_rise_ms),)
+
+    def receptor_propagators(self, dt_ms: float) -> dict:
+        """Per-receptor constants (receptor order): p11 = exp(-dt / tau), the rise variable's decay and
+        gain, e_rev (0 for a current), cond and rise flags."""
+        out = {k: [] for k in ("p11", "rise_decay", "rise_gain", "e_rev", "cond", "rise")}
+        for r in self.receptors:
+            out["p11"].append(math.exp(-dt_ms / r.tau_ms))
+            out["rise_decay"].append(math.exp(-dt_ms / r.tau_rise_ms) if r.tau_rise_ms > 0 else 0.0)
+            out["rise_gain"].append(rise_gain(r.tau_rise_ms, r.tau_ms, dt_ms) if r.tau_rise_ms > 0 else 0.0)
+            out["e_rev"].append(0.0 if r.e_rev is None else float(r.e_rev))
+            out["cond"].append(1 if r.conductance else 0)
+            out["rise"].append(1 if r.tau_rise_ms > 0 else 0)
+        return out
 
     @classmethod
     def family(cls, name: str, **kw) -> "Izhikevich":

@@ -266,7 +266,7 @@ def test_physical_receptors_shift_reversal_potentials_by_rest():
     ({"target": "current", "receptor": "gexc"}, "cond", "receptor 'gexc' of 'P' is a conductance (it has e_rev); use target='conductance'"),
     ({"target": "conductance", "receptor": "exc"}, "two", "receptor 'exc' of 'P' is a current (it has no e_rev); use target='current'"),
     ({"target": "conductance"}, "two", "has no conductance receptor"),
-    ({"target": "current", "receptor": "exc"}, "izh", "Izhikevich population 'P' has one current synapse"),
+    ({"target": "current", "receptor": "exc"}, "izh", "'P' has no receptor 'exc'; it has ['syn']"),
     ({"target": "conductance"}, "classic", "has no conductance receptor (it has ['syn'])"),
 ])
 def test_receptor_errors_name_the_problem(kw, model, message):
@@ -326,3 +326,107 @@ def test_brette_run_small():
     assert out["neurons"] == 4000 and out["rate_hz"] > 0 and out["sim_wall_s"] > 0
     with pytest.raises(ValueError, match="model must be 'cuba' or 'coba'"):
         BretteConfig(model="hh")
+
+
+# -- Izhikevich with receptors -------------------------------------------------------------------
+
+def _izh_net(receptors, n=100, seed=2):
+    from spiking import izhikevich_2003_heterogeneity
+    het = izhikevich_2003_heterogeneity(80, n - 80, np.random.default_rng(0))
+    m = Izhikevich(noise_sigma=3.0, i_ext=4.0, receptors=receptors)
+    if receptors and receptors[0].conductance:
+        prs = (Projection("Z", "Z", FixedInDegree(10), weight=0.03, delay_ms=1.0, target="conductance", receptor="ampa",
+                          pre_range=(0, 80)),
+               Projection("Z", "Z", FixedInDegree(10), weight=0.1, delay_ms=1.0, target="conductance", receptor="gaba",
+                          pre_range=(80, n)),
+               Projection("Z", "Z", FixedInDegree(5), weight=0.5, delay_ms=2.0, target="current", receptor="nmda",
+                          pre_range=(0, 80)))
+    else:
+        prs = (Projection("Z", "Z", FixedInDegree(10), weight=1.0, delay_ms=1.0, target="current", pre_range=(0, 80)),)
+    return Network((Population("Z", n, m, per_neuron=het),), prs, dt_ms=0.5, seed=seed)
+
+
+IZH_RECS = (Receptor("ampa", 5.0, e_rev=0.0), Receptor("gaba", 10.0, e_rev=-80.0), Receptor("nmda", 50.0, tau_rise_ms=2.0))
+
+
+def test_izhikevich_receptors_on_every_backend():
+    backends = ["numpy", "numba"]
+    from numba import cuda
+    if cuda.is_available():
+        backends.append("cuda")
+    out = {}
+    for be in backends:
+        sim = Simulator(_izh_net(IZH_RECS), backend=be)
+        c = sim.add_monitor(SpikeCounts("Z"))
+        sim.run(300.0)
+        out[be] = (c.counts.copy(), {k: sim.get_state("Z", k) for k in ("v", "u", "i_syn", "i_rise")})
+    assert out["numpy"][0].sum() > 300
+    assert np.array_equal(out["numpy"][0], out["numba"][0])
+    for k in out["numpy"][1]:
+        assert np.array_equal(out["numpy"][1][k], out["numba"][1][k]), k
+    i_syn = out["numpy"][1]["i_syn"]
+    assert i_syn.shape == (3, 100) and (i_syn > 0).all(axis=1).any() and i_syn[2].max() > 0
+    if "cuda" in out:
+        assert np.array_equal(out["cuda"][0], out["numba"][0])
+        for k in ("v", "i_syn"):
+            assert np.allclose(out["cuda"][1][k], out["numba"][1][k], atol=1e-3), k
+
+
+def test_izhikevich_one_named_receptor_is_the_classic_synapse():
+    res = []
+    for recs in ((), (Receptor("syn", 5.0),)):
+        sim = Simulator(_izh_net(recs))
+        tr = sim.add_monitor(SpikeTrains("Z"))
+        sim.run(300.0)
+        res.append((tr.steps, tr.indices, sim.get_state("Z", "v"), sim.get_state("Z", "u")))
+    assert res[0][0].size > 300
+    for a, b in zip(*res):
+        assert np.array_equal(a, b)
+
+
+def test_izhikevich_conductance_against_float64_euler():
+    dt, n = 0.1, 1500
+    m = Izhikevich(i_ext=0.0, receptors=(Receptor("ampa", 5.0, e_rev=0.0), Receptor("gaba", 10.0, e_rev=-80.0)))
+    times_e, times_i = (10.0, 11.0, 60.0), (30.0, 100.0)
+    net = Network((Population("Z", 1, m),),
+                  (Projection("E", "Z", Pairs((0,), (0,)), weight=0.06, delay_ms=dt, target="conductance", receptor="ampa"),
+                   Projection("I", "Z", Pairs((0,), (0,)), weight=0.2, delay_ms=dt, target="conductance", receptor="gaba")),
+                  sources=(SpikeGenerator("E", 1, times_e, (0,) * 3), SpikeGenerator("I", 1, times_i, (0,) * 2)), dt_ms=dt)
+    sim = Simulator(net, backend="numpy")
+    v = np.empty(n)
+    for k in range(n):
+        sim.step()
+        v[k] = sim.get_state("Z", "v")[0]
+    # float64 forward Euler of the same equations; a spike of step s moves g at the end of step s + 1
+    jumps = {}
+    for r, (w, ts) in enumerate(((0.06, times_e), (0.2, times_i))):
+        for t in ts:
+            jumps.setdefault(round(t / dt) + 1, []).append((r, w))
+    g, e, p11 = np.zeros(2), np.array([0.0, -80.0]), np.exp(-dt / np.array([5.0, 10.0]))
+    vv, uu, ref = -65.0, 0.2 * -65.0, np.empty(n)
+    for k in range(n):
+        i_syn = g @ (e - vv)
+        dv = 0.04 * vv * vv + 5 * vv + 140 - uu + i_syn
+        du = 0.02 * (0.2 * vv - uu)
+        vv, uu = vv + dt * dv, uu + dt * du
+        g = g * p11
+        for r, w in jumps.get(k, []):
+            g[r] += w
+        ref[k] = vv
+    assert ref.max() > -62 and ref.min() < -72     # both receptors moved it (rest is near -70 mV)
+    assert np.abs(v - ref).max() < 2e-3            # float32 against float64, the same scheme
+
+
+def test_izhikevich_receptors_checkpoint_continues_exactly(tmp_path):
+    a = Simulator(_izh_net(IZH_RECS))
+    a.run(100.0)
+    a.save(tmp_path / "z.h5")
+    ta = a.add_monitor(SpikeTrains("Z"))
+    a.run(100.0)
+    b = Simulator.load(tmp_path / "z.h5")
+    tb = b.add_monitor(SpikeTrains("Z"))
+    b.run(100.0)
+    assert ta.steps.size > 50
+    assert np.array_equal(ta.steps, tb.steps) and np.array_equal(ta.indices, tb.indices)
+    for k in ("v", "u", "i_syn", "i_rise"):
+        assert np.array_equal(a.get_state("Z", k), b.get_state("Z", k)), k

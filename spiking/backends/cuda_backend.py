@@ -92,6 +92,33 @@ def _lif_multi_k(v, i_syn, i_rise, refr, i_ext, pulse, cur, words, sigma, zx, zr
 
 
 @cuda.jit
+def _receptor_input_k(v, i_syn, r_cond, r_e_rev, out):
+    i = cuda.grid(1)
+    if i < v.shape[0]:
+        acc = float32(0.0)
+        for r in range(i_syn.shape[0]):
+            if r_cond[r]:
+                acc = acc + i_syn[r, i] * (r_e_rev[r] - v[i])
+            else:
+                acc = acc + i_syn[r, i]
+        out[i] = acc
+
+
+@cuda.jit
+def _receptor_decay_k(i_syn, i_rise, cur, r_p11, r_rise, r_rise_decay, r_rise_gain):
+    i = cuda.grid(1)
+    if i < i_syn.shape[1]:
+        for r in range(i_syn.shape[0]):
+            if r_rise[r]:
+                h = i_rise[r, i]
+                i_syn[r, i] = i_syn[r, i] * r_p11[r] + r_rise_gain[r] * h
+                i_rise[r, i] = h * r_rise_decay[r] + cur[r, i]
+            else:
+                i_syn[r, i] = i_syn[r, i] * r_p11[r] + cur[r, i]
+            cur[r, i] = float32(0.0)
+
+
+@cuda.jit
 def _scatter_add_k(row, idx, vals):
     k = cuda.grid(1)
     if k < idx.shape[0]:
@@ -405,6 +432,14 @@ class CudaBackend:
                                             scratch.spikes, self._count, s.i_rise, p.p2h, p.rise_decay, p.rise_gain,
                                             p.use_rise)
         return self._take_count()
+
+    def izh_multi_step(self, s, p, pulse, cur, scratch, zx, zr):
+        from ..kernels.receptors import inner_state
+        nb = _blocks(s.v.shape[0])
+        _receptor_input_k[nb, _TPB](s.v, s.i_syn, p.r_cond, p.r_e_rev, p.total)
+        n = self.izh_step(inner_state(s, p), p.inner, pulse, p.zero, scratch, zx, zr)
+        _receptor_decay_k[nb, _TPB](s.i_syn, s.i_rise, cur, p.r_p11, p.r_rise, p.r_rise_decay, p.r_rise_gain)
+        return n
 
     def lif_multi_step(self, s, p, pulse, cur, scratch, zx, zr):
         _lif_multi_k[_blocks(s.v.shape[0]), _TPB](s.v, s.i_syn, s.i_rise, s.refr, s.i_ext, pulse, cur, scratch.words,

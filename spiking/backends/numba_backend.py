@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..kernels import izhikevich as _izh, lif as _lif, noise as _noise, propagate as _prop, sources as _src
-from ..kernels import lif_receptors as _lifr, monitor as _mon, stdp as _stdp
+from ..kernels import lif_receptors as _lifr, monitor as _mon, receptors as _rec, stdp as _stdp
 from ..kernels.rng import draw_word
 from . import register
 from .numpy_backend import HostBackend
@@ -61,6 +61,8 @@ class NumbaBackend(HostBackend):
     def lif_multi_step(self, state, params, pulse, cur, scratch, zx, zr, skey=None):
         return _lifr.lif_multi_step(state, params, pulse, cur, scratch, zx, zr, parallel=self.threads > 1, skey=skey)
 
+    receptor_input = staticmethod(_rec.receptor_input)
+    receptor_decay = staticmethod(_rec.receptor_decay)
     propagate = staticmethod(_prop.propagate)
     propagate_delays = staticmethod(_prop.propagate_delays)
     propagate_uniform = staticmethod(_prop.propagate_uniform)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels import izhikevich as _izh, lif as _lif, noise as _noise, propagate as _prop, sources as _src
-from ..kernels import lif_receptors as _lifr, monitor as _mon, stdp as _stdp
+from ..kernels import lif_receptors as _lifr, monitor as _mon, receptors as _rec, stdp as _stdp
 from . import register
 
 
@@ -51,6 +51,13 @@ class HostBackend:
         """row[idx] += vals for distinct idx."""
         row[idx] += vals
 
+    def izh_multi_step(self, s, p, pulse, cur, scratch, zx, zr):
+        """An Izhikevich population with receptors: summed input, the Izhikevich step, receptor decay."""
+        self.receptor_input(s.v, s.i_syn, p.r_cond, p.r_e_rev, p.total)
+        n = self.izh_step(_rec.inner_state(s, p), p.inner, pulse, p.zero, scratch, zx, zr)
+        self.receptor_decay(s.i_syn, s.i_rise, cur, p.r_p11, p.r_rise, p.r_rise_decay, p.r_rise_gain)
+        return n
+
 
 @register("numpy")
 class NumpyBackend(HostBackend):
@@ -62,6 +69,8 @@ class NumpyBackend(HostBackend):
     izh_step = staticmethod(_izh.izh_step_np)
     lif_step = staticmethod(_lif.lif_step_np)
     lif_multi_step = staticmethod(_lifr.lif_multi_step_np)
+    receptor_input = staticmethod(_rec.receptor_input_np)
+    receptor_decay = staticmethod(_rec.receptor_decay_np)
     propagate = staticmethod(_prop.propagate_np)
     propagate_delays = staticmethod(_prop.propagate_delays_np)
     propagate_uniform = staticmethod(_prop.propagate_uniform_np)
