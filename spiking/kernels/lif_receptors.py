@@ -195,12 +195,15 @@ def _make_step(parallel: bool):
         for b in prange((nn + BLOCK - 1) // BLOCK):
             lo = b * BLOCK
             hi = min(nn, lo + BLOCK)
+            # unsigned indices: numba then emits no negative-index fix-up and the loops vectorise
+            # (a signed range(lo, hi) kept the fused pass scalar: 4.8 against 0.75 ns a neuron)
+            ulo, uhi = np.uint64(lo), np.uint64(hi)
             # noise: zbuf[i] = float32(sigma * z_i)
             if noisy:
                 if fill:
-                    for i in range(lo, hi):
+                    for i in range(ulo, uhi):
                         words[i] = draw_word(skey, i)
-                for i in range(lo, hi):
+                for i in range(ulo, uhi):
                     zbuf[i] = F32(sigma * normal_from_hash(words[i], zx, zr))
             if nr == 2 and not any_rise and (not has_cond or (r_cond[0] and r_cond[1])):
                 # the textbook case (an excitatory and an inhibitory receptor, both currents or both
@@ -208,10 +211,12 @@ def _make_step(parallel: bool):
                 row0, row1, c0, c1 = i_syn[0], i_syn[1], cur[0], cur[1]
                 a0, a1, d0, d1 = r_p21[0], r_p21[1], r_p11[0], r_p11[1]
                 e0, e1 = r_e_rev[0], r_e_rev[1]
-                for i in range(lo, hi):
-                    x0 = row0[i]
-                    x1 = row1[i]
-                    if has_cond:
+                # two loops, not one branch inside a loop: the current loop then vectorises (the
+                # conductance branch's exp loop in the same body kept both scalar)
+                if has_cond:
+                    for i in range(ulo, uhi):
+                        x0 = row0[i]
+                        x1 = row1[i]
                         gt_ = F32(1.0) + x0
                         gt_ = gt_ + x1
                         dr_ = i_ext[i] + x0 * e0
@@ -219,70 +224,84 @@ def _make_step(parallel: bool):
                         vinf = dr_ / gt_
                         e = F32(exp_neg(np.float64(gt_) * dt_tau))
                         vi = vinf + (v[i] - vinf) * e + (zbuf[i] if noisy else F32(0.0))
-                    else:
+                        ri = refr[i]
+                        ref = ri > 0
+                        fired = (not ref) and vi >= v_th
+                        v[i] = v_reset if (ref or fired) else vi + pulse[i]
+                        refr[i] = ri - 1 if ref else (ref_steps if fired else ri)
+                        pulse[i] = F32(0.0)
+                        code[i] = np.uint8(1) if fired else np.uint8(0)
+                        row0[i] = d0 * x0 + c0[i]
+                        c0[i] = F32(0.0)
+                        row1[i] = d1 * x1 + c1[i]
+                        c1[i] = F32(0.0)
+                else:
+                    for i in range(ulo, uhi):
+                        x0 = row0[i]
+                        x1 = row1[i]
                         vi = p22 * v[i]
                         vi = vi + a0 * x0
                         vi = vi + a1 * x1
                         vi = vi + p20 * i_ext[i] + (zbuf[i] if noisy else F32(0.0))
-                    ri = refr[i]
-                    ref = ri > 0
-                    fired = (not ref) and vi >= v_th
-                    v[i] = v_reset if (ref or fired) else vi + pulse[i]
-                    refr[i] = ri - 1 if ref else (ref_steps if fired else ri)
-                    pulse[i] = F32(0.0)
-                    code[i] = np.uint8(1) if fired else np.uint8(0)
-                    row0[i] = d0 * x0 + c0[i]
-                    c0[i] = F32(0.0)
-                    row1[i] = d1 * x1 + c1[i]
-                    c1[i] = F32(0.0)
+                        ri = refr[i]
+                        ref = ri > 0
+                        fired = (not ref) and vi >= v_th
+                        v[i] = v_reset if (ref or fired) else vi + pulse[i]
+                        refr[i] = ri - 1 if ref else (ref_steps if fired else ri)
+                        pulse[i] = F32(0.0)
+                        code[i] = np.uint8(1) if fired else np.uint8(0)
+                        row0[i] = d0 * x0 + c0[i]
+                        c0[i] = F32(0.0)
+                        row1[i] = d1 * x1 + c1[i]
+                        c1[i] = F32(0.0)
                 continue
             if not noisy:
-                for i in range(lo, hi):
+                for i in range(ulo, uhi):
                     zbuf[i] = F32(0.0)
             # the candidate V (refractory neurons get v_reset below, whatever is computed here)
             vn = np.empty(hi - lo, np.float32)
             if has_cond:
                 gt = np.empty(hi - lo, np.float32)
                 dr = np.empty(hi - lo, np.float32)
-                for i in range(lo, hi):
-                    gt[i - lo] = F32(1.0)
-                    dr[i - lo] = i_ext[i]
+                for i in range(ulo, uhi):
+                    gt[i - ulo] = F32(1.0)
+                    dr[i - ulo] = i_ext[i]
                 for r in range(nr):
                     row = i_syn[r]
                     if r_cond[r]:
                         er = r_e_rev[r]
-                        for i in range(lo, hi):
+                        for i in range(ulo, uhi):
                             x = row[i]
-                            gt[i - lo] = gt[i - lo] + x
-                            dr[i - lo] = dr[i - lo] + x * er
+                            gt[i - ulo] = gt[i - ulo] + x
+                            dr[i - ulo] = dr[i - ulo] + x * er
                     else:
-                        for i in range(lo, hi):
-                            dr[i - lo] = dr[i - lo] + row[i]
-                for i in range(lo, hi):
-                    vinf = dr[i - lo] / gt[i - lo]
-                    e = F32(exp_neg(np.float64(gt[i - lo]) * dt_tau))
-                    vn[i - lo] = vinf + (v[i] - vinf) * e + zbuf[i]
+                        for i in range(ulo, uhi):
+                            dr[i - ulo] = dr[i - ulo] + row[i]
+                for i in range(ulo, uhi):
+                    vinf = dr[i - ulo] / gt[i - ulo]
+                    e = F32(exp_neg(np.float64(gt[i - ulo]) * dt_tau))
+                    vn[i - ulo] = vinf + (v[i] - vinf) * e + zbuf[i]
             else:
-                for i in range(lo, hi):
-                    vn[i - lo] = p22 * v[i]
+                for i in range(ulo, uhi):
+                    vn[i - ulo] = p22 * v[i]
                 for r in range(nr):
                     row = i_syn[r]
                     c = r_p21[r]
-                    for i in range(lo, hi):
-                        vn[i - lo] = vn[i - lo] + c * row[i]
-                for i in range(lo, hi):
-                    vn[i - lo] = vn[i - lo] + p20 * i_ext[i] + zbuf[i]
+                    for i in range(ulo, uhi):
+                        vn[i - ulo] = vn[i - ulo] + c * row[i]
+                for i in range(ulo, uhi):
+                    vn[i - ulo] = vn[i - ulo] + p20 * i_ext[i] + zbuf[i]
                 if any_rise:
                     for r in range(nr):
                         hrow = i_rise[r]
                         c = r_p2h[r]
-                        for i in range(lo, hi):
-                            vn[i - lo] = vn[i - lo] + c * hrow[i]
+                        for i in range(ulo, uhi):
+                            vn[i - ulo] = vn[i - ulo] + c * hrow[i]
             # threshold, pulses, reset, refractoriness
-            for i in range(lo, hi):
+            for i in range(ulo, uhi):
                 ri = refr[i]
                 ref = ri > 0
-                vi = vn[i - lo]
+                vi = vn[i - ulo]
                 fired = (not ref) and vi >= v_th
                 v[i] = v_reset if (ref or fired) else vi + pulse[i]
                 refr[i] = ri - 1 if ref else (ref_steps if fired else ri)
@@ -297,13 +316,13 @@ def _make_step(parallel: bool):
                     hrow = i_rise[r]
                     g_ = r_rise_gain[r]
                     d_ = r_rise_decay[r]
-                    for i in range(lo, hi):
+                    for i in range(ulo, uhi):
                         h = hrow[i]
                         row[i] = c * row[i] + g_ * h
                         hrow[i] = d_ * h + crow[i]
                         crow[i] = F32(0.0)
                 else:
-                    for i in range(lo, hi):
+                    for i in range(ulo, uhi):
                         row[i] = c * row[i] + crow[i]
                         crow[i] = F32(0.0)
         n, _ = collect_codes(code, spikes, deferred)
