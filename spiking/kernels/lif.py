@@ -109,7 +109,9 @@ def _make_lif_step(use_rise: bool, parallel: bool = False):
             hi = min(nn, lo + BLOCK)
             if noisy:
                 noise_block(skey, fill, lo, hi, words, sigma, zx, zr, zbuf)
-            for i in range(lo, hi):
+            # unsigned indices: no negative-index fix-up, so the update vectorises (the same
+            # operations per neuron in every lane: the results do not change)
+            for i in range(np.uint64(lo), np.uint64(hi)):
                 z32 = zbuf[i] if noisy else np.float32(0.0)
                 slow = z32 != z32
                 r = refr[i]

@@ -95,11 +95,12 @@ def noise_block(skey, fill, lo, hi, words, sigma, zx, zr, z):
     """``hash_fill`` (when ``fill``) and ``fast_normals`` for neurons lo .. hi - 1: the fused
     neuron steps draw a block's noise right before they update it, in one parallel region per
     population and step instead of three. The same words and the same normals as the passes."""
+    ulo, uhi = np.uint64(lo), np.uint64(hi)   # unsigned: the loops vectorise (no negative-index fix-up)
     if fill:
-        for i in range(lo, hi):
+        for i in range(ulo, uhi):
             words[i] = draw_word(skey, i)
     nan = np.float32(np.nan)
-    for i in range(lo, hi):
+    for i in range(ulo, uhi):
         h = words[i]
         layer = np.int64(h & ZIG_MASK)
         x = 2.0 * uniform_from_hash(h) - 1.0
