@@ -25,7 +25,7 @@ TRACE_FLOOR = np.float32(1e-30)
 
 @register_jitable
 def _decay_range(x, factor, lo, hi):
-    for i in range(lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):   # unsigned: no negative-index fix-up, it vectorises
         v = x[i] * factor
         x[i] = v if v >= TRACE_FLOOR else np.float32(0.0)
 
