@@ -140,7 +140,8 @@ def test_a_failing_llm_never_ends_the_session_and_the_message_is_learned(tmp_pat
 
 
 def test_sleep_replays_the_episodes_since_the_last_one_and_nightly_by_the_simulated_clock(tmp_path):
-    ag = _agent(tmp_path)
+    noon = 20_000 * 86400.0 + 12 * 3600.0     # the clock starts at noon UTC: the next night is 15 h away,
+    ag = _agent(tmp_path, epoch_s=noon)        # whatever the hour this test runs at (it failed from 02 to 03 UTC)
     ag.chat("My sister Maria signed up for the Lisbon marathon in April.")
     assert len(ag.episodes_since_sleep()) == 2
     out = ag.sleep()
