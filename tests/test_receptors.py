@@ -435,3 +435,22 @@ def test_izhikevich_receptors_checkpoint_continues_exactly(tmp_path):
     assert np.array_equal(ta.steps, tb.steps) and np.array_equal(ta.indices, tb.indices)
     for k in ("v", "u", "i_syn", "i_rise"):
         assert np.array_equal(a.get_state("Z", k), b.get_state("Z", k)), k
+
+
+def test_large_conductances_take_the_exact_exponential_path():
+    # G dt / tau_m = (1 + g) / 20 above 1/8 when g > 1.5: the fused loop leaves those steps to exp_neg
+    drives = [("exc", "conductance", 4.0, [5.0, 6.0, 30.0]), ("inh", "conductance", 9.0, [15.0, 50.0])]
+    traces = []
+    for be in ("numpy", "numba"):
+        v, g = _trace(_one_neuron(1.0, COND_RECS, drives, i_ext=5.0), 90, backend=be)
+        traces.append((v, g))
+    big = (1.0 + traces[0][1].sum(1)) / TAU_M > 0.125
+    assert big.sum() > 5 and (~big).sum() > 5
+    assert np.array_equal(traces[0][0], traces[1][0]) and np.array_equal(traces[0][1], traces[1][1])
+    # and the same scheme in float64: V relaxes towards the held drive at the held total conductance
+    gv = np.vstack([np.zeros((1, 2)), traces[0][1][:-1]])
+    vv = np.concatenate([[0.0], traces[0][0][:-1]])
+    big_g = 1.0 + gv.sum(1)
+    vinf = (5.0 + gv @ np.array([60.0, -20.0])) / big_g
+    expect = vinf + (vv - vinf) * np.exp(-big_g * 1.0 / TAU_M)
+    assert np.allclose(traces[0][0], expect, atol=2e-5)
