@@ -78,21 +78,6 @@ _I3, _I4, _I5, _I6, _I7, _I8, _I9 = (1.0 / 3, 0.25, 0.2, 1.0 / 6, 1.0 / 7, 0.125
 
 
 @register_jitable
-def exp_small(x):
-    """exp(-x) for 0 <= x <= 1/8: the degree-9 Taylor series in Horner form (what ``exp_neg`` does
-    after its halvings; loop-free, so a loop calling it can vectorise)."""
-    t = 1.0 - x * _I9
-    t = 1.0 - x * t * _I8
-    t = 1.0 - x * t * _I7
-    t = 1.0 - x * t * _I6
-    t = 1.0 - x * t * _I5
-    t = 1.0 - x * t * _I4
-    t = 1.0 - x * t * _I3
-    t = 1.0 - x * t * 0.5
-    return 1.0 - x * t
-
-
-@register_jitable
 def exp_neg(x):
     """exp(-x) for x >= 0 in float64 from + - * only: halve x (exactly) until x <= 1/8, a
     degree-9 Taylor series in Horner form (truncation < 3e-16 relative), then square back.
@@ -101,7 +86,15 @@ def exp_neg(x):
     while x > EXP_SMALL and m < 1100:
         x = x * 0.5
         m += 1
-    t = exp_small(x)
+    t = 1.0 - x * _I9
+    t = 1.0 - x * t * _I8
+    t = 1.0 - x * t * _I7
+    t = 1.0 - x * t * _I6
+    t = 1.0 - x * t * _I5
+    t = 1.0 - x * t * _I4
+    t = 1.0 - x * t * _I3
+    t = 1.0 - x * t * 0.5
+    t = 1.0 - x * t
     for _ in range(m):
         t = t * t
     return t
@@ -221,36 +214,7 @@ def _make_step(parallel: bool):
                 # two loops, not one branch inside a loop: the current loop then vectorises (the
                 # conductance branch's exp loop in the same body kept both scalar)
                 if has_cond:
-                    # the exponent's argument G dt / tau_m is below 1/8 in nearly every step: this
-                    # loop takes it loop-free (``exp_small``, vectorised) and leaves a neuron whose
-                    # argument is larger untouched (code 2); the loop after it finishes those with
-                    # ``exp_neg``. The same operations either way, and spikes stay in index order.
                     for i in range(ulo, uhi):
-                        x0 = row0[i]
-                        x1 = row1[i]
-                        gt_ = F32(1.0) + x0
-                        gt_ = gt_ + x1
-                        dr_ = i_ext[i] + x0 * e0
-                        dr_ = dr_ + x1 * e1
-                        vinf = dr_ / gt_
-                        xx = np.float64(gt_) * dt_tau
-                        big = xx > EXP_SMALL
-                        e = F32(exp_small(xx))
-                        vi = vinf + (v[i] - vinf) * e + (zbuf[i] if noisy else F32(0.0))
-                        ri = refr[i]
-                        ref = ri > 0
-                        fired = (not ref) and vi >= v_th
-                        v[i] = v[i] if big else (v_reset if (ref or fired) else vi + pulse[i])
-                        refr[i] = ri if big else (ri - 1 if ref else (ref_steps if fired else ri))
-                        pulse[i] = pulse[i] if big else F32(0.0)
-                        code[i] = np.uint8(2) if big else (np.uint8(1) if fired else np.uint8(0))
-                        row0[i] = x0 if big else d0 * x0 + c0[i]
-                        c0[i] = c0[i] if big else F32(0.0)
-                        row1[i] = x1 if big else d1 * x1 + c1[i]
-                        c1[i] = c1[i] if big else F32(0.0)
-                    for i in range(ulo, uhi):
-                        if code[i] != 2:
-                            continue
                         x0 = row0[i]
                         x1 = row1[i]
                         gt_ = F32(1.0) + x0
