@@ -15,6 +15,8 @@ import json
 import tempfile
 import time
 
+from brian2_common import build_and_time
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -73,11 +75,7 @@ def main():
     mon = b2.SpikeMonitor(groups["concept"], record=False)
     net = b2.Network(*groups.values(), *syns, mon)
     net.run(a.T * second)
-    b2.device.build(directory=builddir, compile=True, run=False, with_output=False)
-    t0 = time.perf_counter()
-    b2.device.run(directory=builddir, with_output=False)
-    binary = time.perf_counter() - t0
-    loop = float(b2.device._last_run_time)
+    loop, binary = build_and_time(b2, builddir)
     print(json.dumps({"simulator": "brian2 cpp_standalone", "threads": a.threads, "scale": s, "T_s": a.T,
                       "neurons": sum(n.values()), "lateral": a.lateral, "sim_wall_s": loop, "rtf": loop / a.T,
                       "binary_wall_s": binary, "concept_rate_hz": int(mon.num_spikes) / n["concept"] / a.T,
