@@ -387,3 +387,20 @@ def test_chat_bench_reports_the_memory_part_next_to_the_llm_part():
     assert d["turns"] == 2 and len(d["per_turn"]) == 2
     assert d["memory_s"] > 0 and d["llm_s"] >= 0 and d["goal_memory_s"] == 1.5
     assert set(d["median"]) == {"memory_s", "llm_s", "learn_message_s", "learn_reply_s", "checkpoint_s"}
+
+
+def test_a_night_off_the_step_grid_does_not_hang_the_idle_loop(tmp_path):
+    """The night comes from the wall clock, so it lies between two steps; a span that ended under half a
+    step before it used to ask for less than a step forever (seen when the suite ran at 03:00 UTC)."""
+    ag = _agent(tmp_path)
+    ag.chat("Maria bakes sourdough bread every Saturday.")
+    t = ag.substrate.t_s
+    ag.substrate.meta["next_sleep_t_s"] = t + 0.5004     # 500.4 ms away: 500 steps stop 0.4 ms short of it
+    ag.idle(1.0)
+    assert len(ag.substrate.meta["sleeps"]) == 1 and ag.substrate.meta["sleeps"][0]["t_s"] >= t + 0.5004
+    assert ag.substrate.t_s >= t + 1.0 - 1e-9                # (the replay itself takes simulated time too)
+    before = ag.substrate.t_s
+    with pytest.warns(RuntimeWarning, match="it runs 0"):   # under half a step: returns, runs nothing, says so
+        ag.idle(0.0003)
+    assert ag.substrate.t_s == before
+    ag.close()

@@ -355,6 +355,7 @@ class EmberAgent:
             raise ValueError(f"idle needs a finite duration >= 0 s, got {seconds!r}")
         start = len(self.events)
         sub, meta = self.substrate, self.substrate.meta
+        dt_s = sub.config.dt_ms / 1000.0
         end = sub.t_s + s
         while True:
             due = self._deferred_due()
@@ -367,7 +368,16 @@ class EmberAgent:
             stop = min(end, night) if due is None else min(end, night, due)
             step = stop - sub.t_s
             if step > 0:
+                if stop < end - 1e-9:
+                    # an event inside the span (the night, a held impulse): run to the first step at or
+                    # past it, at least one step. The night is wall-clock based, off the step grid: run
+                    # to the nearest step, the clock could stop under half a step before it and then
+                    # ask for less than a step again and again (a hang seen at 03:00 UTC)
+                    step = max(1, math.ceil(step / dt_s - 1e-6)) * dt_s
+                before = sub.t_s
                 span(step)
+                if sub.t_s <= before and stop >= end - 1e-9:
+                    break         # what is left of the span is under half a step: nothing to run
             if sub.t_s >= night - 1e-9:
                 self.sleep()
         return self.events[start:]
