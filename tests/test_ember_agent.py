@@ -197,6 +197,7 @@ def test_kill_9_at_random_moments_loses_no_message_and_at_most_one_autosave_inte
     autosave interval (3 s here)."""
     import random
     import signal
+    import threading
     import time as _time
     st = str(tmp_path / "state")
     child = os.path.join(ROOT, "tests", "data", "ember_kill_child.py")
@@ -206,6 +207,8 @@ def test_kill_9_at_random_moments_loses_no_message_and_at_most_one_autosave_inte
     kills = 0
     for k in range(20):
         p = subprocess.Popen([sys.executable, child, st, str(k)], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+        watchdog = threading.Timer(240.0, p.kill)   # a child that stops printing fails the test, not hangs it
+        watchdog.start()
         first = p.stdout.readline().split()          # opened: the previous kill's state loaded
         assert first and first[0] == "open", "the state did not reopen"
         assert float(first[1]) >= reached - 3.0 - 1e-6, (first, reached)   # lost <= one autosave interval
@@ -216,6 +219,9 @@ def test_kill_9_at_random_moments_loses_no_message_and_at_most_one_autosave_inte
                 break
             if line.startswith("t "):
                 reached = max(reached, float(line.split()[1]))
+        alive = p.poll() is None
+        watchdog.cancel()
+        assert alive, "the child stopped before it was killed (or the watchdog killed it: it hung)"
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
         kills += 1
