@@ -32,7 +32,7 @@ from .build import STREAM_NOISE, STREAM_POISSON, BuiltGroup, BuiltNetwork, build
 from .kernels.izhikevich import izh_records
 from .kernels.lif import lif_records
 from .kernels.lif_receptors import lif_multi_records
-from .kernels.receptors import izh_multi_records
+from .kernels.izh_receptors import izh_multi_records
 from .kernels.noise import NeuronScratch
 from .kernels.rng import ZIG_RATIO, ZIG_X, step_key_int, stream_key
 from .model import Network

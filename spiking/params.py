@@ -276,7 +276,7 @@ class Izhikevich:
     ``receptors``: named receptors as on :class:`LIF` (then ``tau_syn_ms`` / ``tau_rise_ms`` are not
     used). The step's synaptic input is the sum over receptors at the start of the step, a current
     receptor giving I_r and a conductance g_r (E_r - v) (E in mV, g in current units per mV: nS in
-    the 2007 form), held over the step as every other input (spiking/kernels/receptors.py).
+    the 2007 form), held over the step as every other input (spiking/kernels/izh_receptors.py).
     """
 
     a: float = 0.02

@@ -434,7 +434,7 @@ class CudaBackend:
         return self._take_count()
 
     def izh_multi_step(self, s, p, pulse, cur, scratch, zx, zr):
-        from ..kernels.receptors import inner_state
+        from ..kernels.izh_receptors import inner_state
         nb = _blocks(s.v.shape[0])
         _receptor_input_k[nb, _TPB](s.v, s.i_syn, p.r_cond, p.r_e_rev, p.total)
         n = self.izh_step(inner_state(s, p), p.inner, pulse, p.zero, scratch, zx, zr)

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..kernels import izhikevich as _izh, lif as _lif, noise as _noise, propagate as _prop, sources as _src
-from ..kernels import lif_receptors as _lifr, monitor as _mon, receptors as _rec, stdp as _stdp
+from ..kernels import izh_receptors as _rec, lif_receptors as _lifr, monitor as _mon, stdp as _stdp
 from ..kernels.rng import draw_word
 from . import register
 from .numpy_backend import HostBackend
