@@ -179,8 +179,9 @@ def _make_step(parallel: bool):
     Per block of neurons, in passes: the noise, then V's sum one receptor at a time (each pass a
     plain loop over neurons that the compiler vectorises), the threshold, then each receptor's
     decay. Every neuron sees the same float32 operations in the same order as in
-    ``lif_multi_neuron`` (a neuron-by-neuron loop with an inner loop over receptors ran at 14 ns
-    per neuron, these passes at ~4 with two current receptors)."""
+    ``lif_multi_neuron``. At 4,000 neurons with two current receptors a step costs ~4 us; a
+    neuron-by-neuron loop with an inner loop over receptors cost 55, and a pass fused for the
+    two-receptor case 11 (it did not vectorise; removed)."""
 
     @njit(cache=True, parallel=parallel)
     def step(skey, fill, s, p, pulse, cur, scratch, zx, zr):
@@ -192,11 +193,14 @@ def _make_step(parallel: bool):
         r_e_rev, r_cond, r_rise, v_th, v_reset, ref_steps = p.r_e_rev, p.r_cond, p.r_rise, p.v_th, p.v_reset, p.ref_steps
         nr = r_p11.shape[0]
         nn = v.shape[0]
+        vn = np.empty(nn, np.float32)                      # work rows: candidate V, and for conductances
+        gt = np.empty(nn if has_cond else 0, np.float32)   # the total conductance and the drive
+        dr = np.empty(nn if has_cond else 0, np.float32)
         for b in prange((nn + BLOCK - 1) // BLOCK):
             lo = b * BLOCK
             hi = min(nn, lo + BLOCK)
             # unsigned indices: numba then emits no negative-index fix-up and the loops vectorise
-            # (a signed range(lo, hi) kept the fused pass scalar: 4.8 against 0.75 ns a neuron)
+            # (with a signed range(lo, hi) a pass ran at 4.8 ns a neuron against 0.75)
             ulo, uhi = np.uint64(lo), np.uint64(hi)
             # noise: zbuf[i] = float32(sigma * z_i)
             if noisy:
@@ -205,105 +209,50 @@ def _make_step(parallel: bool):
                         words[i] = draw_word(skey, i)
                 for i in range(ulo, uhi):
                     zbuf[i] = F32(sigma * normal_from_hash(words[i], zx, zr))
-            if nr == 2 and not any_rise and (not has_cond or (r_cond[0] and r_cond[1])):
-                # the textbook case (an excitatory and an inhibitory receptor, both currents or both
-                # conductances) in one fused pass: the same operations per neuron as the passes below
-                row0, row1, c0, c1 = i_syn[0], i_syn[1], cur[0], cur[1]
-                a0, a1, d0, d1 = r_p21[0], r_p21[1], r_p11[0], r_p11[1]
-                e0, e1 = r_e_rev[0], r_e_rev[1]
-                # two loops, not one branch inside a loop: the current loop then vectorises (the
-                # conductance branch's exp loop in the same body kept both scalar). Their shared
-                # tail is written out twice on purpose: a per-neuron helper taking the arrays costs
-                # ~70 ns a neuron in reference counting (see lif_multi_neuron)
-                if has_cond:
-                    for i in range(ulo, uhi):
-                        x0 = row0[i]
-                        x1 = row1[i]
-                        gt_ = F32(1.0) + x0
-                        gt_ = gt_ + x1
-                        dr_ = i_ext[i] + x0 * e0
-                        dr_ = dr_ + x1 * e1
-                        vinf = dr_ / gt_
-                        e = F32(exp_neg(np.float64(gt_) * dt_tau))
-                        vi = vinf + (v[i] - vinf) * e + (zbuf[i] if noisy else F32(0.0))
-                        ri = refr[i]
-                        ref = ri > 0
-                        fired = (not ref) and vi >= v_th
-                        v[i] = v_reset if (ref or fired) else vi + pulse[i]
-                        refr[i] = ri - 1 if ref else (ref_steps if fired else ri)
-                        pulse[i] = F32(0.0)
-                        code[i] = np.uint8(1) if fired else np.uint8(0)
-                        row0[i] = d0 * x0 + c0[i]
-                        c0[i] = F32(0.0)
-                        row1[i] = d1 * x1 + c1[i]
-                        c1[i] = F32(0.0)
-                else:
-                    for i in range(ulo, uhi):
-                        x0 = row0[i]
-                        x1 = row1[i]
-                        vi = p22 * v[i]
-                        vi = vi + a0 * x0
-                        vi = vi + a1 * x1
-                        vi = vi + p20 * i_ext[i] + (zbuf[i] if noisy else F32(0.0))
-                        ri = refr[i]
-                        ref = ri > 0
-                        fired = (not ref) and vi >= v_th
-                        v[i] = v_reset if (ref or fired) else vi + pulse[i]
-                        refr[i] = ri - 1 if ref else (ref_steps if fired else ri)
-                        pulse[i] = F32(0.0)
-                        code[i] = np.uint8(1) if fired else np.uint8(0)
-                        row0[i] = d0 * x0 + c0[i]
-                        c0[i] = F32(0.0)
-                        row1[i] = d1 * x1 + c1[i]
-                        c1[i] = F32(0.0)
-                continue
-            if not noisy:
+            else:
                 for i in range(ulo, uhi):
                     zbuf[i] = F32(0.0)
             # the candidate V (refractory neurons get v_reset below, whatever is computed here)
-            vn = np.empty(hi - lo, np.float32)
             if has_cond:
-                gt = np.empty(hi - lo, np.float32)
-                dr = np.empty(hi - lo, np.float32)
                 for i in range(ulo, uhi):
-                    gt[i - ulo] = F32(1.0)
-                    dr[i - ulo] = i_ext[i]
+                    gt[i] = F32(1.0)
+                    dr[i] = i_ext[i]
                 for r in range(nr):
                     row = i_syn[r]
                     if r_cond[r]:
                         er = r_e_rev[r]
                         for i in range(ulo, uhi):
                             x = row[i]
-                            gt[i - ulo] = gt[i - ulo] + x
-                            dr[i - ulo] = dr[i - ulo] + x * er
+                            gt[i] = gt[i] + x
+                            dr[i] = dr[i] + x * er
                     else:
                         for i in range(ulo, uhi):
-                            dr[i - ulo] = dr[i - ulo] + row[i]
+                            dr[i] = dr[i] + row[i]
                 for i in range(ulo, uhi):
-                    vinf = dr[i - ulo] / gt[i - ulo]
-                    e = F32(exp_neg(np.float64(gt[i - ulo]) * dt_tau))
-                    vn[i - ulo] = vinf + (v[i] - vinf) * e + zbuf[i]
+                    vinf = dr[i] / gt[i]
+                    e = F32(exp_neg(np.float64(gt[i]) * dt_tau))
+                    vn[i] = vinf + (v[i] - vinf) * e + zbuf[i]
             else:
                 for i in range(ulo, uhi):
-                    vn[i - ulo] = p22 * v[i]
+                    vn[i] = p22 * v[i]
                 for r in range(nr):
                     row = i_syn[r]
                     c = r_p21[r]
                     for i in range(ulo, uhi):
-                        vn[i - ulo] = vn[i - ulo] + c * row[i]
+                        vn[i] = vn[i] + c * row[i]
                 for i in range(ulo, uhi):
-                    vn[i - ulo] = vn[i - ulo] + p20 * i_ext[i] + zbuf[i]
+                    vn[i] = vn[i] + p20 * i_ext[i] + zbuf[i]
                 if any_rise:
                     for r in range(nr):
                         hrow = i_rise[r]
                         c = r_p2h[r]
                         for i in range(ulo, uhi):
-                            vn[i - ulo] = vn[i - ulo] + c * hrow[i]
+                            vn[i] = vn[i] + c * hrow[i]
             # threshold, pulses, reset, refractoriness
             for i in range(ulo, uhi):
                 ri = refr[i]
                 ref = ri > 0
-                vi = vn[i - ulo]
+                vi = vn[i]
                 fired = (not ref) and vi >= v_th
                 v[i] = v_reset if (ref or fired) else vi + pulse[i]
                 refr[i] = ri - 1 if ref else (ref_steps if fired else ri)
