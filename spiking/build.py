@@ -293,7 +293,7 @@ def _lif_receptors_group(p: Population, dt: float) -> BuiltGroup:
     n, nr = p.size, len(m.receptors)
     pr = m.propagators(dt)
     rp = m.receptor_propagators(dt)
-    any_rise = any(r.tau_rise_ms > 0 for r in m.receptors)
+    any_rise = any(rp["rise"])
     params = {"multi": True, "p22": np.float32(pr["p22"]), "p20": np.float32(pr["p20"]),
               "dt_tau": float(dt / m.tau_m_ms), "has_cond": bool(any(rp["cond"])), "any_rise": bool(any_rise),
               "v_th": np.float32(m.v_th), "v_reset": np.float32(m.v_reset), "ref_steps": int(round(m.t_ref_ms / dt)),
@@ -301,7 +301,7 @@ def _lif_receptors_group(p: Population, dt: float) -> BuiltGroup:
     for k in ("p21", "p11", "p2h", "rise_decay", "rise_gain", "e_rev"):
         params["r_" + k] = np.asarray(rp[k], np.float32)
     params["r_cond"] = np.asarray(rp["cond"], np.uint8)
-    params["r_rise"] = np.asarray([1 if r.tau_rise_ms > 0 else 0 for r in m.receptors], np.uint8)
+    params["r_rise"] = np.asarray(rp["rise"], np.uint8)
     ie = np.asarray(p.per_neuron.get("i_ext", m.i_ext), dtype=np.float32)
     v0 = np.asarray(p.per_neuron.get("v_init", m.v_init), dtype=np.float32)
     state = {"v": np.ascontiguousarray(np.broadcast_to(v0, (n,))).copy(),

@@ -63,7 +63,7 @@ class _Group:
             self.scratch = NeuronScratch(words=be.zeros(g.size, np.uint64), zbuf=be.zeros(g.size, np.float32),
                                          code=be.zeros(-(-g.size // 8) * 8, np.uint8),
                                          deferred=be.zeros(g.size, np.int32), spikes=self.spikes)
-            self.multi = bool(g.params.get("multi", False))   # a LIF with named receptors
+            self.multi = bool(g.params.get("multi", False))   # a population with named receptors
             self.kernel = getattr(be, f"{g.kind}_multi_step" if self.multi else f"{g.kind}_step")
             self.fused = g.kind in getattr(be, "fused_noise", ())   # the step draws its own words
             self.refresh()
@@ -83,8 +83,7 @@ class _Group:
     def refresh(self) -> None:
         """(Re)make the kernel's parameter and state records from the dicts (after a switch such
         as ``use_ext`` or a restored noise level changed)."""
-        self.p_rec, self.s_rec = _RECORDS[self.kind + "_multi" if getattr(self, "multi", False) else self.kind](
-            self.params, self.state)
+        self.p_rec, self.s_rec = _RECORDS[self.kind + "_multi" if self.multi else self.kind](self.params, self.state)
         self.noisy = self.p_rec.noisy
 
 

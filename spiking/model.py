@@ -266,11 +266,10 @@ def receptor_index(net, pr: Projection) -> int:
         for k, r in enumerate(recs):
             if r.conductance == want_cond:
                 return k
+        hint = ("give one with a reversal potential e_rev for target='conductance'" if want_cond
+                else "use target='conductance'")
         raise ParameterError(f"Projection {pr.label}: {pr.post!r} has no {'conductance' if want_cond else 'current'} "
-                             f"receptor (it has {[r.name for r in recs]}); give one with a reversal potential "
-                             f"e_rev for target='conductance'" if want_cond else
-                             f"Projection {pr.label}: {pr.post!r} has no current receptor (it has "
-                             f"{[r.name for r in recs]}); use target='conductance'")
+                             f"receptor (it has {[r.name for r in recs]}); {hint}")
     for k, r in enumerate(recs):
         if r.name == pr.receptor:
             if r.conductance != want_cond:

@@ -199,8 +199,9 @@ class LIF:
     def receptor_propagators(self, dt_ms: float) -> dict:
         """Per-receptor one-step constants (float64 lists, receptor order) for the receptor kernels:
         p21 (I_r -> V, exact, used when no receptor is a conductance), p11 (decay), p2h / rise_decay /
-        rise_gain (rise variable), e_rev (0 for a current) and cond (1 for a conductance)."""
-        out = {k: [] for k in ("p21", "p11", "p2h", "rise_decay", "rise_gain", "e_rev", "cond")}
+        rise_gain (rise variable), e_rev (0 for a current), cond (1 for a conductance) and rise (1 with a
+        rise time)."""
+        out = {k: [] for k in ("p21", "p11", "p2h", "rise_decay", "rise_gain", "e_rev", "cond", "rise")}
         for r in self.receptors:
             one = LIF(tau_m_ms=self.tau_m_ms, tau_syn_ms=r.tau_ms, tau_rise_ms=r.tau_rise_ms,
                       v_th=self.v_th, v_reset=self.v_reset).propagators(dt_ms)
@@ -208,6 +209,7 @@ class LIF:
                 out[k].append(one[k])
             out["e_rev"].append(0.0 if r.e_rev is None else float(r.e_rev))
             out["cond"].append(1 if r.conductance else 0)
+            out["rise"].append(1 if r.tau_rise_ms > 0 else 0)
         return out
 
     def propagators(self, dt_ms: float) -> dict:

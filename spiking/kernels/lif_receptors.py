@@ -34,7 +34,7 @@ from numba import njit, prange
 from numba.extending import register_jitable
 
 from .noise import BLOCK, collect_codes
-from .rng import ZIG_RATIO, ZIG_X, draw_word, normal_from_hash, normal_np
+from .rng import draw_word, normal_from_hash, normal_np
 
 F32 = np.float32
 
@@ -345,4 +345,4 @@ def lif_multi_step_np(s: LIFMultiState, p: LIFMultiParams, pulse, cur, scratch, 
 
 
 __all__ = ["LIFMultiParams", "LIFMultiState", "lif_multi_records", "lif_multi_step", "lif_multi_step_np",
-           "lif_multi_neuron", "exp_neg", "exp_neg_np", "ZIG_X", "ZIG_RATIO"]
+           "lif_multi_neuron", "exp_neg", "exp_neg_np"]
