@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .brian2_common import find_python
+
 N_EXC, N_INH, P_CONN, DT_MS = 3200, 800, 0.02, 0.1
 
 
@@ -108,13 +110,6 @@ def run(config: BretteConfig, seed: int = 1) -> dict:
     return out
 
 
-def _brian2_python(explicit: str | None) -> str | None:
-    for cand in (explicit, os.environ.get("B2PY"), os.path.expanduser("~/.cache/project-checks/b2venv/bin/python")):
-        if cand and os.path.exists(cand):
-            return cand
-    return None
-
-
 def run_brian2(python: str, model: str, seed: int, T: float) -> dict:
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "brian2_brette.py")
     r = subprocess.run([python, script, "--model", model, "--seed", str(seed), "--T", str(T)],
@@ -171,7 +166,7 @@ def main(argv=None) -> int:
         BretteConfig(T=a.T, threads=a.threads)
     except ValueError as e:
         ap.error(str(e))
-    b2 = None if a.no_brian2 else _brian2_python(a.brian2)
+    b2 = None if a.no_brian2 else find_python(a.brian2)
     models = ["cuba", "coba"] if a.model == "both" else [a.model]
     res = {m: compare(m, seeds, a.T, b2, a.threads) for m in models}
     if not b2 and not a.no_brian2:

@@ -1,6 +1,17 @@
 """What the Brian2 twins of our scenarios share (they run under a Python with Brian2, as scripts, and
-import this file from their own folder): build the cpp_standalone project and time its run."""
+import this file from their own folder): build the cpp_standalone project and time its run; and, for
+our side, where to find a Python with Brian2. Standard library only."""
+import os
 import time
+
+
+def find_python(explicit=None):
+    """A Python with Brian2: ``explicit``, else $B2PY, else the shared checks' venv; None if none exists."""
+    for cand in (explicit, os.environ.get("B2PY"),
+                 os.path.join(os.path.expanduser("~"), ".cache", "project-checks", "b2venv", "bin", "python")):
+        if cand and os.path.exists(cand):
+            return cand
+    return None
 
 
 def build_and_time(b2, builddir):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .brian2_common import find_python
 from .output import emit
 
 
@@ -38,14 +39,6 @@ class BenchConfig:
     backend: str = "numba"
     embedder: str = "minilm"
     brian2: str | None = None      # a Python with Brian2; None: $B2PY or the checks' venv when present
-
-
-def _brian2_python(cfg: BenchConfig) -> str | None:
-    for cand in (cfg.brian2, os.environ.get("B2PY"),
-                 os.path.join(os.path.expanduser("~"), ".cache", "project-checks", "b2venv", "bin", "python")):
-        if cand and os.path.exists(cand):
-            return cand
-    return None
 
 
 def _fill_lateral(sub, n: int, seed: int) -> dict:
@@ -158,7 +151,7 @@ def run(config: BenchConfig, seed: int = 0) -> dict:
     out["idle"] = {"rtf_full": full, "rtf_neurons_only": bare, "ratio_full_over_neurons_only": full / bare,
                    "goal_ratio": 1.3, "pass_ratio": full / bare <= 1.3, "goal_rtf": 0.5, "neurons": n}
 
-    b2 = _brian2_python(config) if config.backend == "numba" else None
+    b2 = find_python(config.brian2) if config.backend == "numba" else None
     if b2 is None:
         out["brian2"] = None
         out["brian2_note"] = "no Python with Brian2 found (--brian2 PYTHON or $B2PY)"
