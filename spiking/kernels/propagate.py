@@ -5,6 +5,10 @@ Homogeneous delay: every synapse of the projection writes into one ring row
 ``ring[(t + delay[j]) % R]``.  Spikes are visited in order and synapses in CSR order,
 so float32 sums are reproducible (and equal in the numpy twin, whose ``np.add.at`` is
 unbuffered and ordered).
+
+The loops run over unsigned indices (``range(uint64, uint64)``, targets read as ``uint32``):
+numba then drops the negative-index fix-up on every access (a CSR index is never negative), which
+made the inner loop 1.4-1.6x faster here (``docs/engine.md``).
 """
 from __future__ import annotations
 
@@ -16,8 +20,8 @@ from numba import njit
 def propagate(spikes, n_spikes, indptr, indices, weights, row):
     for k in range(n_spikes):
         s = spikes[k]
-        for j in range(indptr[s], indptr[s + 1]):
-            row[indices[j]] += weights[j]
+        for j in range(np.uint64(indptr[s]), np.uint64(indptr[s + 1])):
+            row[np.uint32(indices[j])] += weights[j]
 
 
 @njit(cache=True)
@@ -26,8 +30,8 @@ def propagate_uniform(spikes, n_spikes, indptr, indices, weight, row):
     4 bytes per synapse instead of 8, half the memory traffic."""
     for k in range(n_spikes):
         s = spikes[k]
-        for j in range(indptr[s], indptr[s + 1]):
-            row[indices[j]] += weight
+        for j in range(np.uint64(indptr[s]), np.uint64(indptr[s + 1])):
+            row[np.uint32(indices[j])] += weight
 
 
 @njit(cache=True)
@@ -35,8 +39,8 @@ def propagate_delays(spikes, n_spikes, indptr, indices, weights, delays, ring, t
     r = ring.shape[0]
     for k in range(n_spikes):
         s = spikes[k]
-        for j in range(indptr[s], indptr[s + 1]):
-            ring[(t + delays[j]) % r, indices[j]] += weights[j]
+        for j in range(np.uint64(indptr[s]), np.uint64(indptr[s + 1])):
+            ring[(t + delays[j]) % r, np.uint32(indices[j])] += weights[j]
 
 
 def _synapses_of(spikes, n_spikes, indptr):
