@@ -98,6 +98,33 @@ def test_growing_store_checkpoint_roundtrip(tmp_path):
     assert np.array_equal(a["weight"], b["weight"])
 
 
+def test_the_stores_indices_are_the_stable_sorts_of_its_slots():
+    """The by-pre / by-post indices (a counting sort) equal numpy's stable argsort and bincount, and a
+    housekeeping that prunes nothing keeps them (and the hash table) as they were."""
+    from spiking.kernels.growth import group_by
+    g = np.random.default_rng(5)
+    keys = g.integers(0, 300, 5000).astype(np.int32)
+    for n in (0, 1, 4000, 5000):
+        ptr, order = group_by(keys, n, 300)
+        assert np.array_equal(order, np.argsort(keys[:n], kind="stable"))
+        assert np.array_equal(ptr, np.concatenate(([0], np.cumsum(np.bincount(keys[:n], minlength=300)))))
+    sim = Simulator(_assembly_net())
+    A, B = np.arange(0, 20), np.arange(100, 120)
+    sim.begin_consolidation()
+    _drive(sim, 1200, lambda t: A if t % 50 == 0 else (B if t % 50 == 5 else []))
+    sim.end_consolidation()
+    st = next(iter(sim.growing.values()))
+    st.housekeeping()
+    n = st.n
+    assert n > 0 and st.tail_start == n
+    for ptr, idx, key, size in ((st.out_ptr, st.out_idx, st.pre, st.n_pre), (st.in_ptr, st.in_idx, st.post, st.n_post)):
+        assert np.array_equal(idx, np.argsort(key[:n], kind="stable"))
+        assert np.array_equal(ptr, np.concatenate(([0], np.cumsum(np.bincount(key[:n], minlength=size)))))
+    before = (st.out_idx, st.in_idx, st.keys.copy())
+    st.housekeeping()                                # nothing to prune, nothing new: no rebuild
+    assert st.out_idx is before[0] and st.in_idx is before[1] and np.array_equal(st.keys, before[2])
+
+
 def test_quarantine_in_a_growing_store():
     sim = Simulator(_assembly_net())
     A, B = np.arange(0, 5), np.arange(100, 105)
