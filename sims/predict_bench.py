@@ -28,7 +28,8 @@ def bench_backend(backend: str, N: int, sim_trials: int, learn_trials: int, suit
     task = factorial_task((learn_trials, 1))
     cfg = ReservoirConfig(n_neurons=N)
     t0 = time.perf_counter()
-    res = Reservoir(cfg, channels=tuple(c.name for c in task.cues) + task.identities, backend=backend)
+    res = Reservoir(cfg, channels=tuple(c.name for c in task.cues) + task.identities, backend=backend,
+                    clock_channels=tuple(c.name for c in task.cues))
     out["build_s"] = time.perf_counter() - t0
     res.run([("c1", 50.0), ("A", 350.0)], 100.0)      # warm (JIT cache load)
     t0 = time.perf_counter()

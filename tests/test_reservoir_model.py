@@ -5,6 +5,7 @@ from scipy import stats
 
 from agents.reservoir import ReservoirConfig, factorial_task
 from agents.reservoir.analysis import bump_decoding
+from agents.reservoir.config import replace
 from agents.reservoir.learning import Features, Timing
 from agents.reservoir.reservoir import Reservoir, TrajectoryCache
 from spiking import Simulator
@@ -49,7 +50,7 @@ def test_double_exponential_feature_kernel():
     sim.inject_spikes("res", [3])
     syn = res._fresh_syn()
     rec = np.zeros((201, 20), np.float32)
-    res._advance(sim, syn, 400, [], None, (rec, 2), None)
+    res._advance(sim, syn, 400, [], None, (rec, 2), None, ())
     t = np.arange(1, 201) * 1.0 - 0.5          # the spike is seen after step 0 (0.5 ms)
     ref = (np.exp(-t / 20.0) - np.exp(-t / 2.0)) / (20.0 - 2.0)
     # N&C's update (r += hr dt after decaying r) at dt = 0.5 ms integrates the rise with the gain
@@ -123,14 +124,57 @@ def test_trial_decoding_passes_a_real_time_code_and_fails_both_controls():
     assert trial_decoding(cued[:8], cued[8:], timing, shuffle_rng=np.random.default_rng(1))["r2_heldout"] < 0.2
 
 
-def test_reservoir_timing_basis_does_not_survive_trial_noise():
-    """The spec's feasibility finding (reservoir.md section 1), measured on our reservoir: with fresh
-    noise on every trial (sigma 0.1) two trials of the same cue decorrelate within a few hundred ms,
-    and elapsed time does not decode from held-out trials, any better than from the no-cue control.
-    (If a change to the reservoir made it pass, this test says so: update docs/reservoir.md.)"""
+def _trial_basis(clock: str, **over):
     from agents.reservoir.suite import SuiteConfig, trial_basis
     task = factorial_task((10, 10))
-    cfg = ReservoirConfig()
+    cfg = ReservoirConfig(clock=clock, **over)
+    res = Reservoir(cfg, channels=tuple(c.name for c in task.cues) + task.identities,
+                    clock_channels=tuple(c.name for c in task.cues))
+    cache = TrajectoryCache(res, task.trial_ms)
+    timing = Timing.make(task, cfg.pre_ms, cfg.sample_ms, 50.0)
+    F = Features([cache.get((task.cues[0].name, None, None))], timing.pre_rows, timing.trial_rows)
+    return trial_basis(res, task, timing, F, cache.duration_ms, SuiteConfig(trial_basis_trials=(8, 4)))
+
+
+def test_the_clock_input_keeps_time_across_noisy_trials_and_both_controls_fail():
+    """Check 1 across trials with the default reservoir (a cue-started HDTS clock input, Nicola &
+    Clopath): elapsed time decodes from held-out noisy trials (sigma 0.1, each its own noise), while
+    the same trials without the cue and a decoder trained on shuffled time fail; trials stay
+    correlated to the end of the trial."""
+    out = _trial_basis("hdts")
+    assert out["pass"], out
+    assert out["reservoir"]["r2_heldout"] >= 0.8 and max(out["reservoir"]["peak_error_ms"]) <= 20
+    assert out["no_cue"]["r2_heldout"] < 0.2 and out["shuffled_time"]["r2_heldout"] < 0.2
+    assert out["trial_to_trial_corr_at_ms"]["900"] > 0.4
+
+
+def test_the_clock_is_a_half_sine_sequence_started_by_the_cue_channels_only():
+    cfg = ReservoirConfig(n_neurons=50, clock_pulses=4, clock_span_ms=400.0, warmup_ms=10.0)
+    res = Reservoir(cfg, channels=("c1", "A"), clock_channels=("c1",))
+    for t, k, val in ((0.0, 0, 0.0), (50.0, 0, 1.0), (150.0, 1, 1.0), (375.0, 3, np.sin(np.pi * 0.75))):
+        s = res.clock_signal(t)
+        assert s[k] == pytest.approx(val) and np.count_nonzero(s) <= 1
+    assert not res.clock_signal(400.0).any() and not res.clock_signal(-1.0).any()
+    # an identity stimulus alone starts no clock: the run equals the clock-less reservoir's
+    quiet = Reservoir(replace(cfg, clock="none"), channels=("c1", "A"))
+    a, b = res.run([("A", 20.0)], 200.0), quiet.run([("A", 20.0)], 200.0)
+    assert np.array_equal(a.features, b.features)
+    assert not np.array_equal(res.run([("c1", 20.0)], 200.0).features, quiet.run([("c1", 20.0)], 200.0).features)
+    with pytest.raises(Exception, match="clock channels"):
+        Reservoir(cfg, channels=("c1",), clock_channels=("c9",))
+    with pytest.raises(Exception, match="clock must be"):
+        ReservoirConfig(clock="metronome")
+
+
+def test_reservoir_timing_basis_does_not_survive_trial_noise():
+    """The spec's feasibility finding (reservoir.md section 1), measured on our reservoir without the
+    clock input: with fresh noise on every trial (sigma 0.1) two trials of the same cue decorrelate
+    within a few hundred ms, and elapsed time does not decode from held-out trials, any better than
+    from the no-cue control. (If a change to the reservoir made it pass, this test says so: update
+    docs/reservoir.md.)"""
+    from agents.reservoir.suite import SuiteConfig, trial_basis
+    task = factorial_task((10, 10))
+    cfg = ReservoirConfig(clock="none")
     res = Reservoir(cfg, channels=tuple(c.name for c in task.cues) + task.identities)
     cache = TrajectoryCache(res, task.trial_ms)
     timing = Timing.make(task, cfg.pre_ms, cfg.sample_ms, 50.0)

@@ -49,6 +49,13 @@ class ReservoirConfig:
     noise_sigma: float = 0.0         # [D*] 0: deterministic trials; > 0: stress variant (std of the
                                      # per-step background current, redrawn every engine step)
     half_steps: bool = False         # Izhikevich's own v half-steps (engine option)
+    clock: str = "hdts"              # [D] "hdts": a cue starts a clock input (Nicola & Clopath's high-dimensional
+                                     # temporal signal: clock_pulses half-sine pulses in sequence over
+                                     # clock_span_ms, each into every neuron through a fixed Gaussian weight);
+                                     # "none": the cue pulse only (spec section 7, long-interval timing)
+    clock_pulses: int = 20           # [D] m, pulses in the sequence
+    clock_span_ms: float = 1000.0    # [D] the sequence's length after the cue (the trial's)
+    clock_amplitude: float = 3.0     # [D] current scale of the clock input (mV/ms per unit weight)
     seed: int = 1
 
     def __post_init__(self):
@@ -72,6 +79,11 @@ class ReservoirConfig:
         if abs(r - round(r)) > 1e-9:
             raise ConfigError(f"ReservoirConfig.sample_ms ({self.sample_ms}) must be a multiple of dt_ms ({self.dt_ms})")
         _num(self, "noise_sigma", lo=0.0)
+        if self.clock not in ("none", "hdts"):
+            raise ConfigError(f"ReservoirConfig.clock must be 'none' or 'hdts', got {self.clock!r}")
+        _num(self, "clock_pulses", lo=1, integer=True)
+        _num(self, "clock_span_ms", lo=0.0, lo_open=True)
+        _num(self, "clock_amplitude")
         _num(self, "seed", lo=0, integer=True)
 
     @property

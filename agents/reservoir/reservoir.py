@@ -50,10 +50,12 @@ class Reservoir:
     """Build the reservoir and run trajectories.
 
     ``channels``: names of the input channels (one per cue and one per identity); each drives a
-    fixed random ``input_fraction`` of neurons with ``input_amplitude`` while on."""
+    fixed random ``input_fraction`` of neurons with ``input_amplitude`` while on.
+    ``clock_channels``: the channels whose onset (re)starts the clock input when ``cfg.clock`` is
+    "hdts" (the cues; default: every channel)."""
 
     def __init__(self, cfg: ReservoirConfig = ReservoirConfig(), channels=(), backend: str = "numba",
-                 store_dir: Optional[str] = None):
+                 store_dir: Optional[str] = None, clock_channels=None):
         if not isinstance(cfg, ReservoirConfig):
             raise ConfigError(f"Reservoir needs a ReservoirConfig, got {type(cfg).__name__}")
         self.cfg = cfg
@@ -74,6 +76,13 @@ class Reservoir:
             raise ConfigError(f"Reservoir: channel names must be unique, got {self.channels}")
         n_in = max(1, int(round(cfg.input_fraction * N)))
         self.channel_neurons = {ch: np.sort(rng.choice(N, n_in, replace=False)) for ch in self.channels}
+        self.clock_channels = self.channels if clock_channels is None else tuple(clock_channels)
+        unknown = [c for c in self.clock_channels if c not in self.channels]
+        if unknown:
+            raise ConfigError(f"Reservoir: clock channels {unknown} are not among the channels {self.channels}")
+        # the clock's weights come from their own stream: switching the clock on changes nothing else
+        self.clock_weights = (np.random.default_rng([cfg.seed, 7]).standard_normal((cfg.clock_pulses, N))
+                              if cfg.clock == "hdts" else None)
         per = dict(self.heterogeneity)
         per["v_init_mV"] = v0
         self.model = Izhikevich(noise_sigma=0.0, half_steps=cfg.half_steps)
@@ -94,15 +103,27 @@ class Reservoir:
     def _store_initial_state(self) -> None:
         sim = Simulator(self.net, backend=self.backend)
         syn = self._fresh_syn()
-        self._advance(sim, syn, int(round(self.cfg.warmup_ms / self.cfg.dt_ms)), [], None, None, None)
+        self._advance(sim, syn, int(round(self.cfg.warmup_ms / self.cfg.dt_ms)), [], None, None, None, ())
         self.sim, self.snap0 = sim, sim.snapshot()
         if self.state_path is not None:
             sim.save(self.state_path)
         self.syn0 = {k: v.copy() for k, v in syn.items()}
 
-    def _advance(self, sim, syn, n_steps, pulses, rng, record, spikes_out, noise_sigma=0.0):
+    def clock_signal(self, elapsed_ms: float) -> np.ndarray:
+        """The clock's pulses at ``elapsed_ms`` after its start: pulse k is a half sine over
+        [k, k + 1) x span / m (one at a time, as in Nicola & Clopath's HDTS), all 0 after the span."""
+        cfg = self.cfg
+        m, width = cfg.clock_pulses, cfg.clock_span_ms / cfg.clock_pulses
+        s = np.zeros(m)
+        if 0.0 <= elapsed_ms < cfg.clock_span_ms:
+            k = min(m - 1, int(elapsed_ms // width))
+            s[k] = np.sin(np.pi * (elapsed_ms - k * width) / width)
+        return s
+
+    def _advance(self, sim, syn, n_steps, pulses, rng, record, spikes_out, clock_starts, noise_sigma=0.0):
         """Run ``n_steps`` engine steps.  ``pulses``: list of (first_step, last_step_exclusive, neurons).
-        ``record``: (array, steps_per_sample) to store r every sample (row 0 = state before step 0)."""
+        ``record``: (array, steps_per_sample) to store r every sample (row 0 = state before step 0).
+        ``clock_starts``: the steps at which the clock (re)starts (with ``cfg.clock == "hdts"``)."""
         cfg = self.cfg
         N, dt = cfg.n_neurons, cfg.dt_ms
         er, ed, k2 = self.er, self.ed, 1.0 / (cfg.tau_rise_ms * cfg.tau_decay_ms)
@@ -118,6 +139,12 @@ class Reservoir:
             for a, b, idx in pulses:
                 if a <= step < b:
                     drive[idx] += cfg.input_amplitude
+            if self.clock_weights is not None:
+                started = [c for c in clock_starts if c <= step]
+                if started:
+                    s = self.clock_signal((step - max(started)) * dt)
+                    if s.any():
+                        drive += cfg.clock_amplitude * (s @ self.clock_weights)
             if noise_sigma > 0:
                 drive += noise_sigma * rng.standard_normal(N)
             sim.set_current("res", drive)
@@ -148,12 +175,14 @@ class Reservoir:
         sigma = cfg.noise_sigma if noise_sigma is None else float(noise_sigma)
         if sigma > 0 and rng is None:
             raise ConfigError("Reservoir.run: noise_sigma > 0 needs an rng")
-        pulses = []
+        pulses, clock = [], []
         for ch, onset in events:
             if ch not in self.channel_neurons:
                 raise ConfigError(f"Reservoir.run: unknown channel {ch!r}; have {self.channels}")
             a = int(round(onset / cfg.dt_ms))
             pulses.append((a, a + int(round(cfg.pulse_ms / cfg.dt_ms)), self.channel_neurons[ch]))
+            if ch in self.clock_channels:
+                clock.append(a)
         n_steps = int(round(duration_ms / cfg.dt_ms))
         sps = cfg.steps_per_sample
         n_samples = n_steps // sps
@@ -162,7 +191,7 @@ class Reservoir:
         sim.restore(self.snap0)
         syn = {k: v.copy() for k, v in self.syn0.items()}
         spikes = []
-        self._advance(sim, syn, n_steps, pulses, rng, (rec, sps), spikes, sigma)
+        self._advance(sim, syn, n_steps, pulses, rng, (rec, sps), spikes, tuple(clock), sigma)
         if spikes:
             st = np.concatenate([np.full(s.size, t, np.int32) for t, s in spikes])
             sn = np.concatenate([s for _, s in spikes]).astype(np.int32)

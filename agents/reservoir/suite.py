@@ -254,7 +254,9 @@ def _run_suite(rcfg, lcfg, fcfg, scfg, progress, keep) -> dict:
     extra = tuple(c.name for c in foreperiod_task(10).cues) if scfg.foreperiod else ()
     # the third identity's channel comes last: adding a channel changes no other channel or the network
     extra += tuple(k for k in three_identity_task(1).identities if k not in task.identities) if scfg.geometry_k3 else ()
-    res = Reservoir(rcfg, channels=tuple(c.name for c in task.cues) + task.identities + extra, backend=scfg.backend)
+    res = Reservoir(rcfg, channels=tuple(c.name for c in task.cues) + task.identities + extra, backend=scfg.backend,
+                    clock_channels=tuple(c.name for c in task.cues) + tuple(c.name for c in foreperiod_task(10).cues
+                                                                              if scfg.foreperiod))
     cache = TrajectoryCache(res, task.trial_ms, tail_ms=lcfg.iti_ms if need_tail else 0.0)
     cache.fill(keys, bar)
     timings["trajectories_s"] = time.perf_counter() - t0
@@ -388,8 +390,11 @@ def _run_suite(rcfg, lcfg, fcfg, scfg, progress, keep) -> dict:
     b1 = task.cues_in_block(0)
     chk = {}
     tb = summary["timing_basis"]
+    # check 1: the frozen trajectories decode, and (when measured) so do held-out noisy trials while
+    # the no-cue and shuffled-time controls fail (``trial_basis``)
     chk["1_timing_basis"] = bool(tb["r2_heldout_min"] >= 0.8 and tb["peak_error_ms_max"] <= 20
-                                 and 5 <= summary["mean_rate_hz"] <= 40)
+                                 and 5 <= summary["mean_rate_hz"] <= 40
+                                 and summary.get("timing_basis_trials", {}).get("pass", True))
     chk["2_timing_accuracy"] = all(c.latencies_ms[0] - 15 <= ev[0]["peak_ms"][c.name] <= c.latencies_ms[0] + 65
                                    for c in b1)
     chk["3_amplitude_p"] = bool(fit["r"] >= 0.9 and 0.5 <= fit["slope"] <= 1.2 and abs(fit["intercept"]) <= 0.1)
@@ -523,7 +528,8 @@ def run_robustness(rcfg, lcfg, scfg, bar=None) -> dict:
     out = []
     for s in range(scfg.robustness_seeds):
         rc = replace(rcfg, seed=rcfg.seed + 100 + s, noise_sigma=scfg.robustness_noise)
-        res = Reservoir(rc, channels=tuple(c.name for c in task.cues) + task.identities, backend=scfg.backend)
+        res = Reservoir(rc, channels=tuple(c.name for c in task.cues) + task.identities, backend=scfg.backend,
+                        clock_channels=tuple(c.name for c in task.cues))
         rng = np.random.default_rng(1000 + s)
         cache = TrajectoryCache(res, task.trial_ms, tail_ms=iti_tail_ms(lcfg))
         timing = Timing.make(task, rc.pre_ms, rc.sample_ms, lcfg.lead_ms, cache.tail_ms)
