@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from .kernels.order import counting_sort
 from .kernels.rng import GOLDEN, mix64, stream_key, uniform_from_hash
 from .model import (FixedInDegree, FixedOutDegree, LogNormal, Network, Pairs, PoissonSource,
                     Population, Probability, Projection, SpikeGenerator, Uniform, receptor_index)
@@ -80,32 +81,10 @@ def _csr_arrays(pre, post, n_pre, n_post):
         if post[q] < post[q - 1]:
             sorted_post = False
             break
-    order = np.empty(n, np.int64)
-    if sorted_post:
-        for q in range(n):
-            order[q] = q
-    else:
-        start = np.zeros(n_post + 1, np.int64)
-        for q in range(n):
-            start[post[q] + 1] += 1
-        for k in range(n_post):
-            start[k + 1] += start[k]
-        for q in range(n):
-            k = post[q]
-            order[start[k]] = q
-            start[k] += 1
-    indptr = np.zeros(n_pre + 1, np.int64)
-    for q in range(n):
-        indptr[pre[q] + 1] += 1
-    for k in range(n_pre):
-        indptr[k + 1] += indptr[k]
-    fill = indptr[:n_pre].copy()
-    out = np.empty(n, np.int64)
-    for q in range(n):
-        j = order[q]
-        k = pre[j]
-        out[fill[k]] = j
-        fill[k] += 1
+    order = np.arange(n)
+    if not sorted_post:
+        order = counting_sort(post, order, n_post)[1]
+    indptr, out = counting_sort(pre, order, n_pre)
     indices = np.empty(n, np.int32)
     for q in range(n):
         indices[q] = post[out[q]]

@@ -101,11 +101,11 @@ def test_growing_store_checkpoint_roundtrip(tmp_path):
 def test_the_stores_indices_are_the_stable_sorts_of_its_slots():
     """The by-pre / by-post indices (a counting sort) equal numpy's stable argsort and bincount, and a
     housekeeping that prunes nothing keeps them (and the hash table) as they were."""
-    from spiking.kernels.growth import group_by
+    from spiking.kernels.order import counting_sort
     g = np.random.default_rng(5)
     keys = g.integers(0, 300, 5000).astype(np.int32)
     for n in (0, 1, 4000, 5000):
-        ptr, order = group_by(keys, n, 300)
+        ptr, order = counting_sort(keys, np.arange(n), 300)
         assert np.array_equal(order, np.argsort(keys[:n], kind="stable"))
         assert np.array_equal(ptr, np.concatenate(([0], np.cumsum(np.bincount(keys[:n], minlength=300)))))
     sim = Simulator(_assembly_net())

@@ -281,25 +281,6 @@ def _dep(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modula
 
 
 @njit(cache=True)
-def group_by(keys, n, n_keys):
-    """(ptr, order) of ``keys[:n]`` (each in [0, n_keys)) by a stable counting sort: ``order`` lists
-    the slots with key 0 in slot order, then key 1, ... (= ``np.argsort(keys[:n], kind="stable")``)
-    and ``ptr[k]:ptr[k + 1]`` is key k's stretch of it. O(n + n_keys), no comparison sort."""
-    ptr = np.zeros(n_keys + 1, np.int64)
-    for j in range(n):
-        ptr[keys[j] + 1] += 1
-    for k in range(n_keys):
-        ptr[k + 1] += ptr[k]
-    fill = ptr[:n_keys].copy()
-    order = np.empty(n, np.int64)
-    for j in range(n):
-        k = keys[j]
-        order[fill[k]] = j
-        fill[k] += 1
-    return ptr, order
-
-
-@njit(cache=True)
 def prune_compact(n, w, w_prune, frozen, arrays_f32, arrays_u8, pre, post):
     """Drop synapses with w < w_prune (quarantined ones are kept); compacts every per-synapse
     array in place, keeping order.  Returns the new count."""
