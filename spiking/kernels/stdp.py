@@ -56,11 +56,11 @@ def stdp_post(post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_pos
     # running: each saves a random access per update into a per-synapse array (measured ~2x).
     for k in range(n_post):
         i = post_spikes[k]
-        for q in range(csc_indptr[i], csc_indptr[i + 1]):
-            j = csc_syn[q]
+        for q in range(np.uint64(csc_indptr[i]), np.uint64(csc_indptr[i + 1])):   # unsigned: no index fix-ups
+            j = np.uint64(csc_syn[q])
             if check_frozen and frozen[j]:
                 continue
-            dw = x_pre[csc_pre[q]]
+            dw = x_pre[np.uint32(csc_pre[q])]
             if modulated:
                 elig[j] += dw * inv_pending
             else:
@@ -80,8 +80,8 @@ def stdp_pre_transmit(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post,
                       w_min, w_max, soft, frozen, check_frozen, modulated, elig, inv_pending):
     for k in range(n_pre):
         s = pre_spikes[k]
-        for j in range(indptr[s], indptr[s + 1]):
-            t = indices[j]
+        for j in range(np.uint64(indptr[s]), np.uint64(indptr[s + 1])):
+            t = np.uint32(indices[j])
             row[t] += w[j]
             if check_frozen and frozen[j]:
                 continue
