@@ -170,8 +170,9 @@ def growing_post(post_spikes, n_post, in_ptr, in_idx, tail_start, n, post, pre, 
     any result; a post neuron listed twice (injected as it spikes) updates its synapses twice."""
     for k in range(n_post):
         i = post_spikes[k]
-        for q in range(in_ptr[i], in_ptr[i + 1]):
-            _pot(in_idx[q], pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated)
+        for q in range(np.uint64(in_ptr[i]), np.uint64(in_ptr[i + 1])):   # unsigned: no index fix-ups
+            _pot(np.uint64(in_idx[q]), pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv_pending,
+                 potentiated)
     if tail_start < n:
         for k in range(n_post):
             mark[post_spikes[k]] += 1          # a neuron injected as it spikes is listed twice
@@ -192,7 +193,7 @@ def growing_post(post_spikes, n_post, in_ptr, in_idx, tail_start, n, post, pre, 
 def _pot(j, pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv_pending, potentiated):
     if frozen[j]:
         return
-    dw = x_pre[pre[j]]
+    dw = x_pre[np.uint32(pre[j])]
     if modulated:
         elig[j] += dw * inv_pending
     else:
@@ -255,8 +256,9 @@ def growing_pre(arrivals, n_arr, out_ptr, out_idx, tail_start, n, pre, post, w, 
             mark[arrivals[k]] = 0
     for k in range(n_arr):
         s = arrivals[k]
-        for q in range(out_ptr[s], out_ptr[s + 1]):
-            _dep(out_idx[q], post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv_pending)
+        for q in range(np.uint64(out_ptr[s]), np.uint64(out_ptr[s + 1])):
+            _dep(np.uint64(out_idx[q]), post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig,
+                 inv_pending)
         if nt > 0:
             for q in range(start[k], start[k + 1]):
                 _dep(order[q], post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig,
@@ -269,7 +271,7 @@ def growing_pre(arrivals, n_arr, out_ptr, out_idx, tail_start, n, pre, post, w, 
 
 @njit(cache=True)
 def _dep(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv_pending):
-    t = post[j]
+    t = np.uint32(post[j])
     row[t] += w[j]
     if frozen[j]:
         return
