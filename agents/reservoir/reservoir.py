@@ -109,15 +109,22 @@ class Reservoir:
             sim.save(self.state_path)
         self.syn0 = {k: v.copy() for k, v in syn.items()}
 
-    def clock_signal(self, elapsed_ms: float) -> np.ndarray:
-        """The clock's pulses at ``elapsed_ms`` after its start: pulse k is a half sine over
-        [k, k + 1) x span / m (one at a time, as in Nicola & Clopath's HDTS), all 0 after the span."""
+    def _clock_pulse(self, elapsed_ms: float):
+        """(k, value) of the one clock pulse on at ``elapsed_ms`` after its start: pulse k is a half
+        sine over [k, k + 1) x span / m (as in Nicola & Clopath's HDTS); None after the span."""
         cfg = self.cfg
-        m, width = cfg.clock_pulses, cfg.clock_span_ms / cfg.clock_pulses
-        s = np.zeros(m)
-        if 0.0 <= elapsed_ms < cfg.clock_span_ms:
-            k = min(m - 1, int(elapsed_ms // width))
-            s[k] = np.sin(np.pi * (elapsed_ms - k * width) / width)
+        if not 0.0 <= elapsed_ms < cfg.clock_span_ms:
+            return None
+        width = cfg.clock_span_ms / cfg.clock_pulses
+        k = min(cfg.clock_pulses - 1, int(elapsed_ms // width))
+        return k, float(np.sin(np.pi * (elapsed_ms - k * width) / width))
+
+    def clock_signal(self, elapsed_ms: float) -> np.ndarray:
+        """The clock's m pulses at ``elapsed_ms`` after its start (at most one of them nonzero)."""
+        s = np.zeros(self.cfg.clock_pulses)
+        on = self._clock_pulse(elapsed_ms)
+        if on is not None:
+            s[on[0]] = on[1]
         return s
 
     def _advance(self, sim, syn, n_steps, pulses, rng, record, spikes_out, clock_starts, noise_sigma=0.0):
@@ -139,12 +146,11 @@ class Reservoir:
             for a, b, idx in pulses:
                 if a <= step < b:
                     drive[idx] += cfg.input_amplitude
-            if self.clock_weights is not None:
-                started = [c for c in clock_starts if c <= step]
-                if started:
-                    s = self.clock_signal((step - max(started)) * dt)
-                    if s.any():
-                        drive += cfg.clock_amplitude * (s @ self.clock_weights)
+            if clock_starts and self.clock_weights is not None:
+                last = max((c for c in clock_starts if c <= step), default=None)
+                on = None if last is None else self._clock_pulse((step - last) * dt)
+                if on is not None:     # one pulse at a time: its weight row, not the whole matrix
+                    drive += cfg.clock_amplitude * (on[1] * self.clock_weights[on[0]])
             if noise_sigma > 0:
                 drive += noise_sigma * rng.standard_normal(N)
             sim.set_current("res", drive)

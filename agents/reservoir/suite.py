@@ -251,12 +251,12 @@ def _run_suite(rcfg, lcfg, fcfg, scfg, progress, keep) -> dict:
     # -- reservoir and trajectories -----------------------------------------------------------
     bar.stage("reservoir")
     t0 = time.perf_counter()
-    extra = tuple(c.name for c in foreperiod_task(10).cues) if scfg.foreperiod else ()
+    cues = tuple(c.name for c in task.cues)
+    fp_cues = tuple(c.name for c in foreperiod_task(10).cues) if scfg.foreperiod else ()
     # the third identity's channel comes last: adding a channel changes no other channel or the network
-    extra += tuple(k for k in three_identity_task(1).identities if k not in task.identities) if scfg.geometry_k3 else ()
-    res = Reservoir(rcfg, channels=tuple(c.name for c in task.cues) + task.identities + extra, backend=scfg.backend,
-                    clock_channels=tuple(c.name for c in task.cues) + tuple(c.name for c in foreperiod_task(10).cues
-                                                                              if scfg.foreperiod))
+    extra = fp_cues + (tuple(k for k in three_identity_task(1).identities if k not in task.identities)
+                       if scfg.geometry_k3 else ())
+    res = Reservoir(rcfg, channels=cues + task.identities + extra, backend=scfg.backend, clock_channels=cues + fp_cues)
     cache = TrajectoryCache(res, task.trial_ms, tail_ms=lcfg.iti_ms if need_tail else 0.0)
     cache.fill(keys, bar)
     timings["trajectories_s"] = time.perf_counter() - t0
