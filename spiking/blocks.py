@@ -183,6 +183,10 @@ class BlockRunner:
             st_i = (0, 0, 1)
             pending, e_decay = 1.0, 1.0
         variant = int(bool(getattr(groups[0].p_rec, "use_rise", False))) + 2 * int(sim.backend.threads > 1)
+        # with threads, the store runs on one beside the static projections on another, when no
+        # projection after it in the built order could write the row it writes
+        lanes = store is not None and variant >= 2 and kinds[-2] == PROJ_STORE
+        dl = self._deliveries(st_i[1] + 1 if lanes else 1)
         keys = np.array([np.uint64(g.noise_key) for g in groups], np.uint64)
         noisy = np.array([bool(g.noisy) for g in groups])
         t0 = sim.t
@@ -195,7 +199,8 @@ class BlockRunner:
                            np.array(uw, np.float32),
                            tuple(ptrs), tuple(idxs), tuple(wts), tuple(dls),
                            st_arrays, st_idx, st_f, st_b, st_i, pending, e_decay,
-                           rec_n, rec_idx, rec_fill, last_n)
+                           rec_n, rec_idx, rec_fill, last_n, lanes, dl,
+                                   tuple(g.scratch.spikes for g in groups))
         done = int(done)
         if store is not None:
             store.rt.pending = float(pending)
@@ -211,6 +216,14 @@ class BlockRunner:
                 np.cumsum(rec_n[k, :done], out=off[1:])
                 m.record_block(sim, t0, rec_n[k, :done], off, rec_idx[k])
         sim.t = t0 + done     # fewer than n when a record buffer filled up: the caller goes on from here
+
+    def _deliveries(self, cap):
+        """The store's delivery list (targets, values, fill) for one step: at most one delivery per
+        synapse, since a block's arrivals are distinct (no injected spikes in a block)."""
+        dl = getattr(self, "_dl", None)
+        if dl is None or dl[0].shape[0] < cap:
+            dl = self._dl = (np.zeros(cap, np.int32), np.zeros(cap, np.float32), np.zeros(1, np.int64))
+        return dl
 
     def _buffers(self, groups, n):
         sizes = tuple(g.size for g in groups)

@@ -27,10 +27,10 @@ The loop stops early, returning the steps done, when a record buffer could overf
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import njit, prange, types
 from numba.extending import overload, register_jitable
 
-from .growth import growing_post, growing_pre, trace_decay, trace_decay_parallel
+from .growth import apply_deliveries, growing_post, growing_pre, trace_decay, trace_decay_parallel
 from .lif import _LIF_STEPS
 from .lif_receptors import MULTI_PARALLEL, MULTI_SERIAL, LIFMultiState
 from .propagate import propagate, propagate_delays, propagate_uniform
@@ -107,12 +107,80 @@ def _delay_ring_impl(pulse, cur, tgt):
     return impl
 
 
+@register_jitable
+def _static_step(t, p, kinds, pre_g, post_g, tgt, receptor, delay, uw, indptr, indices, weights, delays,
+                 pulse_rings, cur_rings, spikes, last_n):
+    """Static projection p's spikes of step t into its target's ring (nothing for the store or a placeholder)."""
+    kind = kinds[p]
+    a, b = pre_g[p], post_g[p]
+    if kind == PROJ_NONE or kind == PROJ_STORE or last_n[a] == 0:
+        return
+    nslot = pulse_rings[b].shape[0]
+    sp = spikes[a]
+    if kind == PROJ_UNIFORM:
+        propagate_uniform(sp, last_n[a], indptr[p], indices[p], uw[p],
+                          _ring_row(pulse_rings[b], cur_rings[b], tgt[p], receptor[p], (t + delay[p]) % nslot))
+    elif kind == PROJ_STATIC:
+        propagate(sp, last_n[a], indptr[p], indices[p], weights[p],
+                  _ring_row(pulse_rings[b], cur_rings[b], tgt[p], receptor[p], (t + delay[p]) % nslot))
+    else:
+        propagate_delays(sp, last_n[a], indptr[p], indices[p], weights[p], delays[p],
+                         _delay_ring(pulse_rings[b], cur_rings[b], tgt[p]), t)
+
+
+@register_jitable
+def _store_step(t, parallel, a, b, row1, hists, hist_ns, spikes, last_n, st_arrays, st_idx, st_f, st_b, st_i, inv):
+    """The growing store's step t (dopamine at 0): post trace decay, potentiation on post spikes,
+    pre trace decay, transmission into ``row1`` (a ring row or a delivery list) and depression on
+    the arrivals of step t + 1."""
+    s_pre, s_post, s_w, s_elig, s_frozen, s_pot, x_pre, x_post, mark = st_arrays
+    in_ptr, in_idx, out_ptr, out_idx = st_idx
+    a_minus, a_plus, w_min, w_max, pre_decay, post_decay = st_f
+    nearest, soft, modulated = st_b
+    tail_start, n_syn, st_delay = st_i
+    if parallel:
+        trace_decay_parallel(x_post, post_decay)
+    else:
+        trace_decay(x_post, post_decay)
+    if last_n[b]:
+        growing_post(spikes[b], last_n[b], in_ptr, in_idx, tail_start, n_syn, s_post, s_pre, s_w, x_pre,
+                     x_post, a_minus, nearest, w_min, w_max, soft, s_frozen, modulated, s_elig, inv, s_pot, mark)
+    if parallel:
+        trace_decay_parallel(x_pre, pre_decay)
+    else:
+        trace_decay(x_pre, pre_decay)
+    src = t + 1 - st_delay
+    if src >= 0:
+        h = hists[a]
+        rr = src % h.shape[0]
+        if hist_ns[a][rr]:
+            growing_pre(h[rr], hist_ns[a][rr], out_ptr, out_idx, tail_start, n_syn, s_pre, s_post, s_w, row1, x_pre,
+                        x_post, post_decay, a_plus, nearest, w_min, w_max, soft, s_frozen, modulated, s_elig, inv,
+                        mark)
+
+
+@njit(cache=True, parallel=True)
+def _two_lanes(t, sp, kinds, pre_g, post_g, tgt, receptor, delay, uw, indptr, indices, weights, delays,
+               pulse_rings, cur_rings, spikes, last_n, hists, hist_ns, st_arrays, st_idx, st_f, st_b, st_i, inv, dl):
+    """Step t's projections on two threads: the store (projection sp, serial trace decays, its
+    deliveries into the list dl) and, beside it, the static projections in their built order.
+    They share no array they write: the store writes only its own arrays and dl."""
+    for lane in prange(2):
+        if lane == 0:
+            _store_step(t, False, pre_g[sp], post_g[sp], dl, hists, hist_ns, spikes, last_n, st_arrays, st_idx,
+                        st_f, st_b, st_i, inv)
+        else:
+            for p in range(kinds.shape[0]):
+                _static_step(t, p, kinds, pre_g, post_g, tgt, receptor, delay, uw, indptr, indices, weights, delays,
+                             pulse_rings, cur_rings, spikes, last_n)
+
+
 @njit(cache=True)
 def block_run(variant, t0, n, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr,
               hist_on, hists, hist_ns,
               kinds, pre_g, post_g, tgt, receptor, delay, uw, indptr, indices, weights, delays,
               st_arrays, st_idx, st_f, st_b, st_i, pending, e_decay,
-              rec_n, rec_idx, rec_fill, last_n):
+              rec_n, rec_idx, rec_fill, last_n, lanes, dl, spikes):
     """Steps t0 .. t0 + n - 1 (fewer if a record buffer is full: returns (steps done, pending)).
 
     Per population g: ``S[g]``/``P[g]`` its state and parameter records, ``keys[g]`` its noise
@@ -124,14 +192,19 @@ def block_run(variant, t0, n, keys, noisy, S, P, pulse_rings, cur_rings, scratch
     store: ``st_arrays`` = (pre, post, w, elig, frozen, potentiated, x_pre, x_post, mark),
     ``st_idx`` = (in_ptr, in_idx, out_ptr, out_idx), ``st_f`` = (a_minus, a_plus, w_min,
     w_max, pre_decay, post_decay) float32, ``st_b`` = (nearest, soft, modulated),
-    ``st_i`` = (tail_start, n, delay)."""
+    ``st_i`` = (tail_start, n, delay). ``spikes``: each population's spike array (its
+    ``scratch[g].spikes``, as a plain tuple a parallel region can take). ``lanes``: run the store (the last projection) on one
+    thread and the static projections on another, the store's deliveries going through the
+    delivery list ``dl`` (targets, values, fill) into its row afterwards, in the order of a
+    serial run (so the sums are the serial sums)."""
     ng = len(S)
     npj = kinds.shape[0]
-    s_pre, s_post, s_w, s_elig, s_frozen, s_pot, x_pre, x_post, mark = st_arrays
-    in_ptr, in_idx, out_ptr, out_idx = st_idx
-    a_minus, a_plus, w_min, w_max, pre_decay, post_decay = st_f
-    nearest, soft, modulated = st_b
-    tail_start, n_syn, st_delay = st_i
+    s_elig = st_arrays[3]
+    modulated = st_b[2]
+    si = 0
+    for p in range(npj):
+        if kinds[p] == PROJ_STORE:
+            si = p
     done = 0
     for k in range(n):
         room = True
@@ -159,49 +232,27 @@ def block_run(variant, t0, n, keys, noisy, S, P, pulse_rings, cur_rings, scratch
                 for q in range(last_n[g]):
                     h[r, q] = sp[q]
                 hist_ns[g][r] = last_n[g]
-        # 3. projections, in the built order
+        # 3. projections, in the built order (with two lanes, the store beside the static ones)
         inv = np.float32(1.0 / pending)
-        for p in range(npj):
-            a, b = pre_g[p], post_g[p]
-            nslot = pulse_rings[b].shape[0]
-            kind = kinds[p]
-            if kind == PROJ_NONE:
-                continue
-            if kind == PROJ_STORE:
-                row1 = _ring_row(pulse_rings[b], cur_rings[b], tgt[p], receptor[p], (t + 1) % nslot)
-                if variant >= 2:
-                    trace_decay_parallel(x_post, post_decay)
+        if lanes:
+            _two_lanes(t, si, kinds, pre_g, post_g, tgt, receptor, delay, uw, indptr, indices, weights, delays,
+                       pulse_rings, cur_rings, spikes, last_n, hists, hist_ns, st_arrays, st_idx, st_f, st_b, st_i,
+                       inv, dl)
+            b = post_g[si]
+            row1 = _ring_row(pulse_rings[b], cur_rings[b], tgt[si], receptor[si], (t + 1) % pulse_rings[b].shape[0])
+            apply_deliveries(row1, dl[0], dl[1], dl[2][0])
+            dl[2][0] = 0
+        else:
+            for p in range(npj):
+                if kinds[p] == PROJ_STORE:
+                    b = post_g[p]
+                    row1 = _ring_row(pulse_rings[b], cur_rings[b], tgt[p], receptor[p],
+                                     (t + 1) % pulse_rings[b].shape[0])
+                    _store_step(t, variant >= 2, pre_g[p], b, row1, hists, hist_ns, spikes, last_n, st_arrays, st_idx,
+                                st_f, st_b, st_i, inv)
                 else:
-                    trace_decay(x_post, post_decay)
-                if last_n[b]:
-                    growing_post(scratch[b].spikes, last_n[b], in_ptr, in_idx, tail_start, n_syn, s_post,
-                                 s_pre, s_w, x_pre, x_post, a_minus, nearest, w_min, w_max, soft, s_frozen,
-                                 modulated, s_elig, inv, s_pot, mark)
-                if variant >= 2:
-                    trace_decay_parallel(x_pre, pre_decay)
-                else:
-                    trace_decay(x_pre, pre_decay)
-                src = t + 1 - st_delay
-                if src >= 0:
-                    h = hists[a]
-                    rr = src % h.shape[0]
-                    if hist_ns[a][rr]:
-                        growing_pre(h[rr], hist_ns[a][rr], out_ptr, out_idx, tail_start, n_syn, s_pre, s_post,
-                                    s_w, row1, x_pre, x_post, post_decay, a_plus, nearest, w_min, w_max, soft,
-                                    s_frozen, modulated, s_elig, inv, mark)
-                continue
-            if last_n[a] == 0:
-                continue
-            sp = scratch[a].spikes
-            if kind == PROJ_UNIFORM:
-                propagate_uniform(sp, last_n[a], indptr[p], indices[p], uw[p],
-                                  _ring_row(pulse_rings[b], cur_rings[b], tgt[p], receptor[p], (t + delay[p]) % nslot))
-            elif kind == PROJ_STATIC:
-                propagate(sp, last_n[a], indptr[p], indices[p], weights[p],
-                          _ring_row(pulse_rings[b], cur_rings[b], tgt[p], receptor[p], (t + delay[p]) % nslot))
-            else:
-                propagate_delays(sp, last_n[a], indptr[p], indices[p], weights[p], delays[p],
-                                 _delay_ring(pulse_rings[b], cur_rings[b], tgt[p]), t)
+                    _static_step(t, p, kinds, pre_g, post_g, tgt, receptor, delay, uw, indptr, indices, weights,
+                                 delays, pulse_rings, cur_rings, spikes, last_n)
         # 4. the eligibility's deferred decay (dopamine is 0 throughout a block)
         if modulated:
             pending *= e_decay

@@ -10,8 +10,8 @@ These kernels are pure loops over flat arrays, numba-compiled on every CPU backe
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
-from numba.extending import register_jitable
+from numba import njit, prange, types
+from numba.extending import overload, register_jitable
 
 from .stdp import _bounded   # the one weight-bound rule of the CPU kernels
 
@@ -269,10 +269,38 @@ def growing_pre(arrivals, n_arr, out_ptr, out_idx, tail_start, n, pre, post, w, 
             x_pre[s] += a_plus
 
 
+def deliver(row, target, value):
+    """``row[target] += value``; or, when ``row`` is a delivery list ``(targets, values, fill)``
+    (int32, float32, one int64 counter), append the pair, to be added later in the same order
+    (``kernels/block.py`` runs the store beside the static projections that write the same row)."""
+    raise NotImplementedError   # only called from compiled code
+
+
+@overload(deliver)
+def _deliver_impl(row, target, value):
+    if isinstance(row, types.BaseTuple):
+        def impl(row, target, value):
+            k = row[2][0]
+            row[0][k] = target
+            row[1][k] = value
+            row[2][0] = k + 1
+    else:
+        def impl(row, target, value):
+            row[target] += value
+    return impl
+
+
+@register_jitable
+def apply_deliveries(row, targets, values, n):
+    """Add a delivery list's first n values into row, in list order (the sums of a direct run)."""
+    for q in range(n):
+        row[np.uint32(targets[q])] += values[q]
+
+
 @njit(cache=True)
 def _dep(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv_pending):
     t = np.uint32(post[j])
-    row[t] += w[j]
+    deliver(row, t, w[j])
     if frozen[j]:
         return
     dw = -(x_post[t] * post_decay)
