@@ -70,6 +70,30 @@ def _fill_lateral(sub, n: int, seed: int) -> dict:
             "weight_quartiles_wmax": [float(q) for q in np.percentile(learned, [25, 50, 75]) / wmax]}
 
 
+def _counters(be):
+    """(launches, transfers) so far on a device backend that counts them; None elsewhere."""
+    if not hasattr(be, "launches"):
+        return None
+    return be.launches, be.transfers
+
+
+def _per_second(be, c0, seconds: float, why_not) -> dict:
+    return {"launches_per_sim_s": (be.launches - c0[0]) / seconds,
+            "launches_per_step": (be.launches - c0[0]) / (seconds * 1000.0),
+            "transfers_per_sim_s": (be.transfers - c0[1]) / seconds,
+            "device_blocks": why_not is None, "why_not_blocks": why_not}
+
+
+def _device_peak():
+    """Device memory in use now (bytes; None where the driver cannot say, e.g. the simulator)."""
+    try:
+        from numba import cuda
+        free, total = cuda.current_context().get_memory_info()
+        return int(total - free)
+    except Exception:       # the simulator has no memory to report
+        return None
+
+
 def run(config: BenchConfig, seed: int = 0) -> dict:
     from agents.ember.substrate import Substrate, SubstrateConfig
     from spiking import LIF, Network, Population, Simulator
@@ -114,10 +138,14 @@ def run(config: BenchConfig, seed: int = 0) -> dict:
     sub.idle(1.0)
     from spiking import PopulationRate
     mons = {p: sub.sim.add_monitor(PopulationRate(p, bin_ms=1000.0)) for p in cfg.sizes}
+    be = sub.sim.backend
+    c0 = _counters(be)
     t0 = time.perf_counter()
     sub.idle(config.T)
-    sub.sim.backend.synchronize()
+    be.synchronize()
     full = (time.perf_counter() - t0) / config.T
+    if c0 is not None:
+        out["device_full"] = _per_second(be, c0, config.T, sub.sim._blocks.why_not())
     out["idle_rate_hz"] = {p: float(m.counts.mean() / cfg.sizes[p]) for p, m in mons.items()}
     out["idle_rate_hz"]["all"] = float(sum(m.counts.sum() for m in mons.values()) / config.T / sum(cfg.sizes.values()))
     for m in mons.values():
@@ -144,10 +172,18 @@ def run(config: BenchConfig, seed: int = 0) -> dict:
     sim = Simulator(Network(populations=(Population("idle", n, LIF(v_th=cfg.v_th)),), dt_ms=1.0, seed=1),
                     backend=config.backend, **opts)
     sim.run(1000.0, progress=False)
+    c0 = _counters(sim.backend)
     t0 = time.perf_counter()
     sim.run(config.T * 1000.0, progress=False)
     sim.backend.synchronize()
     bare = (time.perf_counter() - t0) / config.T
+    if c0 is not None:
+        out["device_neurons_only"] = _per_second(sim.backend, c0, config.T, sim._blocks.why_not())
+        sim.block_runs = False                # the step-by-step path, for the launches it makes
+        c0 = _counters(sim.backend)
+        sim.run(100.0, progress=False)
+        out["device_neurons_only_steps"] = _per_second(sim.backend, c0, 0.1, "block runs off")
+        out["device_peak_bytes"] = _device_peak()
     out["idle"] = {"rtf_full": full, "rtf_neurons_only": bare, "ratio_full_over_neurons_only": full / bare,
                    "goal_ratio": 1.3, "pass_ratio": full / bare <= 1.3, "goal_rtf": 0.5, "neurons": n}
 

@@ -43,10 +43,12 @@ class BlockRunner:
         sim = self.sim
         if not getattr(sim, "block_runs", True):
             return "block runs are off"
-        if getattr(sim.backend, "name", "") != "numba":
-            return f"backend {getattr(sim.backend, 'name', '?')!r}"
         if sim.profile:
             return "profiling"
+        if hasattr(sim.backend, "block_why_not"):     # a device backend's own blocks (cuda_block.py)
+            return sim.backend.block_why_not(sim)
+        if getattr(sim.backend, "name", "") != "numba":
+            return f"backend {getattr(sim.backend, 'name', '?')!r}"
         lif = [g for g in sim.groups if g.kind in ("izh", "lif")]
         if not lif or any(g.kind != "lif" or not g.fused for g in lif):
             return "a population that is not LIF"
@@ -126,6 +128,9 @@ class BlockRunner:
 
     def _block(self, n: int) -> None:
         sim = self.sim
+        if hasattr(sim.backend, "run_block"):
+            sim.backend.run_block(sim, n)
+            return
         lif = [(gi, g) for gi, g in enumerate(sim.groups) if g.kind == "lif"]
         slot = {gi: k for k, (gi, _) in enumerate(lif)}
         groups = [g for _, g in lif]

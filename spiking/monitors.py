@@ -56,6 +56,9 @@ class SpikeCounts(Monitor):
         if off[-1]:
             self._be.count_spikes(self._counts, idx, int(off[-1]))
 
+    def record_device(self, sim, ds, count, slot, t):
+        ds.count(self._counts, self._g, count, slot)
+
     @property
     def counts(self) -> np.ndarray:
         return self._be.to_host(self._counts).copy()
@@ -343,6 +346,18 @@ class GroupCounts(Monitor):
             a, b = int(off[lo]), int(off[hi])
             if b > a and self.labels:
                 self._be.count_groups(r, idx[a:b], b - a, self._ptr, self._grp)
+
+    def record_device(self, sim, ds, count, slot, t):
+        """Step t's counting in a device block (``spiking/backends/cuda_block.py``): the count is
+        read on the device, the bin's row is zeroed there."""
+        row, new = self._bins.at(t)
+        for k in self._bins.skipped:
+            ds.zero(self._ring[int(k)])
+        r = self._ring[row]
+        if new:
+            ds.zero(r)
+        if self.labels:
+            ds.count_groups(r, self._g, count, slot, self._ptr, self._grp)
 
     @property
     def sizes(self) -> np.ndarray:

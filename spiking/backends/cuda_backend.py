@@ -380,54 +380,90 @@ class CudaBackend:
             raise RuntimeError("the cuda backend needs a CUDA GPU (or NUMBA_ENABLE_CUDASIM=1 set before numba is imported)")
         self._count = cuda.to_device(np.zeros(1, np.int32))
         self._zero = np.zeros(1, np.int32)
+        self.launches = 0       # kernel launches so far (benchmarks read the difference)
+        self.transfers = 0      # host <-> device copies so far (allocations of zeros included)
+
+    # device-resident block runs (spiking/backends/cuda_block.py)
+    @property
+    def device_steps(self):
+        if getattr(self, "_steps", None) is None:
+            from .cuda_block import DeviceSteps
+            self._steps = DeviceSteps(self)
+        return self._steps
+
+    def block_counts(self, n_groups: int):
+        """The (groups, 2) device array of spike counts a block keeps (made once per group count)."""
+        c = getattr(self, "_block_counts", None)
+        if c is None or c.shape[0] != n_groups:
+            c = self._block_counts = self.zeros((n_groups, 2), np.int32)
+        return c
+
+    def block_why_not(self, sim):
+        from .cuda_block import why_not
+        return why_not(sim)
+
+    def run_block(self, sim, n: int) -> None:
+        from .cuda_block import run_block
+        run_block(sim, n)
+
+    def _launch(self, kernel, blocks):
+        self.launches += 1
+        return kernel[blocks, _TPB]
 
     def asarray(self, a):
+        self.transfers += 1
         return cuda.to_device(np.ascontiguousarray(a))
 
     def zeros(self, shape, dtype):
+        self.transfers += 1
         return cuda.to_device(np.zeros(shape, dtype=dtype))
 
     def to_host(self, a) -> np.ndarray:
+        self.transfers += 1
         return a.copy_to_host()
 
     def synchronize(self) -> None:
         cuda.synchronize()
 
     def all_finite(self, a) -> bool:
+        self.transfers += 1
         return bool(np.isfinite(a.copy_to_host()).all())
 
     def _take_count(self) -> int:
+        self.transfers += 2
         n = int(self._count.copy_to_host()[0])
         self._count.copy_to_device(self._zero)
         return n
 
     def append_spikes(self, spikes, n, idx) -> int:
         if idx.size:
+            self.transfers += 1
             spikes[n:n + idx.size].copy_to_device(np.ascontiguousarray(idx, dtype=np.int32))
         return n + idx.size
 
     def count_spikes(self, counts, spikes, n) -> None:
-        _count_k[_blocks(n), _TPB](counts, spikes, n)
+        self._launch(_count_k, _blocks(n))(counts, spikes, n)
 
     def count_groups(self, acc, spikes, n, member_ptr, member_group) -> None:
-        _count_groups_k[_blocks(n), _TPB](acc, spikes, n, member_ptr, member_group)
+        self._launch(_count_groups_k, _blocks(n))(acc, spikes, n, member_ptr, member_group)
 
     def spikes_to_host(self, spikes, n) -> np.ndarray:
+        self.transfers += bool(n)
         return spikes[:n].copy_to_host() if n else np.zeros(0, np.int32)
 
     def hash_fill(self, skey, words):
-        _hash_fill_k[_blocks(words.shape[0]), _TPB](skey, words)
+        self._launch(_hash_fill_k, _blocks(words.shape[0]))(skey, words)
 
     def izh_step(self, s, p, pulse, cur, scratch, zx, zr):
         # the records are unpacked here: numba-cuda kernels take plain arrays and scalars
-        _izh_k[_blocks(s.v.shape[0]), _TPB](s.v, s.u, p.a, p.b, p.c, p.d, s.i_ext, s.i_syn, p.syn_decay, pulse, cur,
+        self._launch(_izh_k, _blocks(s.v.shape[0]))(s.v, s.u, p.a, p.b, p.c, p.d, s.i_ext, s.i_syn, p.syn_decay, pulse, cur,
                                             scratch.words, p.sigma, zx, zr, p.dt, p.half_steps, p.v_peak, p.use_syn,
                                             p.use_ext, p.noisy, scratch.spikes, self._count, s.i_rise, p.rise_decay,
                                             p.rise_gain, p.use_rise, p.general, p.k, p.vr, p.vt, p.inv_c)
         return self._take_count()
 
     def lif_step(self, s, p, pulse, cur, scratch, zx, zr):
-        _lif_k[_blocks(s.v.shape[0]), _TPB](s.v, s.i_syn, s.refr, s.i_ext, pulse, cur, scratch.words, p.sigma, zx, zr,
+        self._launch(_lif_k, _blocks(s.v.shape[0]))(s.v, s.i_syn, s.refr, s.i_ext, pulse, cur, scratch.words, p.sigma, zx, zr,
                                             p.p22, p.p21, p.p20, p.p11, p.v_th, p.v_reset, p.ref_steps, p.noisy,
                                             scratch.spikes, self._count, s.i_rise, p.p2h, p.rise_decay, p.rise_gain,
                                             p.use_rise)
@@ -436,13 +472,13 @@ class CudaBackend:
     def izh_multi_step(self, s, p, pulse, cur, scratch, zx, zr):
         from ..kernels.izh_receptors import inner_state
         nb = _blocks(s.v.shape[0])
-        _receptor_input_k[nb, _TPB](s.v, s.i_syn, p.r_cond, p.r_e_rev, p.total)
+        self._launch(_receptor_input_k, nb)(s.v, s.i_syn, p.r_cond, p.r_e_rev, p.total)
         n = self.izh_step(inner_state(s, p), p.inner, pulse, p.zero, scratch, zx, zr)
-        _receptor_decay_k[nb, _TPB](s.i_syn, s.i_rise, cur, p.r_p11, p.r_rise, p.r_rise_decay, p.r_rise_gain)
+        self._launch(_receptor_decay_k, nb)(s.i_syn, s.i_rise, cur, p.r_p11, p.r_rise, p.r_rise_decay, p.r_rise_gain)
         return n
 
     def lif_multi_step(self, s, p, pulse, cur, scratch, zx, zr):
-        _lif_multi_k[_blocks(s.v.shape[0]), _TPB](s.v, s.i_syn, s.i_rise, s.refr, s.i_ext, pulse, cur, scratch.words,
+        self._launch(_lif_multi_k, _blocks(s.v.shape[0]))(s.v, s.i_syn, s.i_rise, s.refr, s.i_ext, pulse, cur, scratch.words,
                                                   p.sigma, zx, zr, p.noisy, p.p22, p.p20, p.dt_tau, p.has_cond,
                                                   p.any_rise, p.r_p21, p.r_p11, p.r_p2h, p.r_rise_decay,
                                                   p.r_rise_gain, p.r_e_rev, p.r_cond, p.r_rise, p.v_th, p.v_reset,
@@ -451,42 +487,44 @@ class CudaBackend:
 
     def scatter_add(self, row, idx, vals) -> None:
         """row[idx] += vals for distinct idx (a growing store's deliveries of one step)."""
-        _scatter_add_k[_blocks(idx.shape[0]), _TPB](row, idx, vals)
+        self._launch(_scatter_add_k, _blocks(idx.shape[0]))(row, idx, vals)
 
     def propagate(self, spikes, n_spikes, indptr, indices, weights, row):
-        _propagate_k[_blocks(n_spikes), _TPB](spikes, n_spikes, indptr, indices, weights, row)
+        self._launch(_propagate_k, _blocks(n_spikes))(spikes, n_spikes, indptr, indices, weights, row)
 
     def propagate_uniform(self, spikes, n_spikes, indptr, indices, weight, row):
-        _propagate_uniform_k[_blocks(n_spikes), _TPB](spikes, n_spikes, indptr, indices, weight, row)
+        self._launch(_propagate_uniform_k, _blocks(n_spikes))(spikes, n_spikes, indptr, indices, weight, row)
 
     def propagate_delays(self, spikes, n_spikes, indptr, indices, weights, delays, ring, t):
-        _propagate_delays_k[_blocks(n_spikes), _TPB](spikes, n_spikes, indptr, indices, weights, delays, ring, t)
+        self._launch(_propagate_delays_k, _blocks(n_spikes))(spikes, n_spikes, indptr, indices, weights, delays, ring, t)
 
     def poisson_step(self, skey, p, spikes):
-        _poisson_k[_blocks(p.shape[0]), _TPB](skey, p, spikes, self._count)
+        self._launch(_poisson_k, _blocks(p.shape[0]))(skey, p, spikes, self._count)
         return self._take_count()
 
     def write(self, dst, src) -> None:
+        self.transfers += 1
         dst.copy_to_device(np.ascontiguousarray(src))
 
     def copy_prefix(self, dst, src, n) -> None:
         if n:
+            self.launches += 1      # a device-to-device copy
             dst[:n].copy_to_device(src[:n])
 
     # plasticity (same semantics as kernels/stdp.py; post-side and pre-side updates of one
     # step touch disjoint synapse sets per thread, so only the transmission needs atomics)
     def trace_scale(self, x, factor):
-        _trace_scale_k[_blocks(x.shape[0]), _TPB](x, factor)
+        self._launch(_trace_scale_k, _blocks(x.shape[0]))(x, factor)
 
     def stdp_post(self, post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_post, a_minus, nearest,
                   w_min, w_max, soft, frozen, check_frozen, modulated, elig, inv_pending, potentiated, track):
-        _stdp_post_k[_blocks(n_post), _TPB](post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_post,
+        self._launch(_stdp_post_k, _blocks(n_post))(post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_post,
                                             a_minus, nearest, w_min, w_max, soft, frozen, modulated, elig,
                                             inv_pending, potentiated, track)
 
     def stdp_pre_transmit(self, pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_decay, a_plus,
                           nearest, w_min, w_max, soft, frozen, check_frozen, modulated, elig, inv_pending):
-        _stdp_pre_k[_blocks(n_pre), _TPB](pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_decay,
+        self._launch(_stdp_pre_k, _blocks(n_pre))(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_decay,
                                           a_plus, nearest, w_min, w_max, soft, frozen, modulated, elig, inv_pending)
 
     def stdp_pre_hetero(self, hist, hist_n, t_next, d_min, d_max, indptr, indices, delays, w, row, a_pre, last, table,
@@ -498,27 +536,27 @@ class CudaBackend:
             if src < 0 or not hist_n[src % h]:
                 continue
             n = int(hist_n[src % h])
-            _stdp_pre_hetero_k[_blocks(n), _TPB](hist[src % h], n, d, t_next, indptr, indices, delays, w, row, a_pre,
+            self._launch(_stdp_pre_hetero_k, _blocks(n))(hist[src % h], n, d, t_next, indptr, indices, delays, w, row, a_pre,
                                                  last, table, x_post, post_decay, a_plus, nearest, w_min, w_max,
                                                  soft, frozen, check_frozen, modulated, elig, inv_pending)
 
     def stdp_post_hetero(self, post_spikes, n_post, t, csc_indptr, csc_syn, w, a_pre, last, table, log_decay,
                          x_post, a_minus, nearest, w_min, w_max, soft, frozen, check_frozen, modulated, elig,
                          inv_pending, potentiated, track):
-        _stdp_post_hetero_k[_blocks(n_post), _TPB](post_spikes, n_post, t, csc_indptr, csc_syn, w, a_pre, last, table,
+        self._launch(_stdp_post_hetero_k, _blocks(n_post))(post_spikes, n_post, t, csc_indptr, csc_syn, w, a_pre, last, table,
                                                    x_post, a_minus, nearest, w_min, w_max, soft, frozen,
                                                    check_frozen, modulated, elig, inv_pending, potentiated, track)
 
     def modulated_update(self, w, elig, factor, w_min, w_max, soft, frozen, potentiated, track):
-        _modulated_k[_blocks(w.shape[0]), _TPB](w, elig, factor, w_min, w_max, soft, frozen, potentiated, track)
+        self._launch(_modulated_k, _blocks(w.shape[0]))(w, elig, factor, w_min, w_max, soft, frozen, potentiated, track)
 
     def modulated_update_leveled(self, w, elig, factor, level, dep_scale, w_min, w_max, soft, frozen, potentiated,
                                  track):
-        _modulated_leveled_k[_blocks(w.shape[0]), _TPB](w, elig, factor, level, dep_scale, w_min, w_max, soft, frozen,
+        self._launch(_modulated_leveled_k, _blocks(w.shape[0]))(w, elig, factor, level, dep_scale, w_min, w_max, soft, frozen,
                                                         potentiated, track)
 
     def cascade_decay(self, w, level, factors, frozen):
-        _cascade_k[_blocks(w.shape[0]), _TPB](w, level, factors, frozen)
+        self._launch(_cascade_k, _blocks(w.shape[0]))(w, level, factors, frozen)
 
     def synaptic_scaling(self, csc_indptr, csc_syn, w, cap, frozen):
-        _scaling_k[_blocks(csc_indptr.shape[0] - 1), _TPB](csc_indptr, csc_syn, w, cap, frozen)
+        self._launch(_scaling_k, _blocks(csc_indptr.shape[0] - 1))(csc_indptr, csc_syn, w, cap, frozen)

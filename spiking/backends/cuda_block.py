@@ -1,0 +1,227 @@
+"""Device-resident block runs for the cuda backend: many steps with no host round trip.
+
+``Simulator.step`` on the cuda backend learns each population's spike count on the host every
+step (a device-to-host copy and a reset per population) and launches the noise words and the
+neuron update separately. Here a stretch of steps (``spiking.blocks`` decides which) runs with
+the counts kept on the device:
+
+* each population's count lives in a two-slot device array; step t's neuron kernel counts into
+  slot ``t % 2`` and zeroes the other slot (last read by step t - 1's kernels, which the stream
+  has finished), so no kernel needs the host to reset it;
+* the neuron kernel draws its own noise words (the same counter-based words as ``hash_fill``:
+  the same draws as every other backend);
+* projections, spike histories and monitors launch over the presynaptic population's size and
+  read how many spikes there are from the device (a grid-stride loop up to the count);
+* the host keeps the clock (ring rows, noise keys and monitor bins are kernel arguments) and
+  reads the counts once, at the end of the block.
+
+Per step: one launch per population, one per projection, one per spike history and per device
+monitor, and no host transfer. What a block does not do, ``spiking.blocks`` keeps out of it
+(``why_not``): plastic projections and growing stores (their device step is the next piece of
+the GPU path), Izhikevich populations and populations with receptors, firing sources, monitors
+without a device recorder (``record_device``).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda, float32
+
+from ..kernels.lif import lif_neuron
+from ..kernels.rng import draw_word, normal_from_hash, step_key_int
+
+_TPB = 128
+MAX_BLOCKS = 1024   # grid cap of the spike-parallel kernels (grid-stride loops cover the rest)
+
+
+@cuda.jit
+def _lif_dev_k(skey, noisy, v, i_syn, refr, i_ext, pulse, cur, sigma, zx, zr, p22, p21, p20, p11, v_th, v_reset,
+               ref_steps, i_rise, p2h, rise_decay, rise_gain, use_rise, spikes, counts, slot):
+    i = cuda.grid(1)
+    if i == 0:
+        counts[1 - slot] = 0
+    if i < v.shape[0]:
+        z32 = float32(sigma * normal_from_hash(draw_word(skey, i), zx, zr)) if noisy else float32(0.0)
+        hi = i_rise[i] if use_rise else float32(0.0)
+        vi, si, ri, hi, fired = lif_neuron(z32, v[i], i_syn[i], refr[i], i_ext[i], pulse[i], cur[i],
+                                           p22, p21, p20, p11, v_th, v_reset, ref_steps,
+                                           hi, p2h, rise_decay, rise_gain, use_rise)
+        v[i] = vi
+        i_syn[i] = si
+        refr[i] = ri
+        if use_rise:
+            i_rise[i] = hi
+        pulse[i] = 0.0
+        cur[i] = 0.0
+        if fired:
+            spikes[cuda.atomic.add(counts, slot, 1)] = i
+
+
+@cuda.jit
+def _propagate_dev_k(spikes, counts, slot, indptr, indices, weights, row):
+    for k in range(cuda.grid(1), counts[slot], cuda.gridsize(1)):
+        s = spikes[k]
+        for j in range(indptr[s], indptr[s + 1]):
+            cuda.atomic.add(row, indices[j], weights[j])
+
+
+@cuda.jit
+def _propagate_uniform_dev_k(spikes, counts, slot, indptr, indices, weight, row):
+    for k in range(cuda.grid(1), counts[slot], cuda.gridsize(1)):
+        s = spikes[k]
+        for j in range(indptr[s], indptr[s + 1]):
+            cuda.atomic.add(row, indices[j], weight)
+
+
+@cuda.jit
+def _propagate_delays_dev_k(spikes, counts, slot, indptr, indices, weights, delays, ring, t):
+    r = ring.shape[0]
+    for k in range(cuda.grid(1), counts[slot], cuda.gridsize(1)):
+        s = spikes[k]
+        for j in range(indptr[s], indptr[s + 1]):
+            cuda.atomic.add(ring, ((t + delays[j]) % r, indices[j]), weights[j])
+
+
+@cuda.jit
+def _history_dev_k(spikes, counts, slot, hist, hist_n, r):
+    n = counts[slot]
+    if cuda.grid(1) == 0:
+        hist_n[r] = n
+    for k in range(cuda.grid(1), n, cuda.gridsize(1)):
+        hist[r, k] = spikes[k]
+
+
+@cuda.jit
+def _count_dev_k(acc, spikes, counts, slot):
+    for k in range(cuda.grid(1), counts[slot], cuda.gridsize(1)):
+        cuda.atomic.add(acc, spikes[k], 1)
+
+
+@cuda.jit
+def _count_groups_dev_k(acc, spikes, counts, slot, member_ptr, member_group):
+    for k in range(cuda.grid(1), counts[slot], cuda.gridsize(1)):
+        s = spikes[k]
+        for q in range(member_ptr[s], member_ptr[s + 1]):
+            cuda.atomic.add(acc, member_group[q], 1)
+
+
+@cuda.jit
+def _zero_k(a):
+    i = cuda.grid(1)
+    if i < a.shape[0]:
+        a[i] = 0
+
+
+def _blocks(n: int) -> int:
+    return max(1, -(-int(n) // _TPB))
+
+
+def _spike_blocks(n: int) -> int:
+    return min(MAX_BLOCKS, _blocks(n))
+
+
+class DeviceSteps:
+    """The kernels a device block launches, counted on the backend (``launches``)."""
+
+    def __init__(self, be):
+        self.be = be
+
+    def _go(self, kernel, blocks):
+        self.be.launches += 1
+        return kernel[blocks, _TPB]
+
+    def lif(self, g, t, counts, slot, zx, zr):
+        s, p = g.s_rec, g.p_rec
+        row = t % g.ring_rows
+        skey = step_key_int(g.noise_key, t) if g.noisy else 0
+        self._go(_lif_dev_k, _blocks(g.size))(np.uint64(skey), bool(g.noisy), s.v, s.i_syn, s.refr, s.i_ext,
+                                              g.state["pulse_ring"][row], g.state["current_ring"][row], p.sigma,
+                                              zx, zr, p.p22, p.p21, p.p20, p.p11, p.v_th, p.v_reset,
+                                              p.ref_steps, s.i_rise, p.p2h, p.rise_decay, p.rise_gain, p.use_rise,
+                                              g.spikes, counts, slot)
+
+    def propagate(self, pre, counts, slot, p, arr, ring, t, ring_rows):
+        nb = _spike_blocks(pre.size)
+        if p.uniform_weight is not None and p.delay_steps > 0:
+            self._go(_propagate_uniform_dev_k, nb)(pre.spikes, counts, slot, arr["indptr"], arr["indices"],
+                                                   np.float32(p.uniform_weight),
+                                                   ring[(t + p.delay_steps) % ring_rows])
+        elif p.delay_steps > 0:
+            self._go(_propagate_dev_k, nb)(pre.spikes, counts, slot, arr["indptr"], arr["indices"], arr["weights"],
+                                           ring[(t + p.delay_steps) % ring_rows])
+        else:
+            self._go(_propagate_delays_dev_k, nb)(pre.spikes, counts, slot, arr["indptr"], arr["indices"],
+                                                  arr["weights"], arr["delays"], ring, t)
+
+    def history(self, g, counts, slot, hist_n, t):
+        h = g.state["hist_spikes"]
+        self._go(_history_dev_k, _spike_blocks(g.size))(g.spikes, counts, slot, h, hist_n, t % h.shape[0])
+
+    def count(self, acc, g, counts, slot):
+        self._go(_count_dev_k, _spike_blocks(g.size))(acc, g.spikes, counts, slot)
+
+    def count_groups(self, acc, g, counts, slot, member_ptr, member_group):
+        self._go(_count_groups_dev_k, _spike_blocks(g.size))(acc, g.spikes, counts, slot, member_ptr, member_group)
+
+    def zero(self, a):
+        self._go(_zero_k, _blocks(a.shape[0]))(a)
+
+
+def why_not(sim) -> str | None:
+    """None when the device may run a block now, else the reason."""
+    lif = [g for g in sim.groups if g.kind in ("izh", "lif")]
+    if not lif or any(g.kind != "lif" or g.multi for g in lif):
+        return "a population that is not a one-receptor LIF (device blocks)"
+    for g in sim.groups:
+        if g.kind == "poisson" and g.firing:
+            return f"source {g.name!r} fires"
+    if sim.plastic:
+        return "a fixed plastic projection (device blocks)"
+    if sim.growing:
+        return "a growing store (its device step is not written yet)"
+    for m in sim.monitors:
+        if not hasattr(m, "record_device"):
+            return f"monitor {type(m).__name__} records on the host"
+        if m._g.kind != "lif":
+            return f"a monitor on source {m.population!r}"
+    for p, _ in sim.projections:
+        if sim.groups[p.post].kind != "lif":
+            return f"projection {p.label!r} into a source"
+    return None
+
+
+def run_block(sim, n: int) -> None:
+    """Steps sim.t .. sim.t + n - 1 on the device; the host reads the counts once, at the end."""
+    from ..engine import _ring
+    be = sim.backend
+    ds = be.device_steps
+    lif = [(gi, g) for gi, g in enumerate(sim.groups) if g.kind == "lif"]
+    slot_of = {gi: k for k, (gi, _) in enumerate(lif)}
+    counts = be.block_counts(len(lif))
+    ds.zero(counts)
+    hist_n = {gi: be.asarray(g.hist_n) for gi, g in lif if "hist_spikes" in g.state}
+    mons = [(m, slot_of[sim.index[m.population]]) for m in sim.monitors]
+    projs = [(sim.groups[p.pre], slot_of[p.pre], p, arr, _ring(p, sim.groups[p.post]), sim.groups[p.post].ring_rows)
+             for p, arr in sim.projections if p.pre in slot_of]
+    for p, arr in sim.projections:
+        if p.pre in slot_of and p.delay_steps <= 0:
+            sim._materialize(p, arr)
+    t0 = sim.t
+    for t in range(t0, t0 + n):
+        slot = t % 2
+        for k, (gi, g) in enumerate(lif):
+            ds.lif(g, t, counts[k], slot, sim._zx, sim._zr)
+        for gi, h in hist_n.items():
+            ds.history(sim.groups[gi], counts[slot_of[gi]], slot, h, t)
+        for pre, k, p, arr, ring, rows in projs:
+            ds.propagate(pre, counts[k], slot, p, arr, ring, t, rows)
+        for m, k in mons:
+            m.record_device(sim, ds, counts[k], slot, t)
+    last = be.to_host(counts)
+    for k, (gi, g) in enumerate(lif):
+        g.n = int(last[k, (t0 + n - 1) % 2])
+        if gi in hist_n:
+            g.hist_n[:] = be.to_host(hist_n[gi])
+    for g in sim.groups:
+        if g.kind not in ("lif", "izh"):
+            g.n = 0           # sources were silent
+    sim.t = t0 + n

@@ -1,0 +1,85 @@
+"""Device-resident block runs on the cuda backend (numba's simulator here; ``-m gpu`` on a GPU):
+the same spikes as the numba backend, and no host transfer per step."""
+import numpy as np
+import pytest
+
+from spiking import (FixedInDegree, GroupCounts, LIF, Network, PoissonSource, Population, Projection, Simulator,
+                     SpikeCounts, Uniform)
+
+
+def _cuda_or_skip():
+    pytest.importorskip("numba.cuda")
+    from numba import cuda
+    if not cuda.is_available():
+        pytest.skip("no CUDA device and NUMBA_ENABLE_CUDASIM is not set")
+
+
+def _net(rise=False):
+    pops = (Population("a", 96, LIF(noise_sigma=0.35, tau_rise_ms=1.0 if rise else 0.0)),
+            Population("b", 40, LIF(noise_sigma=0.3, tau_syn_ms=5.0, tau_rise_ms=1.0 if rise else 0.0)))
+    projs = (Projection("a", "b", FixedInDegree(12), weight=Uniform(0.02, 0.08), delay_ms=2.0),
+             Projection("b", "a", FixedInDegree(6), weight=0.05, inhibitory=True, delay_ms=1.0),
+             Projection("a", "a", FixedInDegree(4), weight=0.03, delay_ms=Uniform(1.0, 4.0)),
+             Projection("b", "b", FixedInDegree(3), weight=0.04, delay_ms=1.0, target="current"))
+    return Network(populations=pops, sources=(PoissonSource("silent", 8, rate_hz=0.0),),
+                   projections=projs + (Projection("silent", "a", FixedInDegree(2), weight=1.0, delay_ms=1.0),),
+                   dt_ms=1.0, seed=5)
+
+
+@pytest.mark.parametrize("rise", [False, True])
+def test_device_blocks_give_the_numba_spikes(rise):
+    _cuda_or_skip()
+    groups = {"x": range(0, 40), "y": range(30, 96)}
+    out = {}
+    for be in ("numba", "cuda"):
+        sim = Simulator(_net(rise), backend=be)
+        mons = [sim.add_monitor(SpikeCounts("a")), sim.add_monitor(SpikeCounts("b")),
+                sim.add_monitor(GroupCounts("a", groups, bin_ms=10.0))]
+        assert sim._blocks.why_not() is None
+        sim.run(45.0, progress=False)
+        out[be] = (mons[0].counts, mons[1].counts, mons[2].counts,
+                   {v: sim.get_state("a", v) for v in ("v", "i_syn")}, sim.group("a").n, sim.t)
+    (ca, cb, ga, sa, na, ta), (da, db, gd, sd, nd, td) = out["numba"], out["cuda"]
+    assert ca.sum() > 20 and cb.sum() > 5
+    assert np.array_equal(ca, da) and np.array_equal(cb, db)
+    assert np.array_equal(ga, gd) and ga.sum() > 0
+    assert na == nd and ta == td == 45
+    for v in ("v", "i_syn"):
+        assert np.allclose(sa[v], sd[v], atol=1e-4), v
+
+
+def test_a_device_block_makes_no_host_transfer_per_step():
+    """The transfers of a run do not grow with its steps (the counts stay on the device); the
+    step-by-step path copies each population's count every step. Launches per step: fewer."""
+    _cuda_or_skip()
+    per = {}
+    for blocks in (True, False):
+        sim = Simulator(_net(), backend="cuda")
+        sim.block_runs = blocks
+        be = sim.backend
+        sim.run(3.0, progress=False)
+        got = []
+        for ms in (5.0, 25.0):
+            tr, la = be.transfers, be.launches
+            sim.run(ms, progress=False)
+            got.append((be.transfers - tr, be.launches - la))
+        (tr5, la5), (tr25, la25) = got
+        per[blocks] = ((tr25 - tr5) / 20.0, (la25 - la5) / 20.0)
+    assert per[True][0] == 0.0                 # no transfer per step in blocks
+    assert per[False][0] >= 2.0                # the step path: a count copy and reset per population
+    assert 0 < per[True][1] < per[False][1]    # fewer launches per step
+    assert per[True][1] == 2 + 4               # one per population, one per projection (the source is silent)
+
+
+def test_device_blocks_stop_where_python_is_needed():
+    _cuda_or_skip()
+    sim = Simulator(_net(), backend="cuda")
+    sim.add_monitor(SpikeCounts("a"))
+    sim.inject_spikes("a", [1, 2, 3], at_step=7)
+    ref = Simulator(_net(), backend="numba")
+    ref.add_monitor(SpikeCounts("a"))
+    ref.inject_spikes("a", [1, 2, 3], at_step=7)
+    for s in (sim, ref):
+        s.run(20.0, progress=False)
+    assert np.array_equal(sim.monitors[0].counts, ref.monitors[0].counts)
+    assert sim.monitors[0].counts[[1, 2, 3]].min() >= 1
