@@ -83,3 +83,66 @@ def test_device_blocks_stop_where_python_is_needed():
         s.run(20.0, progress=False)
     assert np.array_equal(sim.monitors[0].counts, ref.monitors[0].counts)
     assert sim.monitors[0].counts[[1, 2, 3]].min() >= 1
+
+
+def _store_net():
+    from spiking.growth import Grow
+    from spiking.plasticity import STDP, Modulator
+    rule = STDP.ember(a_plus=0.01, w_max=1.0, modulated=True, tau_e_ms=500.0, eta=0.002)
+    pops = (Population("C", 80, LIF(noise_sigma=0.4, v_th=0.8)), Population("I", 20, LIF(noise_sigma=0.3)))
+    projs = (Projection("C", "I", FixedInDegree(10), weight=0.05, delay_ms=1.0),
+             Projection("I", "C", FixedInDegree(4), weight=0.05, inhibitory=True, delay_ms=1.0),
+             Projection("C", "C", Grow(w_create=0.004, w_prune=0.001, initial_capacity=16), weight=0.0,
+                        delay_ms=1.0, plasticity=rule))
+    return Network(populations=pops, projections=projs, modulators=(Modulator("dopamine", tonic=0.0),),
+                   dt_ms=1.0, seed=4)
+
+
+def test_the_growing_store_idles_on_the_device_like_the_cpu():
+    """Learn with dopamine on (step by step, the store on the host), then idle with dopamine at 0:
+    on the cuda backend that runs in device blocks with the store's step on the device. The same
+    spikes, the same synapses, eligibility and traces within float32 sums."""
+    _cuda_or_skip()
+    A, B = np.arange(0, 8), np.arange(40, 48)
+    out = {}
+    for be in ("numba", "cuda"):
+        sim = Simulator(_store_net(), backend=be)
+        cnt = sim.add_monitor(SpikeCounts("C"))
+        sim.set_modulator("dopamine", tonic=1.0)
+        for _ in range(120):
+            idx = A if sim.t % 30 == 0 else (B if sim.t % 30 == 4 else [])
+            if len(idx):
+                sim.inject_spikes("C", idx)
+            sim.step()
+        sim.set_modulator("dopamine", tonic=0.0)
+        sim.run(3.0, progress=False)
+        st = list(sim.growing.values())[0]
+        if be == "cuda":
+            assert sim._blocks.why_not() == "the growing store has an unindexed tail (until its next housekeeping)"
+        st.housekeeping()                     # what the once-a-second step does (here early, on both)
+        if be == "cuda":
+            assert sim._blocks.why_not() is None
+            tr = sim.backend.transfers
+            sim.run(20.0, progress=False)     # one block
+            per_block = sim.backend.transfers - tr
+            tr = sim.backend.transfers
+            sim.run(60.0, progress=False)
+            assert sim.backend.transfers - tr <= per_block <= 40    # per block (and run), none per step
+        else:
+            sim.run(80.0, progress=False)
+        syn = sim.synapses("C->C")
+        order = np.lexsort((syn["post"], syn["pre"]))   # slot order follows the order spikes were counted in
+        syn = {k: syn[k][order] for k in ("pre", "post", "weight")}
+        out[be] = (cnt.counts, syn, st.fdata[1, :st.n][order], st.x_pre.copy(), st.x_post.copy(),
+                   st.rt.pending, sim.get_state("C", "v"))
+    (cc, sc, ec, xc, yc, pc, vc), (cg, sg, eg, xg, yg, pg, vg) = out["numba"], out["cuda"]
+    assert cc.sum() > 100
+    assert np.array_equal(cc, cg)
+    assert sc["weight"].size >= 20
+    for k in ("pre", "post", "weight"):
+        assert np.array_equal(sc[k], sg[k]), k
+    assert np.abs(ec).max() > 0 and pc == pg
+    np.testing.assert_allclose(eg, ec, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(xg, xc, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(yg, yc, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(vg, vc, atol=1e-4)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, float32
 
+from ..kernels.growth import TRACE_FLOOR
 from ..kernels.lif import lif_neuron
 from ..kernels.rng import draw_word, normal_from_hash, step_key_int
 
@@ -105,6 +106,62 @@ def _count_groups_dev_k(acc, spikes, counts, slot, member_ptr, member_group):
 
 
 @cuda.jit
+def _trace_decay_dev_k(x, factor, floor):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        v = x[i] * factor
+        x[i] = v if v >= floor else float32(0.0)
+
+
+@cuda.jit
+def _scale_k(x, factor):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        x[i] = x[i] * factor
+
+
+@cuda.jit
+def _store_post_dev_k(spikes, counts, slot, in_ptr, in_idx, pre, x_pre, x_post, a_minus, nearest, frozen, elig, inv):
+    # one thread per post spike; a synapse has one post neuron, so no two threads share an eligibility
+    for k in range(cuda.grid(1), counts[slot], cuda.gridsize(1)):
+        i = spikes[k]
+        for q in range(in_ptr[i], in_ptr[i + 1]):
+            j = in_idx[q]
+            if not frozen[j]:
+                elig[j] += x_pre[pre[j]] * inv
+        if nearest:
+            x_post[i] = a_minus
+        else:
+            x_post[i] += a_minus
+
+
+@cuda.jit
+def _store_pre_dev_k(hist, hist_n, r, out_ptr, out_idx, post, w, row, x_pre, x_post, post_decay, a_plus, nearest,
+                     frozen, elig, inv):
+    # one thread per arriving presynaptic neuron: it owns its outgoing synapses
+    for k in range(cuda.grid(1), hist_n[r], cuda.gridsize(1)):
+        s = hist[r, k]
+        for q in range(out_ptr[s], out_ptr[s + 1]):
+            j = out_idx[q]
+            tgt = post[j]
+            cuda.atomic.add(row, tgt, w[j])
+            if not frozen[j]:
+                elig[j] += -(x_post[tgt] * post_decay) * inv
+        if nearest:
+            x_pre[s] = a_plus
+        else:
+            x_pre[s] += a_plus
+
+
+@cuda.jit
+def _prefix_k(src, dst):
+    i = cuda.grid(1)
+    if i < dst.shape[0] * dst.shape[1]:
+        r, c = i // dst.shape[1], i % dst.shape[1]
+        dst[r, c] = src[r, c]
+
+
+@cuda.jit
 def _zero_k(a):
     i = cuda.grid(1)
     if i < a.shape[0]:
@@ -165,6 +222,57 @@ class DeviceSteps:
     def zero(self, a):
         self._go(_zero_k, _blocks(a.shape[0]))(a)
 
+    def prefix(self, src, dst):
+        """dst = src[:, :dst.shape[1]] (the first columns of each row, packed for one copy)."""
+        self._go(_prefix_k, _blocks(dst.shape[0] * dst.shape[1]))(src, dst)
+
+    def trace_decay(self, x, factor):
+        self._go(_trace_decay_dev_k, _blocks(x.shape[0]))(x, factor, TRACE_FLOOR)
+
+    def scale(self, x, factor):
+        self._go(_scale_k, _blocks(x.shape[0]))(x, np.float32(factor))
+
+    def store_post(self, d, post, counts, slot, inv):
+        self._go(_store_post_dev_k, _spike_blocks(post.size))(post.spikes, counts, slot, d.in_ptr, d.in_idx, d.pre,
+                                                             d.x_pre, d.x_post, d.a_minus, d.nearest, d.frozen,
+                                                             d.elig, inv)
+
+    def store_pre(self, d, pre, hist_n, r, row, inv):
+        self._go(_store_pre_dev_k, _spike_blocks(pre.size))(pre.state["hist_spikes"], hist_n, r, d.out_ptr,
+                                                           d.out_idx, d.post, d.w, row, d.x_pre, d.x_post,
+                                                           d.post_decay, d.a_plus, d.nearest, d.frozen, d.elig, inv)
+
+
+class StoreOnDevice:
+    """A growing store's arrays for one device block (uploaded at its start). In a block the
+    modulator is 0: weights, flags and indices stay as they are; the eligibility and the traces
+    move, and come back to the host at the block's end (``fetch``)."""
+
+    def __init__(self, be, st):
+        n, r, rt = st.n, st.rule, st.rt
+        self.st, self.be, self.n = st, be, n
+        up = be.asarray
+        self.pre, self.post = up(st.pre[:max(n, 1)]), up(st.post[:max(n, 1)])
+        self.w, self.elig = up(st.fdata[0, :max(n, 1)]), up(st.fdata[1, :max(n, 1)])
+        self.frozen = up(st.udata[0, :max(n, 1)])
+        self.x_pre, self.x_post = up(st.x_pre), up(st.x_post)
+        self.in_ptr, self.in_idx = up(st.in_ptr), up(_nonempty(st.in_idx))
+        self.out_ptr, self.out_idx = up(st.out_ptr), up(_nonempty(st.out_idx))
+        self.a_minus, self.a_plus = np.float32(r.a_minus), np.float32(r.a_plus)
+        self.pre_decay, self.post_decay = np.float32(rt.pre_decay), np.float32(rt.post_decay)
+        self.nearest = r.pairing == "nearest"
+
+    def fetch(self) -> None:
+        st, n = self.st, self.n
+        if n:
+            st.fdata[1, :n] = self.be.to_host(self.elig)[:n]
+        st.x_pre[:] = self.be.to_host(self.x_pre)
+        st.x_post[:] = self.be.to_host(self.x_post)
+
+
+def _nonempty(a):
+    return a if a.size else np.zeros(1, a.dtype)
+
 
 def why_not(sim) -> str | None:
     """None when the device may run a block now, else the reason."""
@@ -176,8 +284,19 @@ def why_not(sim) -> str | None:
             return f"source {g.name!r} fires"
     if sim.plastic:
         return "a fixed plastic projection (device blocks)"
-    if sim.growing:
-        return "a growing store (its device step is not written yet)"
+    if len(sim.growing) > 1:
+        return "more than one growing store"
+    for pi, st in sim.growing.items():
+        p = sim.projections[pi][0]
+        if not st.rule.modulated:
+            return "a growing store that learns without a modulator"
+        if sim.groups[p.pre].kind != "lif" or sim.groups[p.post].kind != "lif":
+            return f"growing store {p.label!r} on a source"
+        if st.tail_start != st.n:
+            return "the growing store has an unindexed tail (until its next housekeeping)"
+    for ms in sim.modulator_state.values():
+        if ms.level != 0.0 or ms.phasic != 0.0:
+            return "a modulator above 0"
     for m in sim.monitors:
         if not hasattr(m, "record_device"):
             return f"monitor {type(m).__name__} records on the host"
@@ -201,7 +320,13 @@ def run_block(sim, n: int) -> None:
     hist_n = {gi: be.asarray(g.hist_n) for gi, g in lif if "hist_spikes" in g.state}
     mons = [(m, slot_of[sim.index[m.population]]) for m in sim.monitors]
     projs = [(sim.groups[p.pre], slot_of[p.pre], p, arr, _ring(p, sim.groups[p.post]), sim.groups[p.post].ring_rows)
-             for p, arr in sim.projections if p.pre in slot_of]
+             for pi, (p, arr) in enumerate(sim.projections) if p.pre in slot_of and pi not in sim.growing]
+    store = None
+    for pi, st in sim.growing.items():
+        p = sim.projections[pi][0]
+        store = (StoreOnDevice(be, st), sim.groups[p.pre], sim.groups[p.post], slot_of[p.post],
+                 _ring(p, sim.groups[p.post]), sim.groups[p.post].ring_rows, hist_n[p.pre], st)
+    pending = store[-1].rt.pending if store else 1.0
     for p, arr in sim.projections:
         if p.pre in slot_of and p.delay_steps <= 0:
             sim._materialize(p, arr)
@@ -214,6 +339,19 @@ def run_block(sim, n: int) -> None:
             ds.history(sim.groups[gi], counts[slot_of[gi]], slot, h, t)
         for pre, k, p, arr, ring, rows in projs:
             ds.propagate(pre, counts[k], slot, p, arr, ring, t, rows)
+        if store is not None:         # the store's step (kernels/block.py's order; dopamine is 0)
+            d, pre, post, kp, ring, rows, hn, st = store
+            inv = np.float32(1.0 / pending)
+            ds.trace_decay(d.x_post, d.post_decay)
+            ds.store_post(d, post, counts[kp], slot, inv)
+            ds.trace_decay(d.x_pre, d.pre_decay)
+            src = t + 1 - st.delay
+            if src >= 0:
+                ds.store_pre(d, pre, hn, src % pre.state["hist_spikes"].shape[0], ring[(t + 1) % rows], inv)
+            pending *= st.rt.e_decay
+            if pending < 1e-30:
+                ds.scale(d.elig, pending)
+                pending = 1.0
         for m, k in mons:
             m.record_device(sim, ds, counts[k], slot, t)
     last = be.to_host(counts)
@@ -221,6 +359,16 @@ def run_block(sim, n: int) -> None:
         g.n = int(last[k, (t0 + n - 1) % 2])
         if gi in hist_n:
             g.hist_n[:] = be.to_host(hist_n[gi])
+            if g.hist_host is not None:       # the host's copy of the history: each row's spikes, in one copy
+                h = g.state["hist_spikes"]
+                width = max(1, int(g.hist_n.max()))
+                packed = cuda.device_array((h.shape[0], width), np.int32)
+                ds.prefix(h, packed)
+                rows = be.to_host(packed)
+                g.hist_host[:, :width] = rows
+    if store is not None:
+        store[0].fetch()
+        store[-1].rt.pending = float(pending)
     for g in sim.groups:
         if g.kind not in ("lif", "izh"):
             g.n = 0           # sources were silent
