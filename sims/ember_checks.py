@@ -1,6 +1,6 @@
 """The paper's acceptance checks for EMBER's memory substrate (spec section 8), at any scale.
 
-    python -m sims.ember_checks --json [--scale 1.0] [--hours H] [--seed 0]
+    python -m sims.ember_checks --json [--scale 1.0] [--hours H] [--seed 0] [--backend numba|cuda]
 
 Prints one JSON object, one entry per check, ``{"AC3": {"figure": ..., "paper": ..., "pass": ...}, ...}``,
 and exits 1 when any check fails. Each check runs on its own fresh substrate:
@@ -18,7 +18,10 @@ and exits 1 when any check fails. Each check runs on its own fresh substrate:
 * AC10: the first replay multiplies the learned-synapse count by >= 2; two more nights, a new
   session before each, each replaying the episodes since the last replay, add 30-70 % each (a
   replay's growth: the count after it over the count just before it);
-* AC11: save, open, 60 s: spikes identical to an uninterrupted run, and every component restored.
+* AC11: save, open, 60 s: spikes identical to an uninterrupted run, and every component restored;
+* AC13 (``--backend cuda``, on a GPU): after the dialogue, idle at >= 1x real time at 220,000 neurons in
+  <= 16 GB of device memory (``--ac13-seconds`` timed; under numba's CUDA simulator it runs but cannot
+  be timed, and says so: it fails).
 
 The embedder is the packaged all-MiniLM-L6-v2 when it is installed (``--embedder minilm``), or the
 hashing embedder (``--embedder hashing``, the default below full scale: fast and torch-free).
@@ -45,6 +48,9 @@ class ChecksConfig:
     embedder: str = "auto"        # auto: minilm at full scale, hashing below
     threads: int = 2
     checks: tuple = ("AC3", "AC4", "AC6", "AC8", "AC9", "AC10", "AC11")
+    backend: str = "numba"
+    ac13_seconds: float = 10.0     # simulated idle seconds timed for AC13 (after up to 1 s of warm-up)
+    ac13_messages: int = 7         # dialogue messages presented before AC13's idle
 
 
 def _embedder(cfg: ChecksConfig):
@@ -55,7 +61,7 @@ def _embedder(cfg: ChecksConfig):
 def _substrate(cfg: ChecksConfig, seed: int, enc, **over):
     from agents.ember.substrate import Substrate, SubstrateConfig
     sc = SubstrateConfig.at_scale(cfg.scale, seed, **over)
-    return Substrate(sc, threads=cfg.threads, encoder=enc)
+    return Substrate(sc, backend=cfg.backend, threads=cfg.threads, encoder=enc)
 
 
 GAP_S = 10.0    # simulated idle between messages: a conversation has pauses, so phasic pulses decay
@@ -205,7 +211,7 @@ def ac11(cfg, seed, enc):
         save_s = time.perf_counter() - t0
         size = os.path.getsize(os.path.join(tmp, "substrate.h5"))
         t0 = time.perf_counter()
-        b = Substrate.open(tmp, encoder=enc, threads=cfg.threads)
+        b = Substrate.open(tmp, encoder=enc, backend=cfg.backend, threads=cfg.threads)
         load_s = time.perf_counter() - t0
         same_state = (b.detector.state() == a.detector.state() and list(b.assemblies) == list(a.assemblies)
                       and b.last_message_id == a.last_message_id
@@ -217,6 +223,29 @@ def ac11(cfg, seed, enc):
     return _check({"spikes_identical_60s": bool(same_spikes), "state_identical": bool(same_state),
                    "spikes_compared": int(ta.steps.size)}, "bit-identical", same_spikes and same_state,
                   save_s=save_s, load_s=load_s, checkpoint_bytes=size)
+
+
+def ac13(cfg, seed, enc):
+    from numba import config as nb_config
+    from .ember_bench import _device_peak
+    sub = _substrate(cfg, seed, enc)
+    d = json.load(open(DIALOGUE))
+    _dialogue(sub, d["messages"][:cfg.ac13_messages], gap_s=0.0)
+    sub.idle(min(1.0, cfg.ac13_seconds))      # warm-up; the housekeeping at the second's end indexes the store
+    be = sub.sim.backend
+    t0 = time.perf_counter()
+    sub.idle(cfg.ac13_seconds)
+    be.synchronize()
+    wall = time.perf_counter() - t0
+    mem = _device_peak() if cfg.backend == "cuda" else None
+    simulated = cfg.backend == "cuda" and bool(nb_config.ENABLE_CUDASIM)
+    figure = {"realtime_x": cfg.ac13_seconds / wall, "device_bytes": mem, "neurons": sum(sub.config.sizes.values()),
+              "seconds": cfg.ac13_seconds, "backend": cfg.backend, "device_blocks": sub.sim._blocks.why_not() is None}
+    ok = (cfg.backend == "cuda" and not simulated and cfg.scale >= 1.0 and wall <= cfg.ac13_seconds
+          and mem is not None and mem <= 16e9)
+    note = ("numba's CUDA simulator: nothing to time" if simulated else
+            "AC13 is a GPU check: --backend cuda" if cfg.backend != "cuda" else None)
+    return _check(figure, ">= 1x real time at 220k neurons, <= 16 GB", ok, **({"note": note} if note else {}))
 
 
 def run(config: ChecksConfig, seed: int = 0) -> dict:
@@ -235,6 +264,8 @@ def run(config: ChecksConfig, seed: int = 0) -> dict:
         out["AC10"] = ac10(config, seed, enc)
     if "AC11" in want:
         out["AC11"] = ac11(config, seed, enc)
+    if "AC13" in want:
+        out["AC13"] = ac13(config, seed, enc)
     return out
 
 
@@ -248,11 +279,20 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--embedder", choices=["auto", "minilm", "hashing"], default="auto")
     ap.add_argument("--only", default="", help="comma-separated checks, e.g. AC6,AC8")
+    ap.add_argument("--backend", choices=["numba", "cuda"], default="numba",
+                    help="cuda: the device backend (adds AC13 to the default checks)")
+    ap.add_argument("--ac13-seconds", type=float, default=10.0, help="simulated idle seconds AC13 times")
+    ap.add_argument("--ac13-messages", type=int, default=7, help="dialogue messages presented before AC13")
     a = ap.parse_args(argv)
-    if not 0 < a.scale <= 1 or a.hours <= 0:
-        ap.error("need 0 < scale <= 1 and hours > 0")
-    checks = tuple(x.strip().upper() for x in a.only.split(",") if x.strip()) or ChecksConfig.checks
-    res = run(ChecksConfig(scale=a.scale, hours=a.hours, embedder=a.embedder, threads=a.threads, checks=checks), a.seed)
+    if not 0 < a.scale <= 1 or a.hours <= 0 or a.ac13_seconds <= 0 or a.ac13_messages < 0:
+        ap.error("need 0 < scale <= 1, hours > 0, ac13-seconds > 0 and ac13-messages >= 0")
+    checks = tuple(x.strip().upper() for x in a.only.split(",") if x.strip()) or (
+        ChecksConfig.checks + (("AC13",) if a.backend == "cuda" else ()))
+    unknown = set(checks) - set(ChecksConfig.checks) - {"AC13"}
+    if unknown:
+        ap.error(f"unknown checks {sorted(unknown)}; known: {list(ChecksConfig.checks) + ['AC13']}")
+    res = run(ChecksConfig(scale=a.scale, hours=a.hours, embedder=a.embedder, threads=a.threads, checks=checks,
+                           backend=a.backend, ac13_seconds=a.ac13_seconds, ac13_messages=a.ac13_messages), a.seed)
     if a.json:
         print(json.dumps(res, default=float))
     else:

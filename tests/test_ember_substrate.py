@@ -224,6 +224,23 @@ def test_ember_checks_script_reports_json_and_exit_status(capsys):
     assert out["AC11"]["figure"]["spikes_compared"] > 0
 
 
+def test_ember_checks_script_runs_on_the_cuda_backend(capsys):
+    """``--backend cuda`` under numba's simulator: AC13 runs the substrate's idle on the device (in
+    device blocks) and, with nothing to time, says so and fails rather than pass untimed."""
+    pytest.importorskip("numba.cuda")
+    from numba import config
+    if not config.ENABLE_CUDASIM:
+        pytest.skip("a real GPU: AC13 is measured by the gpu checks")
+    from sims import ember_checks
+    rc = ember_checks.main(["--json", "--scale", "0.002", "--backend", "cuda", "--embedder", "hashing", "--only",
+                            "AC13", "--ac13-seconds", "0.01", "--ac13-messages", "0"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    ac = out["AC13"]
+    assert rc == 1 and ac["pass"] is False and "simulator" in ac["note"]
+    assert ac["figure"]["backend"] == "cuda" and ac["figure"]["device_blocks"] is True
+    assert ac["figure"]["neurons"] == sum(SubstrateConfig.at_scale(0.002, 0).sizes.values())
+
+
 def test_cascade_metaplasticity_is_a_knob_and_older_states_reopen_without_it():
     cfg = tiny(cascade_depression=8.0)
     lateral = [p for p in build_network(cfg).projections if p.label == LATERAL][0]
