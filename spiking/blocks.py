@@ -30,6 +30,37 @@ def _dummy(dtype, ndim=1):
     return np.zeros((1,) * ndim, dtype)
 
 
+def common_reasons(sim, recorder: str) -> str | None:
+    """What keeps a block from running on any backend (None: nothing): a source that fires, a fixed
+    plastic projection, a growing store that is not one three-factor store between LIF populations, a
+    modulator above 0, a monitor without the ``recorder`` method, a projection into a source."""
+    for g in sim.groups:
+        if g.kind == "poisson" and g.firing:
+            return f"source {g.name!r} fires"
+    if sim.plastic:
+        return "a fixed plastic projection"
+    if len(sim.growing) > 1:
+        return "more than one growing store"
+    for pi, st in sim.growing.items():
+        if not st.rule.modulated:
+            return "a growing store that learns without a modulator"
+        p = sim.projections[pi][0]
+        if sim.groups[p.pre].kind != "lif" or sim.groups[p.post].kind != "lif":
+            return f"growing store {p.label!r} on a source"
+    for ms in sim.modulator_state.values():
+        if ms.level != 0.0 or ms.phasic != 0.0:
+            return "a modulator above 0"
+    for m in sim.monitors:
+        if not hasattr(m, recorder):
+            return f"monitor {type(m).__name__} records step by step"
+        if m._g.kind != "lif":
+            return f"a monitor on source {m.population!r}"
+    for p, _ in sim.projections:
+        if sim.groups[p.post].kind != "lif":
+            return f"projection {p.label!r} into a source"
+    return None
+
+
 class BlockRunner:
     """Packs a simulator's arrays for ``block_run`` and feeds the monitors afterwards."""
 
@@ -56,33 +87,11 @@ class BlockRunner:
             return "LIF populations of two variants"
         if len({_rec_types(g.p_rec) + _rec_types(g.s_rec) for g in lif}) > 1:
             return "LIF records of different types"
-        for g in sim.groups:
-            if g.kind == "poisson" and g.firing:
-                return f"source {g.name!r} fires"
-        if sim.plastic:
-            return "a fixed plastic projection"
-        if len(sim.growing) > 1:
-            return "more than one growing store"
-        for pi, st in sim.growing.items():
-            if st.on_device or not st.rule.modulated:
-                return "a growing store that learns without a modulator"
-            p = sim.projections[pi][0]
-            if sim.groups[p.pre].kind != "lif" or sim.groups[p.post].kind != "lif":
-                return f"growing store {p.label!r} on a source"
-        for ms in sim.modulator_state.values():
-            if ms.level != 0.0 or ms.phasic != 0.0:
-                return "a modulator above 0"
-        for m in sim.monitors:
-            if not hasattr(m, "record_block"):
-                return f"monitor {type(m).__name__} records step by step"
-            if m._g.kind != "lif":
-                return f"a monitor on source {m.population!r}"
+        why = common_reasons(sim, "record_block")
+        if why is not None:
+            return why
         for pi, (p, arr) in enumerate(sim.projections):
-            if pi in sim.growing:
-                continue
-            if sim.groups[p.post].kind != "lif":
-                return f"projection {p.label!r} into a source"
-            if p.delay_steps <= 0 and p.target != "pulse" and sim.groups[p.post].multi:
+            if p.delay_steps <= 0 and pi not in sim.growing and p.target != "pulse" and sim.groups[p.post].multi:
                 return f"projection {p.label!r} with per-synapse delays into a population with receptors"
         return None
 

@@ -57,24 +57,33 @@ def _izh_k(v, u, a, b, c, d, i_ext, i_syn, syn_decay, pulse, cur, words, sigma, 
             spikes[cuda.atomic.add(count, 0, 1)] = i
 
 
+@cuda.jit(device=True)
+def lif_cell(i, z32, v, i_syn, refr, i_ext, pulse, cur, p22, p21, p20, p11, v_th, v_reset, ref_steps, i_rise, p2h,
+             rise_decay, rise_gain, use_rise):
+    """Neuron i's LIF step on the device (``lif_neuron``), its state written back and its ring
+    entries cleared; returns whether it fired."""
+    hi = i_rise[i] if use_rise else float32(0.0)
+    vi, si, ri, hi, fired = lif_neuron(z32, v[i], i_syn[i], refr[i], i_ext[i], pulse[i], cur[i],
+                                       p22, p21, p20, p11, v_th, v_reset, ref_steps,
+                                       hi, p2h, rise_decay, rise_gain, use_rise)
+    v[i] = vi
+    i_syn[i] = si
+    refr[i] = ri
+    if use_rise:
+        i_rise[i] = hi
+    pulse[i] = 0.0
+    cur[i] = 0.0
+    return fired
+
+
 @cuda.jit
 def _lif_k(v, i_syn, refr, i_ext, pulse, cur, words, sigma, zx, zr, p22, p21, p20, p11, v_th, v_reset, ref_steps,
            noisy, spikes, count, i_rise, p2h, rise_decay, rise_gain, use_rise):
     i = cuda.grid(1)
     if i < v.shape[0]:
         z32 = float32(sigma * normal_from_hash(words[i], zx, zr)) if noisy else float32(0.0)
-        hi = i_rise[i] if use_rise else float32(0.0)
-        vi, si, ri, hi, fired = lif_neuron(z32, v[i], i_syn[i], refr[i], i_ext[i], pulse[i], cur[i],
-                                           p22, p21, p20, p11, v_th, v_reset, ref_steps,
-                                           hi, p2h, rise_decay, rise_gain, use_rise)
-        v[i] = vi
-        i_syn[i] = si
-        refr[i] = ri
-        if use_rise:
-            i_rise[i] = hi
-        pulse[i] = 0.0
-        cur[i] = 0.0
-        if fired:
+        if lif_cell(i, z32, v, i_syn, refr, i_ext, pulse, cur, p22, p21, p20, p11, v_th, v_reset, ref_steps, i_rise,
+                    p2h, rise_decay, rise_gain, use_rise):
             spikes[cuda.atomic.add(count, 0, 1)] = i
 
 

@@ -16,19 +16,22 @@ the counts kept on the device:
   reads the counts once, at the end of the block.
 
 Per step: one launch per population, one per projection, one per spike history and per device
-monitor, and no host transfer. What a block does not do, ``spiking.blocks`` keeps out of it
-(``why_not``): plastic projections and growing stores (their device step is the next piece of
-the GPU path), Izhikevich populations and populations with receptors, firing sources, monitors
-without a device recorder (``record_device``).
+monitor, four for a growing store's idle step (its two trace decays, potentiation, transmission with
+depression; dopamine is 0 in a block), and no host transfer. The store's arrays go up at a block's
+start and its eligibility and traces come back at its end. What a block does not do,
+``spiking.blocks`` and ``why_not`` keep out of it: a fixed plastic projection, a store that learns or
+creates (a modulator above 0) or has an unindexed tail, Izhikevich populations and populations with
+receptors, firing sources, monitors without a device recorder (``record_device``).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import cuda, float32
 
+from ..blocks import common_reasons
 from ..kernels.growth import TRACE_FLOOR
-from ..kernels.lif import lif_neuron
 from ..kernels.rng import draw_word, normal_from_hash, step_key_int
+from .cuda_backend import lif_cell
 
 _TPB = 128
 MAX_BLOCKS = 1024   # grid cap of the spike-parallel kernels (grid-stride loops cover the rest)
@@ -42,18 +45,8 @@ def _lif_dev_k(skey, noisy, v, i_syn, refr, i_ext, pulse, cur, sigma, zx, zr, p2
         counts[1 - slot] = 0
     if i < v.shape[0]:
         z32 = float32(sigma * normal_from_hash(draw_word(skey, i), zx, zr)) if noisy else float32(0.0)
-        hi = i_rise[i] if use_rise else float32(0.0)
-        vi, si, ri, hi, fired = lif_neuron(z32, v[i], i_syn[i], refr[i], i_ext[i], pulse[i], cur[i],
-                                           p22, p21, p20, p11, v_th, v_reset, ref_steps,
-                                           hi, p2h, rise_decay, rise_gain, use_rise)
-        v[i] = vi
-        i_syn[i] = si
-        refr[i] = ri
-        if use_rise:
-            i_rise[i] = hi
-        pulse[i] = 0.0
-        cur[i] = 0.0
-        if fired:
+        if lif_cell(i, z32, v, i_syn, refr, i_ext, pulse, cur, p22, p21, p20, p11, v_th, v_reset, ref_steps, i_rise,
+                    p2h, rise_decay, rise_gain, use_rise):
             spikes[cuda.atomic.add(counts, slot, 1)] = i
 
 
@@ -279,32 +272,12 @@ def why_not(sim) -> str | None:
     lif = [g for g in sim.groups if g.kind in ("izh", "lif")]
     if not lif or any(g.kind != "lif" or g.multi for g in lif):
         return "a population that is not a one-receptor LIF (device blocks)"
-    for g in sim.groups:
-        if g.kind == "poisson" and g.firing:
-            return f"source {g.name!r} fires"
-    if sim.plastic:
-        return "a fixed plastic projection (device blocks)"
-    if len(sim.growing) > 1:
-        return "more than one growing store"
-    for pi, st in sim.growing.items():
-        p = sim.projections[pi][0]
-        if not st.rule.modulated:
-            return "a growing store that learns without a modulator"
-        if sim.groups[p.pre].kind != "lif" or sim.groups[p.post].kind != "lif":
-            return f"growing store {p.label!r} on a source"
+    why = common_reasons(sim, "record_device")
+    if why is not None:
+        return why
+    for st in sim.growing.values():
         if st.tail_start != st.n:
             return "the growing store has an unindexed tail (until its next housekeeping)"
-    for ms in sim.modulator_state.values():
-        if ms.level != 0.0 or ms.phasic != 0.0:
-            return "a modulator above 0"
-    for m in sim.monitors:
-        if not hasattr(m, "record_device"):
-            return f"monitor {type(m).__name__} records on the host"
-        if m._g.kind != "lif":
-            return f"a monitor on source {m.population!r}"
-    for p, _ in sim.projections:
-        if sim.groups[p.post].kind != "lif":
-            return f"projection {p.label!r} into a source"
     return None
 
 
