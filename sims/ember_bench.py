@@ -6,7 +6,9 @@
   with the lateral synapses frozen (``sims/brian2_ember_idle.py``);
 * one message presented: embed, code, 150 ms simulated with learning, readout;
 * replay of 52 messages x 5 passes;
-* checkpoint save and load, with the file size; peak RSS.
+* checkpoint save and load, with the file size; peak RSS;
+* on the cuda backend, launches and host transfers per simulated second (the full idle, and the
+  neurons-only idle in device blocks and step by step) and the device memory in use.
 
     python -m sims.ember_bench --json [--scale 1.0] [--T 5] [--threads 2] [--backend numba|cuda]
                                [--brian2 PYTHON]
