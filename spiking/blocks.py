@@ -67,6 +67,7 @@ class BlockRunner:
     def __init__(self, sim):
         self.sim = sim
         self._rec = None
+        self._dl = None
 
     # -- may a block run at all? ---------------------------------------------------------
     def why_not(self) -> str | None:
@@ -234,7 +235,7 @@ class BlockRunner:
     def _deliveries(self, cap):
         """The store's delivery list (targets, values, fill) for one step: at most one delivery per
         synapse, since a block's arrivals are distinct (no injected spikes in a block)."""
-        dl = getattr(self, "_dl", None)
+        dl = self._dl
         if dl is None or dl[0].shape[0] < cap:
             dl = self._dl = (np.zeros(cap, np.int32), np.zeros(cap, np.float32), np.zeros(1, np.int64))
         return dl

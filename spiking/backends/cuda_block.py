@@ -31,9 +31,8 @@ from numba import cuda, float32
 from ..blocks import common_reasons
 from ..kernels.growth import TRACE_FLOOR
 from ..kernels.rng import draw_word, normal_from_hash, step_key_int
-from .cuda_backend import lif_cell
+from .cuda_backend import _blocks, lif_cell
 
-_TPB = 128
 MAX_BLOCKS = 1024   # grid cap of the spike-parallel kernels (grid-stride loops cover the rest)
 
 
@@ -107,13 +106,6 @@ def _trace_decay_dev_k(x, factor, floor):
 
 
 @cuda.jit
-def _scale_k(x, factor):
-    i = cuda.grid(1)
-    if i < x.shape[0]:
-        x[i] = x[i] * factor
-
-
-@cuda.jit
 def _store_post_dev_k(spikes, counts, slot, in_ptr, in_idx, pre, x_pre, x_post, a_minus, nearest, frozen, elig, inv):
     # one thread per post spike; a synapse has one post neuron, so no two threads share an eligibility
     for k in range(cuda.grid(1), counts[slot], cuda.gridsize(1)):
@@ -161,10 +153,6 @@ def _zero_k(a):
         a[i] = 0
 
 
-def _blocks(n: int) -> int:
-    return max(1, -(-int(n) // _TPB))
-
-
 def _spike_blocks(n: int) -> int:
     return min(MAX_BLOCKS, _blocks(n))
 
@@ -174,10 +162,7 @@ class DeviceSteps:
 
     def __init__(self, be):
         self.be = be
-
-    def _go(self, kernel, blocks):
-        self.be.launches += 1
-        return kernel[blocks, _TPB]
+        self._go = be._launch
 
     def lif(self, g, t, counts, slot, zx, zr):
         s, p = g.s_rec, g.p_rec
@@ -221,9 +206,6 @@ class DeviceSteps:
 
     def trace_decay(self, x, factor):
         self._go(_trace_decay_dev_k, _blocks(x.shape[0]))(x, factor, TRACE_FLOOR)
-
-    def scale(self, x, factor):
-        self._go(_scale_k, _blocks(x.shape[0]))(x, np.float32(factor))
 
     def store_post(self, d, post, counts, slot, inv):
         self._go(_store_post_dev_k, _spike_blocks(post.size))(post.spikes, counts, slot, d.in_ptr, d.in_idx, d.pre,
@@ -294,12 +276,13 @@ def run_block(sim, n: int) -> None:
     mons = [(m, slot_of[sim.index[m.population]]) for m in sim.monitors]
     projs = [(sim.groups[p.pre], slot_of[p.pre], p, arr, _ring(p, sim.groups[p.post]), sim.groups[p.post].ring_rows)
              for pi, (p, arr) in enumerate(sim.projections) if p.pre in slot_of and pi not in sim.growing]
+    # at most one store (why_not): (device arrays, pre, post, post's count slot, ring, rows, history counts, store)
     store = None
     for pi, st in sim.growing.items():
         p = sim.projections[pi][0]
         store = (StoreOnDevice(be, st), sim.groups[p.pre], sim.groups[p.post], slot_of[p.post],
                  _ring(p, sim.groups[p.post]), sim.groups[p.post].ring_rows, hist_n[p.pre], st)
-    pending = store[-1].rt.pending if store else 1.0
+        pending = st.rt.pending
     for p, arr in sim.projections:
         if p.pre in slot_of and p.delay_steps <= 0:
             sim._materialize(p, arr)
@@ -323,7 +306,7 @@ def run_block(sim, n: int) -> None:
                 ds.store_pre(d, pre, hn, src % pre.state["hist_spikes"].shape[0], ring[(t + 1) % rows], inv)
             pending *= st.rt.e_decay
             if pending < 1e-30:
-                ds.scale(d.elig, pending)
+                be.trace_scale(d.elig, np.float32(pending))
                 pending = 1.0
         for m, k in mons:
             m.record_device(sim, ds, counts[k], slot, t)
@@ -340,8 +323,9 @@ def run_block(sim, n: int) -> None:
                 rows = be.to_host(packed)
                 g.hist_host[:, :width] = rows
     if store is not None:
-        store[0].fetch()
-        store[-1].rt.pending = float(pending)
+        d, st = store[0], store[-1]
+        d.fetch()
+        st.rt.pending = float(pending)
     for g in sim.groups:
         if g.kind not in ("lif", "izh"):
             g.n = 0           # sources were silent
