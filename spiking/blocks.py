@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .kernels.block import PROJ_DELAYS, PROJ_NONE, PROJ_STATIC, PROJ_STORE, PROJ_UNIFORM, block_run
+from .kernels.lif import LIFState, lif_flat, lif_tasks
 
 MAX_BLOCK = 1000   # steps per call: the record buffers hold 8 spikes per neuron, plenty at any rate a block sees
 _F32 = np.float32
@@ -68,6 +69,7 @@ class BlockRunner:
         self.sim = sim
         self._rec = None
         self._dl = None
+        self._task_rows = None
 
     # -- may a block run at all? ---------------------------------------------------------
     def why_not(self) -> str | None:
@@ -215,7 +217,8 @@ class BlockRunner:
                            tuple(ptrs), tuple(idxs), tuple(wts), tuple(dls),
                            st_arrays, st_idx, st_f, st_b, st_i, pending, e_decay,
                            rec_n, rec_idx, rec_fill, last_n, lanes, dl,
-                                   tuple(g.scratch.spikes for g in groups))
+                           tuple(g.scratch.spikes for g in groups), self._tasks(groups),
+                           self._flat(groups))
         done = int(done)
         if store is not None:
             store.rt.pending = float(pending)
@@ -231,6 +234,20 @@ class BlockRunner:
                 np.cumsum(rec_n[k, :done], out=off[1:])
                 m.record_block(sim, t0, rec_n[k, :done], off, rec_idx[k])
         sim.t = t0 + done     # fewer than n when a record buffer filled up: the caller goes on from here
+
+    def _tasks(self, groups):
+        """The populations' neuron blocks for the one-region step (``lif.lif_tasks``), kept."""
+        sizes = tuple(g.size for g in groups)
+        if self._task_rows is None or self._task_rows[0] != sizes:
+            self._task_rows = (sizes, lif_tasks(sizes))
+        return self._task_rows[1]
+
+    @staticmethod
+    def _flat(groups):
+        """The one-receptor LIF populations' arrays for the one-region step (empty otherwise)."""
+        if all(isinstance(g.s_rec, LIFState) for g in groups):
+            return lif_flat([g.s_rec for g in groups], [g.scratch for g in groups])
+        return ()
 
     def _deliveries(self, cap):
         """The store's delivery list (targets, values, fill) for one step: at most one delivery per

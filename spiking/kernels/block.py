@@ -31,7 +31,7 @@ from numba import njit, prange, types
 from numba.extending import overload, register_jitable
 
 from .growth import apply_deliveries, growing_post, growing_pre, trace_decay, trace_decay_parallel
-from .lif import _LIF_STEPS
+from .lif import _LIF_STEPS, LIF_MULTI, LIFState
 from .lif_receptors import MULTI_PARALLEL, MULTI_SERIAL, LIFMultiState
 from .propagate import propagate, propagate_delays, propagate_uniform
 from .rng import step_key
@@ -71,6 +71,50 @@ def _pop_step_impl(variant, skey, fill, s, p, pulse, cur, scratch, zx, zr):
     else:
         def impl(variant, skey, fill, s, p, pulse, cur, scratch, zx, zr):
             return _lif_step(variant, skey, fill, s, p, pulse, cur, scratch, zx, zr)
+    return impl
+
+
+def _pops_step(variant, t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr, tasks, last_n, flat):
+    """Step t of every population (1. of the schedule), each spike count into ``last_n``."""
+    raise NotImplementedError   # only called from compiled code
+
+
+def _uniform_lif(S, P, pulse_rings, cur_rings, scratch, flat):
+    """Whether the populations' records are homogeneous tuples of one-receptor LIF records."""
+    return (isinstance(flat, types.BaseTuple) and len(flat) == 8 and all(isinstance(x, types.UniTuple) for x in flat)
+            and isinstance(S, types.UniTuple) and isinstance(S.dtype, types.BaseNamedTuple)
+            and S.dtype.instance_class is LIFState
+            and all(isinstance(x, types.UniTuple) for x in (P, pulse_rings, cur_rings, scratch))
+            and cur_rings.dtype.ndim == 2)
+
+
+@overload(_pops_step)
+def _pops_step_impl(variant, t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr, tasks, last_n, flat):
+    if _uniform_lif(S, P, pulse_rings, cur_rings, scratch, flat):
+        multi, multi_rise = LIF_MULTI[False], LIF_MULTI[True]
+
+        def impl(variant, t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr, tasks, last_n, flat):
+            if variant == 2:
+                multi(t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr, tasks, last_n, flat)
+                return
+            if variant == 3:
+                multi_rise(t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr, tasks, last_n, flat)
+                return
+            for g in range(len(S)):
+                row = t % pulse_rings[g].shape[0]
+                skey = step_key(keys[g], np.uint64(t)) if noisy[g] else np.uint64(0)
+                last_n[g] = _lif_step(variant, skey, noisy[g], S[g], P[g], pulse_rings[g][row], cur_rings[g][row],
+                                      scratch[g], zx, zr)
+    else:
+        def impl(variant, t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr, tasks, last_n, flat):
+            for g in range(len(S)):
+                row = t % pulse_rings[g].shape[0]
+                if noisy[g]:
+                    last_n[g] = _pop_step(variant, step_key(keys[g], np.uint64(t)), True, S[g], P[g],
+                                          pulse_rings[g][row], cur_rings[g][row], scratch[g], zx, zr)
+                else:
+                    last_n[g] = _pop_step(variant, np.uint64(0), False, S[g], P[g], pulse_rings[g][row],
+                                          cur_rings[g][row], scratch[g], zx, zr)
     return impl
 
 
@@ -180,7 +224,7 @@ def block_run(variant, t0, n, keys, noisy, S, P, pulse_rings, cur_rings, scratch
               hist_on, hists, hist_ns,
               kinds, pre_g, post_g, tgt, receptor, delay, uw, indptr, indices, weights, delays,
               st_arrays, st_idx, st_f, st_b, st_i, pending, e_decay,
-              rec_n, rec_idx, rec_fill, last_n, lanes, dl, spikes):
+              rec_n, rec_idx, rec_fill, last_n, lanes, dl, spikes, tasks, flat):
     """Steps t0 .. t0 + n - 1 (fewer if a record buffer is full: returns (steps done, pending)).
 
     Per population g: ``S[g]``/``P[g]`` its state and parameter records, ``keys[g]`` its noise
@@ -196,7 +240,9 @@ def block_run(variant, t0, n, keys, noisy, S, P, pulse_rings, cur_rings, scratch
     ``scratch[g].spikes``, as a plain tuple a parallel region can take). ``lanes``: run the store (the last projection) on one
     thread and the static projections on another, the store's deliveries going through the
     delivery list ``dl`` (targets, values, fill) into its row afterwards, in the order of a
-    serial run (so the sums are the serial sums)."""
+    serial run (so the sums are the serial sums). ``tasks``: the populations' blocks
+    (``lif.lif_tasks``) and their arrays (``lif.lif_flat``) for the one-region step of
+    one-receptor LIF populations."""
     ng = len(S)
     npj = kinds.shape[0]
     s_elig = st_arrays[3]
@@ -214,15 +260,8 @@ def block_run(variant, t0, n, keys, noisy, S, P, pulse_rings, cur_rings, scratch
         if not room:
             break
         t = t0 + k
-        # 1. populations
-        for g in range(ng):
-            row = t % pulse_rings[g].shape[0]
-            if noisy[g]:
-                last_n[g] = _pop_step(variant, step_key(keys[g], np.uint64(t)), True, S[g], P[g], pulse_rings[g][row],
-                                      cur_rings[g][row], scratch[g], zx, zr)
-            else:
-                last_n[g] = _pop_step(variant, np.uint64(0), False, S[g], P[g], pulse_rings[g][row],
-                                      cur_rings[g][row], scratch[g], zx, zr)
+        # 1. populations (one-receptor LIF ones over threads in one region: ``lif_multi``)
+        _pops_step(variant, t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr, tasks, last_n, flat)
         # 2. spike histories
         for g in range(ng):
             if hist_on[g]:

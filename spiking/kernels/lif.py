@@ -24,6 +24,7 @@ from numba.extending import register_jitable
 
 from .izhikevich import noise_and_order_np, spike_order_np
 from .noise import BLOCK, collect_codes, deferred_normal, noise_block
+from .rng import step_key
 
 
 class LIFParams(NamedTuple):
@@ -83,58 +84,57 @@ def lif_neuron(z32, vi, isyn_i, refr_i, iext_i, pulse_i, cur_i, p22, p21, p20, p
     return vi, isyn_i, refr_i, irise_i, fired
 
 
-def _make_lif_step(use_rise: bool, parallel: bool = False):
-    """The jitted step with ``use_rise`` frozen into the code (a closure constant, so numba
-    removes the dead branch). A run-time flag tested in the loop cost 9 % of the idle LIF step
-    at 220k neurons; ``numba.literally`` re-dispatched every call (30x slower). ``parallel`` as
-    for ``izh_step``: the blocks run over threads, bit-identical results.
+def _make_lif_parts(use_rise: bool):
+    """The two halves of a LIF step with ``use_rise`` frozen into the code (a closure constant,
+    so numba removes the dead branch): ``update`` (one block of neurons lo .. hi - 1: its noise,
+    then a branch-free update) and ``finish`` (the scan of the codes in index order and the
+    deferred neurons). The one-population step runs ``update`` over its blocks and then
+    ``finish``; the block loop runs the blocks of all its populations in one parallel region
+    (``lif_multi``). Every neuron gets the same operations either way."""
 
-    ``step(skey, fill, ...)``: with ``fill`` the step draws this step's random words itself
-    (``words[i] = draw_word(skey, i)``, what the engine's ``hash_fill`` would have written), so
-    that noise and update are one parallel region per step, block by block (``noise.BLOCK``
-    neurons: the words, normals and state of a block stay in cache between the passes)."""
+    @register_jitable
+    def update(skey, fill, lo, hi, v, i_syn, refr, i_ext, i_rise, words, zbuf, code, pulse, cur, pf, ref_steps, sigma,
+               noisy, zx, zr):
+        # pf: p22, p21, p20, p11, p2h, v_th, v_reset, rise_decay, rise_gain (``lif_pf``). Plain
+        # arrays and scalars: a parallel region cannot take the records. The fast-path normals
+        # (NaN marks a deferred neuron), then a branch-free update that keeps a deferred
+        # neuron's values by selects.
+        p22, p21, p20, p11, p2h, v_th, v_reset, rise_decay, rise_gain = pf[0], pf[1], pf[2], pf[3], pf[4], pf[5], pf[6], pf[7], pf[8]
+        if noisy:
+            noise_block(skey, fill, lo, hi, words, sigma, zx, zr, zbuf)
+        # unsigned indices: no negative-index fix-up, so the update vectorises (the same
+        # operations per neuron in every lane: the results do not change)
+        for i in range(np.uint64(lo), np.uint64(hi)):
+            z32 = zbuf[i] if noisy else np.float32(0.0)
+            slow = z32 != z32
+            r = refr[i]
+            ref = r > 0
+            vi = p22 * v[i] + p21 * i_syn[i] + p20 * i_ext[i] + z32
+            if use_rise:
+                vi = vi + p2h * i_rise[i]
+            fired = (not ref) and vi >= v_th
+            vi = v_reset if (ref or fired) else vi + pulse[i]
+            rn = r - 1 if ref else (ref_steps if fired else r)
+            if use_rise:
+                hi_ = i_rise[i]
+                si = i_syn[i]
+                i_syn[i] = si if slow else p11 * si + rise_gain * hi_
+                i_rise[i] = hi_ if slow else rise_decay * hi_ + cur[i]
+            else:
+                si = i_syn[i]
+                i_syn[i] = si if slow else p11 * si + cur[i]
+            cur[i] = cur[i] if slow else np.float32(0.0)
+            pulse[i] = pulse[i] if slow else np.float32(0.0)
+            v[i] = v[i] if slow else vi
+            refr[i] = r if slow else rn
+            code[i] = np.uint8(2) if slow else (np.uint8(1) if fired else np.uint8(0))
 
-    @njit(cache=True, parallel=parallel)
-    def step(skey, fill, s, p, pulse, cur, scratch, zx, zr):
+    @register_jitable
+    def finish(s, p, pulse, cur, scratch, zx, zr):
         v, i_syn, refr, i_ext, i_rise = s.v, s.i_syn, s.refr, s.i_ext, s.i_rise
         p22, p21, p20, p11, p2h, v_th, v_reset = p.p22, p.p21, p.p20, p.p11, p.p2h, p.v_th, p.v_reset
-        rise_decay, rise_gain, ref_steps, sigma, noisy = p.rise_decay, p.rise_gain, p.ref_steps, p.sigma, p.noisy
-        words, zbuf, code, deferred, spikes = scratch.words, scratch.zbuf, scratch.code, scratch.deferred, scratch.spikes
-        # Per block: the fast-path normals (NaN marks a deferred neuron), then a branch-free
-        # update that keeps a deferred neuron's values by selects; then a scan of the codes and
-        # the deferred neurons with the body written out. ``lif_neuron`` is its CUDA counterpart.
-        nn = v.shape[0]
-        for b in prange((nn + BLOCK - 1) // BLOCK):
-            lo = b * BLOCK
-            hi = min(nn, lo + BLOCK)
-            if noisy:
-                noise_block(skey, fill, lo, hi, words, sigma, zx, zr, zbuf)
-            # unsigned indices: no negative-index fix-up, so the update vectorises (the same
-            # operations per neuron in every lane: the results do not change)
-            for i in range(np.uint64(lo), np.uint64(hi)):
-                z32 = zbuf[i] if noisy else np.float32(0.0)
-                slow = z32 != z32
-                r = refr[i]
-                ref = r > 0
-                vi = p22 * v[i] + p21 * i_syn[i] + p20 * i_ext[i] + z32
-                if use_rise:
-                    vi = vi + p2h * i_rise[i]
-                fired = (not ref) and vi >= v_th
-                vi = v_reset if (ref or fired) else vi + pulse[i]
-                rn = r - 1 if ref else (ref_steps if fired else r)
-                if use_rise:
-                    hi_ = i_rise[i]
-                    si = i_syn[i]
-                    i_syn[i] = si if slow else p11 * si + rise_gain * hi_
-                    i_rise[i] = hi_ if slow else rise_decay * hi_ + cur[i]
-                else:
-                    si = i_syn[i]
-                    i_syn[i] = si if slow else p11 * si + cur[i]
-                cur[i] = cur[i] if slow else np.float32(0.0)
-                pulse[i] = pulse[i] if slow else np.float32(0.0)
-                v[i] = v[i] if slow else vi
-                refr[i] = r if slow else rn
-                code[i] = np.uint8(2) if slow else (np.uint8(1) if fired else np.uint8(0))
+        rise_decay, rise_gain, ref_steps, sigma = p.rise_decay, p.rise_gain, p.ref_steps, p.sigma
+        words, code, deferred, spikes = scratch.words, scratch.code, scratch.deferred, scratch.spikes
         n, nd = collect_codes(code, spikes, deferred)
         for q in range(nd):
             i = deferred[q]
@@ -164,7 +164,95 @@ def _make_lif_step(use_rise: bool, parallel: bool = False):
             v[i] = vi
         return n
 
+    return update, finish
+
+
+LIF_PARTS: dict = {r: _make_lif_parts(r) for r in (False, True)}
+
+
+@register_jitable
+def lif_pf(p):
+    """A LIF parameter record's float32 constants as one array (the order ``update`` reads)."""
+    return np.array([p.p22, p.p21, p.p20, p.p11, p.p2h, p.v_th, p.v_reset, p.rise_decay, p.rise_gain], np.float32)
+
+
+def _make_lif_step(use_rise: bool, parallel: bool = False):
+    """The jitted step (``LIF_PARTS[use_rise]``: a run-time flag tested in the loop cost 9 % of
+    the idle LIF step at 220k neurons; ``numba.literally`` re-dispatched every call, 30x slower).
+    ``parallel`` as for ``izh_step``: the blocks run over threads, bit-identical results.
+
+    ``step(skey, fill, ...)``: with ``fill`` the step draws this step's random words itself
+    (``words[i] = draw_word(skey, i)``, what the engine's ``hash_fill`` would have written), so
+    that noise and update are one parallel region per step, block by block (``noise.BLOCK``
+    neurons: the words, normals and state of a block stay in cache between the passes)."""
+    update, finish = LIF_PARTS[use_rise]
+
+    @njit(cache=True, parallel=parallel)
+    def step(skey, fill, s, p, pulse, cur, scratch, zx, zr):
+        v, i_syn, refr, i_ext, i_rise = s.v, s.i_syn, s.refr, s.i_ext, s.i_rise
+        words, zbuf, code = scratch.words, scratch.zbuf, scratch.code
+        pf = lif_pf(p)
+        ref_steps, sigma, noisy = p.ref_steps, p.sigma, p.noisy
+        nn = v.shape[0]
+        for b in prange((nn + BLOCK - 1) // BLOCK):
+            update(skey, fill, b * BLOCK, min(nn, (b + 1) * BLOCK), v, i_syn, refr, i_ext, i_rise, words, zbuf, code,
+                   pulse, cur, pf, ref_steps, sigma, noisy, zx, zr)
+        return finish(s, p, pulse, cur, scratch, zx, zr)
+
     return step
+
+
+def _make_lif_multi(use_rise: bool):
+    """All populations' step t in one parallel region: ``tasks`` rows (population, lo, hi) are
+    the blocks of every population (the same blocks as the one-population step), updated over
+    threads; then each population's ``finish`` in order. With the populations' records as
+    homogeneous tuples (``S[g]``, ``P[g]``...) and ``flat`` = (v, i_syn, refr, i_ext, i_rise,
+    words, zbuf, code), each a tuple over the populations (``lif_flat``: the parallel region
+    takes plain arrays, not records); sets ``last_n[g]`` to each spike count.
+    One region instead of one per population: no thread waits at the end of a small
+    population, and no region is started for each."""
+    update, finish = LIF_PARTS[use_rise]
+
+    @njit(cache=True, parallel=True)
+    def multi(t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr, tasks, last_n, flat):
+        vs, isyns, refrs, iexts, irises, words, zbufs, codes = flat
+        ng = len(S)
+        pf = np.empty((ng, 9), np.float32)
+        ref_steps = np.empty(ng, np.int64)
+        sigma = np.empty(ng, np.float64)
+        pnoisy = np.empty(ng, np.bool_)
+        for g in range(ng):
+            pf[g] = lif_pf(P[g])
+            ref_steps[g], sigma[g], pnoisy[g] = P[g].ref_steps, P[g].sigma, P[g].noisy
+        for k in prange(tasks.shape[0]):
+            g = tasks[k, 0]
+            row = t % pulse_rings[g].shape[0]
+            fill = noisy[g]
+            skey = step_key(keys[g], np.uint64(t)) if fill else np.uint64(0)
+            update(skey, fill, tasks[k, 1], tasks[k, 2], vs[g], isyns[g], refrs[g], iexts[g], irises[g], words[g],
+                   zbufs[g], codes[g], pulse_rings[g][row], cur_rings[g][row], pf[g], ref_steps[g], sigma[g],
+                   pnoisy[g], zx, zr)
+        for g in range(ng):
+            row = t % pulse_rings[g].shape[0]
+            last_n[g] = finish(S[g], P[g], pulse_rings[g][row], cur_rings[g][row], scratch[g], zx, zr)
+
+    return multi
+
+
+def lif_tasks(sizes) -> np.ndarray:
+    """The (population, lo, hi) blocks of ``lif_multi`` for populations of these sizes."""
+    rows = [(g, lo, min(n, lo + BLOCK)) for g, n in enumerate(sizes) for lo in range(0, n, BLOCK)]
+    return np.array(rows, np.int64).reshape(-1, 3)
+
+
+def lif_flat(states, scratches) -> tuple:
+    """``lif_multi``'s ``flat``: the populations' arrays, field by field."""
+    return (tuple(s.v for s in states), tuple(s.i_syn for s in states), tuple(s.refr for s in states),
+            tuple(s.i_ext for s in states), tuple(s.i_rise for s in states), tuple(c.words for c in scratches),
+            tuple(c.zbuf for c in scratches), tuple(c.code for c in scratches))
+
+
+LIF_MULTI: dict = {r: _make_lif_multi(r) for r in (False, True)}
 
 
 # every variant, made at import (making a dispatcher compiles nothing): the block loop calls them by name
