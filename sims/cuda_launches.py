@@ -4,7 +4,8 @@ step and in device blocks. The counts do not depend on the GPU, so numba's simul
     NUMBA_ENABLE_CUDASIM=1 python -m sims.cuda_launches --json [--scale 0.002]
 
 One message is presented (so the lateral store holds synapses), the store is indexed, then each path
-idles 20 and 60 steps; per step = the difference of the two divided by 40 (per-run costs cancel).
+(step by step; device blocks with the kernels one by one; device blocks fused, the default) idles 20
+and 60 steps; per step = the difference of the two divided by 40 (per-run costs cancel).
 At small scales populations stay silent on some steps, and the step path skips a silent
 population's projections, which a device block (not knowing the count on the host) launches anyway.
 """
@@ -37,8 +38,9 @@ def run(config: LaunchConfig, seed: int = 0) -> dict:
     for st in sim.growing.values():
         st.housekeeping()            # what the once-a-second step does: blocks need an indexed store
     out = {"scale": config.scale, "neurons": sum(sub.config.sizes.values()), "lateral_synapses": sub.synapse_count()}
-    for blocks in (False, True):
+    for blocks, fused in ((False, True), (True, False), (True, True)):
         sim.block_runs = blocks
+        be.device_steps.allow_fused = fused
         sub.idle(0.004)
         c = [(be.launches, be.transfers)]
         for s in (0.02, 0.06):
@@ -46,7 +48,7 @@ def run(config: LaunchConfig, seed: int = 0) -> dict:
             c.append((be.launches, be.transfers))
         d20 = (c[1][0] - c[0][0], c[1][1] - c[0][1])
         d60 = (c[2][0] - c[1][0], c[2][1] - c[1][1])
-        out["device_blocks" if blocks else "steps"] = {
+        out["steps" if not blocks else ("device_blocks" if fused else "device_blocks_one_by_one")] = {
             "why_not_blocks": sim._blocks.why_not(),
             "launches_per_step": (d60[0] - d20[0]) / 40.0, "transfers_per_step": (d60[1] - d20[1]) / 40.0,
             "idle_20_steps": {"launches": d20[0], "transfers": d20[1]},

@@ -26,17 +26,32 @@ def _net(rise=False):
                    dt_ms=1.0, seed=5)
 
 
+def _one_by_one(sim, fused):
+    """Run the device blocks' kernels one by one (the fallback of the fused ones) unless ``fused``."""
+    if sim.backend.name == "cuda":
+        sim.backend.device_steps.allow_fused = fused
+
+
+def _ran_fused(sim) -> bool:
+    plan = sim.backend.device_steps._plans.get(sim)
+    return plan is not None and plan.compiled is True
+
+
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("rise", [False, True])
-def test_device_blocks_give_the_numba_spikes(rise):
+def test_device_blocks_give_the_numba_spikes(rise, fused):
     _cuda_or_skip()
     groups = {"x": range(0, 40), "y": range(30, 96)}
     out = {}
     for be in ("numba", "cuda"):
         sim = Simulator(_net(rise), backend=be)
+        _one_by_one(sim, fused)
         mons = [sim.add_monitor(SpikeCounts("a")), sim.add_monitor(SpikeCounts("b")),
                 sim.add_monitor(GroupCounts("a", groups, bin_ms=10.0))]
         assert sim._blocks.why_not() is None
         sim.run(30.0, progress=False)
+        if be == "cuda":
+            assert _ran_fused(sim) is fused
         out[be] = (mons[0].counts, mons[1].counts, mons[2].counts,
                    {v: sim.get_state("a", v) for v in ("v", "i_syn")}, sim.group("a").n, sim.t)
     (ca, cb, ga, sa, na, ta), (da, db, gd, sd, nd, td) = out["numba"], out["cuda"]
@@ -68,7 +83,8 @@ def test_a_device_block_makes_no_host_transfer_per_step():
     assert per[True][0] == 0.0                 # no transfer per step in blocks
     assert per[False][0] >= 2.0                # the step path: a count copy and reset per population
     assert 0 < per[True][1] < per[False][1]    # fewer launches per step
-    assert per[True][1] == 2 + 4               # one per population, one per projection (the source is silent)
+    assert per[True][1] == 2                   # the neurons; the projections (the source is silent)
+    assert per[False][1] >= 2 + 4              # step by step: one per population and projection at least
 
 
 def test_device_blocks_stop_where_python_is_needed():
@@ -98,15 +114,18 @@ def _store_net():
                    dt_ms=1.0, seed=4)
 
 
-def test_the_growing_store_idles_on_the_device_like_the_cpu():
+@pytest.mark.parametrize("fused", [True, False])
+def test_the_growing_store_idles_on_the_device_like_the_cpu(fused):
     """Learn with dopamine on (step by step, the store on the host), then idle with dopamine at 0:
     on the cuda backend that runs in device blocks with the store's step on the device. The same
-    spikes, the same synapses, eligibility and traces within float32 sums."""
+    spikes, the same synapses, eligibility and traces within float32 sums; fused, the store's
+    step is three launches of the four (its post trace decays in the neurons' launch)."""
     _cuda_or_skip()
     A, B = np.arange(0, 8), np.arange(40, 48)
     out = {}
     for be in ("numba", "cuda"):
         sim = Simulator(_store_net(), backend=be)
+        _one_by_one(sim, fused)
         cnt = sim.add_monitor(SpikeCounts("C"))
         sim.set_modulator("dopamine", tonic=1.0)
         for _ in range(90):
@@ -122,12 +141,18 @@ def test_the_growing_store_idles_on_the_device_like_the_cpu():
         st.housekeeping()                     # what the once-a-second step does (here early, on both)
         if be == "cuda":
             assert sim._blocks.why_not() is None
+            sim.run(3.0, progress=False)      # the first block uploads the fused kernels' plan (once)
             tr = sim.backend.transfers
-            sim.run(15.0, progress=False)     # one block
+            sim.run(12.0, progress=False)     # one block
             per_block = sim.backend.transfers - tr
             tr = sim.backend.transfers
+            la = sim.backend.launches
             sim.run(45.0, progress=False)
             assert sim.backend.transfers - tr <= per_block <= 40    # per block (and run), none per step
+            per_step = (sim.backend.launches - la) / 45.0
+            assert _ran_fused(sim) is fused
+            # fused: neurons, spike work, pre decay, transmission + the monitor; else 2 + 1 + 2 + 4 + 1
+            assert abs(per_step - (5 if fused else 10)) < 0.5, per_step
         else:
             sim.run(60.0, progress=False)
         syn = sim.synapses("C->C")

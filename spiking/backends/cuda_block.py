@@ -15,22 +15,31 @@ the counts kept on the device:
 * the host keeps the clock (ring rows, noise keys and monitor bins are kernel arguments) and
   reads the counts once, at the end of the block.
 
-Per step: one launch per population, one per projection, one per spike history and per device
-monitor, four for a growing store's idle step (its two trace decays, potentiation, transmission with
-depression; dopamine is 0 in a block), and no host transfer. The store's arrays go up at a block's
-start and its eligibility and traces come back at its end. What a block does not do,
+Per step, fused (``FusedPlan``): one launch for all the neurons (the populations laid end to
+end, each thread finding its own; the store's post trace decays in it too), one for the work the
+step's spikes drive (a 2-D grid: each row one static projection, one spike history or the
+store's potentiation, its blocks striding over that row's spike count), and for a growing
+store's idle step two more (its pre trace's decay, then transmission with depression: the decay
+must follow the potentiation that reads the trace, and the transmission read it decayed);
+then one per device monitor. EMBER's substrate: 5 launches a step (20 one by one) and no
+host transfer. If numba-cuda cannot compile the fused kernels for a network (tried once, with
+nothing written), the block runs the kernels one by one: one launch per population, projection,
+spike history and monitor, and four for the store. The store's arrays go up at a block's start
+and its eligibility and traces come back at its end. What a block does not do,
 ``spiking.blocks`` and ``why_not`` keep out of it: a fixed plastic projection, a store that learns or
 creates (a modulator above 0) or has an unindexed tail, Izhikevich populations and populations with
 receptors, firing sources, monitors without a device recorder (``record_device``).
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 from numba import cuda, float32
 
 from ..blocks import common_reasons
 from ..kernels.growth import TRACE_FLOOR
-from ..kernels.rng import draw_word, normal_from_hash, step_key_int
+from ..kernels.rng import draw_word, normal_from_hash, step_key, step_key_int
 from .cuda_backend import _blocks, lif_cell
 
 MAX_BLOCKS = 1024   # grid cap of the spike-parallel kernels (grid-stride loops cover the rest)
@@ -153,6 +162,104 @@ def _zero_k(a):
         a[i] = 0
 
 
+# -- fused kernels: three launches carry a step's neurons and its spike-driven work -------------
+SL_STATIC, SL_UNIFORM, SL_DELAYS, SL_HIST, SL_POST = 0, 1, 2, 3, 4   # what one row of the spike grid does
+
+
+@cuda.jit
+def _lif_all_dev_k(dry, t, gstart, keys, noisy, pf, ref_steps, sigma, use_rise, V, ISYN, REFR, IEXT, IRISE, PULSE,
+                   CUR, SPIKES, counts, slot, zx, zr, x_post, post_decay, floor, decay_post):
+    """Step t of every LIF population: thread i is neuron i of the populations laid end to end
+    (``gstart``); it draws its own noise word and counts a spike into its population's slot.
+    The first threads zero the other slot of each count, and (``decay_post``) the store's post
+    trace decays in the same launch (it reads nothing this step's neurons write)."""
+    if dry:
+        return
+    i = cuda.grid(1)
+    ng = gstart.shape[0] - 1
+    if i < ng:
+        counts[i, 1 - slot] = 0
+    if decay_post and i < x_post.shape[0]:
+        v = x_post[i] * post_decay
+        x_post[i] = v if v >= floor else float32(0.0)
+    if i < gstart[ng]:
+        g = 0
+        while i >= gstart[g + 1]:
+            g += 1
+        li = i - gstart[g]
+        row = t % PULSE[g].shape[0]
+        z32 = float32(0.0)
+        if noisy[g]:
+            z32 = float32(sigma[g] * normal_from_hash(draw_word(step_key(keys[g], t), li), zx, zr))
+        if lif_cell(li, z32, V[g], ISYN[g], REFR[g], IEXT[g], PULSE[g][row], CUR[g][row], pf[g, 0], pf[g, 1],
+                    pf[g, 2], pf[g, 3], pf[g, 5], pf[g, 6], ref_steps[g], IRISE[g], pf[g, 4], pf[g, 7], pf[g, 8],
+                    use_rise[g]):
+            SPIKES[g][cuda.atomic.add(counts, (g, slot), 1)] = li
+
+
+@cuda.jit
+def _spike_work_dev_k(dry, t, kind, pre_g, post_g, tgt, delay, uw, INDPTR, INDICES, WEIGHTS, DELAYS, PULSE, CUR,
+                      SPIKES, counts, slot, HIST, HIST_N, in_ptr, in_idx, st_pre, x_pre, x_post, a_minus, nearest,
+                      frozen, elig, inv):
+    """Everything of step t that its spikes drive and that no other row reads: row y of the grid
+    (``blockIdx.y``) is one static projection, one spike history, or the store's potentiation
+    on post spikes; its blocks stride over the presynaptic population's spikes, counted on the
+    device."""
+    if dry:
+        return
+    y = cuda.blockIdx.y
+    a = pre_g[y]
+    n = counts[a, slot]
+    k0 = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    stride = cuda.gridDim.x * cuda.blockDim.x
+    sp = SPIKES[a]
+    kd = kind[y]
+    if kd == SL_HIST:
+        h = HIST[a]
+        r = t % h.shape[0]
+        if k0 == 0:
+            HIST_N[a][r] = n
+        for k in range(k0, n, stride):
+            h[r, k] = sp[k]
+    elif kd == SL_POST:
+        # one thread per post spike; a synapse has one post neuron, so no two threads share an eligibility
+        for k in range(k0, n, stride):
+            i = sp[k]
+            for q in range(in_ptr[i], in_ptr[i + 1]):
+                j = in_idx[q]
+                if not frozen[j]:
+                    elig[j] += x_pre[st_pre[j]] * inv
+            if nearest:
+                x_post[i] = a_minus
+            else:
+                x_post[i] += a_minus
+    else:
+        b = post_g[y]
+        ring = PULSE[b] if tgt[y] == 0 else CUR[b]
+        ip, ix = INDPTR[y], INDICES[y]
+        if kd == SL_DELAYS:
+            w, dl = WEIGHTS[y], DELAYS[y]
+            nr = ring.shape[0]
+            for k in range(k0, n, stride):
+                s = sp[k]
+                for j in range(ip[s], ip[s + 1]):
+                    cuda.atomic.add(ring, ((t + dl[j]) % nr, ix[j]), w[j])
+        else:
+            row = ring[(t + delay[y]) % ring.shape[0]]
+            if kd == SL_UNIFORM:
+                w0 = uw[y]
+                for k in range(k0, n, stride):
+                    s = sp[k]
+                    for j in range(ip[s], ip[s + 1]):
+                        cuda.atomic.add(row, ix[j], w0)
+            else:
+                w = WEIGHTS[y]
+                for k in range(k0, n, stride):
+                    s = sp[k]
+                    for j in range(ip[s], ip[s + 1]):
+                        cuda.atomic.add(row, ix[j], w[j])
+
+
 def _spike_blocks(n: int) -> int:
     return min(MAX_BLOCKS, _blocks(n))
 
@@ -163,6 +270,16 @@ class DeviceSteps:
     def __init__(self, be):
         self.be = be
         self._go = be._launch
+        self._plans = weakref.WeakKeyDictionary()    # simulator -> its FusedPlan
+        self.allow_fused = True     # False: the kernels one by one (tests and launch counts compare both)
+
+    def plan(self, sim, lif, slot_of, projs, hist_n, store):
+        """The simulator's fused plan, made again when what it depends on changed."""
+        p = self._plans.get(sim)
+        if p is None or p.key != _plan_key(sim, lif, projs, hist_n, store):
+            p = self._plans[sim] = FusedPlan(self.be, sim, lif, slot_of, projs, hist_n, store)
+        p.bind(lif, hist_n)
+        return p
 
     def lif(self, g, t, counts, slot, zx, zr):
         s, p = g.s_rec, g.p_rec
@@ -212,10 +329,139 @@ class DeviceSteps:
                                                              d.x_pre, d.x_post, d.a_minus, d.nearest, d.frozen,
                                                              d.elig, inv)
 
+    # -- the fused step: the neurons in one launch, their spike-driven work in another -------
+    def fused(self, plan, store_dev, zx, zr, counts) -> bool:
+        """Whether the fused kernels compile for this plan: tried once per plan with ``dry`` set
+        (the kernels return at once; nothing is written), falling back to the kernels one by
+        one where numba-cuda cannot type them (say, a tuple of arrays of mixed types)."""
+        if not (self.allow_fused and plan.ok):
+            return False
+        if plan.compiled is None:
+            try:
+                self._lif_all(plan, 0, counts, 0, zx, zr, store_dev, dry=True, blocks=1)
+                if plan.n_rows:
+                    self._spike_work(plan, 0, counts, 0, store_dev, np.float32(1.0), dry=True, blocks=(1, 1))
+                plan.compiled = True
+            except Exception as e:            # a typing or lowering failure of this numba-cuda
+                import warnings
+                warnings.warn(f"device blocks: the fused kernels do not compile here ({type(e).__name__}); "
+                              "running the kernels one by one")
+                plan.compiled = False
+        return plan.compiled
+
+    def lif_all(self, plan, t, counts, slot, zx, zr, store_dev):
+        self._lif_all(plan, t, counts, slot, zx, zr, store_dev)
+
+    def spike_work(self, plan, t, counts, slot, store_dev, inv):
+        if plan.n_rows:
+            self._spike_work(plan, t, counts, slot, store_dev, inv)
+
+    def _lif_all(self, plan, t, counts, slot, zx, zr, d, dry=False, blocks=None):
+        x_post = d.x_post if d is not None else plan.dummy["f32"]
+        decay = d is not None
+        n = max(plan.n_total, x_post.shape[0] if decay else 0, counts.shape[0])
+        self._go(_lif_all_dev_k, blocks or _blocks(n))(
+            dry, np.int64(t), plan.gstart, plan.keys, plan.noisy, plan.pf, plan.ref_steps, plan.sigma, plan.use_rise,
+            plan.V, plan.ISYN, plan.REFR, plan.IEXT, plan.IRISE, plan.PULSE, plan.CUR, plan.SPIKES, counts,
+            np.int64(slot), zx, zr, x_post, d.post_decay if decay else np.float32(1.0), TRACE_FLOOR, decay)
+
+    def _spike_work(self, plan, t, counts, slot, d, inv, dry=False, blocks=None):
+        dm = plan.dummy
+        if d is None:
+            st = (dm["i64"], dm["i64"], dm["i32"], dm["f32"], dm["f32"], np.float32(0.0), False, dm["u8"], dm["f32"])
+        else:
+            st = (d.in_ptr, d.in_idx, d.pre, d.x_pre, d.x_post, d.a_minus, d.nearest, d.frozen, d.elig)
+        self._go(_spike_work_dev_k, blocks or (plan.nbx, plan.n_rows))(
+            dry, np.int64(t), plan.kind, plan.pre_g, plan.post_g, plan.tgt, plan.delay, plan.uw, plan.INDPTR,
+            plan.INDICES, plan.WEIGHTS, plan.DELAYS, plan.PULSE, plan.CUR, plan.SPIKES, counts, np.int64(slot),
+            plan.HIST, plan.HIST_N, *st, inv)
+
     def store_pre(self, d, pre, hist_n, r, row, inv):
         self._go(_store_pre_dev_k, _spike_blocks(pre.size))(pre.state["hist_spikes"], hist_n, r, d.out_ptr,
                                                            d.out_idx, d.post, d.w, row, d.x_pre, d.x_post,
                                                            d.post_decay, d.a_plus, d.nearest, d.frozen, d.elig, inv)
+
+
+class FusedPlan:
+    """The constant arguments of the fused kernels for one simulator (a few small arrays,
+    uploaded once and kept while the populations and projections stay the same): the
+    populations laid end to end, their constants, and one row of the spike grid per static
+    projection, spike history and store potentiation."""
+
+    def __init__(self, be, sim, lif, slot_of, projs, hist_n, store):
+        up = be.asarray
+        groups = [g for _, g in lif]
+        self.key = _plan_key(sim, lif, projs, hist_n, store)
+        gstart = np.zeros(len(groups) + 1, np.int64)
+        np.cumsum([g.size for g in groups], out=gstart[1:])
+        self.n_total = int(gstart[-1])
+        self.gstart = up(gstart)
+        self.keys = up(np.array([np.uint64(g.noise_key) for g in groups], np.uint64))
+        self.noisy = up(np.array([bool(g.noisy) for g in groups], np.bool_))
+        self.pf = up(np.array([[g.p_rec.p22, g.p_rec.p21, g.p_rec.p20, g.p_rec.p11, g.p_rec.p2h, g.p_rec.v_th,
+                                g.p_rec.v_reset, g.p_rec.rise_decay, g.p_rec.rise_gain] for g in groups], np.float32))
+        self.ref_steps = up(np.array([g.p_rec.ref_steps for g in groups], np.int64))
+        self.sigma = up(np.array([g.p_rec.sigma for g in groups], np.float64))
+        self.use_rise = up(np.array([bool(g.p_rec.use_rise) for g in groups], np.bool_))
+        self.V = tuple(g.s_rec.v for g in groups)
+        self.ISYN = tuple(g.s_rec.i_syn for g in groups)
+        self.REFR = tuple(g.s_rec.refr for g in groups)
+        self.IEXT = tuple(g.s_rec.i_ext for g in groups)
+        self.IRISE = tuple(g.s_rec.i_rise for g in groups)
+        self.PULSE = tuple(g.state["pulse_ring"] for g in groups)
+        self.CUR = tuple(g.state["current_ring"] for g in groups)
+        self.SPIKES = tuple(g.spikes for g in groups)
+        dummy = {k: up(np.zeros(1, dt)) for k, dt in (("i64", np.int64), ("i32", np.int32), ("f32", np.float32),
+                                                       ("i16", np.int16), ("u8", np.uint8))}
+        self.dummy = dummy
+        h2 = up(np.zeros((1, 1), np.int32))
+        self.HIST = tuple(g.state["hist_spikes"] if gi in hist_n else h2 for gi, g in lif)
+        self.bind(lif, hist_n)
+        rows = []          # (kind, pre, post, tgt, delay, uw, indptr, indices, weights, delays)
+        for pre, k, p, arr, ring, _ in projs:
+            post = sim.groups[p.post]
+            tgt = 0 if ring is post.state["pulse_ring"] else 1
+            if p.delay_steps <= 0:
+                rows.append((SL_DELAYS, k, slot_of[p.post], tgt, 0, 0.0, arr["indptr"], arr["indices"],
+                             arr["weights"], arr["delays"]))
+            elif p.uniform_weight is not None:
+                rows.append((SL_UNIFORM, k, slot_of[p.post], tgt, p.delay_steps, p.uniform_weight, arr["indptr"],
+                             arr["indices"], dummy["f32"], dummy["i16"]))
+            else:
+                rows.append((SL_STATIC, k, slot_of[p.post], tgt, p.delay_steps, 0.0, arr["indptr"], arr["indices"],
+                             arr["weights"], dummy["i16"]))
+        for gi in hist_n:
+            rows.append((SL_HIST, slot_of[gi], 0, 0, 0, 0.0, dummy["i64"], dummy["i32"], dummy["f32"], dummy["i16"]))
+        if store is not None:
+            rows.append((SL_POST, store[3], 0, 0, 0, 0.0, dummy["i64"], dummy["i32"], dummy["f32"], dummy["i16"]))
+        self.n_rows = len(rows)
+        cols = list(zip(*rows)) if rows else [()] * 10
+        self.kind = up(np.array(cols[0], np.int64))
+        self.pre_g, self.post_g = up(np.array(cols[1], np.int64)), up(np.array(cols[2], np.int64))
+        self.tgt, self.delay = up(np.array(cols[3], np.int64)), up(np.array(cols[4], np.int64))
+        self.uw = up(np.array(cols[5], np.float32))
+        self.INDPTR, self.INDICES, self.WEIGHTS, self.DELAYS = (tuple(c) for c in cols[6:10])
+        sizes = [sim.groups[lif[k][0]].size for k in cols[1]]
+        self.nbx = _spike_blocks(max(sizes)) if sizes else 1
+        self.ok = self.n_rows == 0 or all(_same_types(c) for c in cols[6:10])
+        self.compiled = None      # whether the fused kernels compiled (DeviceSteps.fused): not tried yet
+
+
+    def bind(self, lif, hist_n):
+        """This block's device copies of the history counts (made for each block)."""
+        self.HIST_N = tuple(hist_n.get(gi, self.dummy["i64"]) for gi, _ in lif)
+
+
+def _same_types(arrays) -> bool:
+    return len({(np.dtype(a.dtype), a.ndim) for a in arrays}) <= 1
+
+
+def _plan_key(sim, lif, projs, hist_n, store):
+    """What a plan depends on: the populations' arrays and the projections (by identity)."""
+    arrays = [a for _, g in lif for a in (*g.s_rec, g.state["pulse_ring"], g.state["current_ring"], g.spikes,
+                                         g.state.get("hist_spikes"))]
+    return (tuple(id(a) for a in arrays), tuple(id(a) for _, _, _, a, _, _ in projs), tuple(hist_n),
+            store is not None and store[3])
 
 
 class StoreOnDevice:
@@ -278,6 +524,7 @@ def run_block(sim, n: int) -> None:
              for pi, (p, arr) in enumerate(sim.projections) if p.pre in slot_of and pi not in sim.growing]
     # at most one store (why_not): (device arrays, pre, post, post's count slot, ring, rows, history counts, store)
     store = None
+    pending = 1.0
     for pi, st in sim.growing.items():
         p = sim.projections[pi][0]
         store = (StoreOnDevice(be, st), sim.groups[p.pre], sim.groups[p.post], slot_of[p.post],
@@ -286,20 +533,28 @@ def run_block(sim, n: int) -> None:
     for p, arr in sim.projections:
         if p.pre in slot_of and p.delay_steps <= 0:
             sim._materialize(p, arr)
+    plan = ds.plan(sim, lif, slot_of, projs, hist_n, store)
+    d = store[0] if store is not None else None
+    fused = ds.fused(plan, d, sim._zx, sim._zr, counts)
     t0 = sim.t
     for t in range(t0, t0 + n):
         slot = t % 2
-        for k, (gi, g) in enumerate(lif):
-            ds.lif(g, t, counts[k], slot, sim._zx, sim._zr)
-        for gi, h in hist_n.items():
-            ds.history(sim.groups[gi], counts[slot_of[gi]], slot, h, t)
-        for pre, k, p, arr, ring, rows in projs:
-            ds.propagate(pre, counts[k], slot, p, arr, ring, t, rows)
+        inv = np.float32(1.0 / pending) if store is not None else np.float32(1.0)
+        if fused:                     # neurons (and the post trace's decay); histories, projections, potentiation
+            ds.lif_all(plan, t, counts, slot, sim._zx, sim._zr, d)
+            ds.spike_work(plan, t, counts, slot, d, inv)
+        else:
+            for k, (gi, g) in enumerate(lif):
+                ds.lif(g, t, counts[k], slot, sim._zx, sim._zr)
+            for gi, h in hist_n.items():
+                ds.history(sim.groups[gi], counts[slot_of[gi]], slot, h, t)
+            for pre, k, p, arr, ring, rows in projs:
+                ds.propagate(pre, counts[k], slot, p, arr, ring, t, rows)
         if store is not None:         # the store's step (kernels/block.py's order; dopamine is 0)
             d, pre, post, kp, ring, rows, hn, st = store
-            inv = np.float32(1.0 / pending)
-            ds.trace_decay(d.x_post, d.post_decay)
-            ds.store_post(d, post, counts[kp], slot, inv)
+            if not fused:
+                ds.trace_decay(d.x_post, d.post_decay)
+                ds.store_post(d, post, counts[kp], slot, inv)
             ds.trace_decay(d.x_pre, d.pre_decay)
             src = t + 1 - st.delay
             if src >= 0:

@@ -167,7 +167,11 @@ def _make_lif_parts(use_rise: bool):
     return update, finish
 
 
-LIF_PARTS: dict = {r: _make_lif_parts(r) for r in (False, True)}
+# module globals, so that the steps that call them capture nothing but a bool (numba caches a
+# function whose closure holds only constants; one holding functions is compiled in every process)
+_UPDATE, _FINISH = _make_lif_parts(False)
+_UPDATE_RISE, _FINISH_RISE = _make_lif_parts(True)
+LIF_PARTS: dict = {False: (_UPDATE, _FINISH), True: (_UPDATE_RISE, _FINISH_RISE)}
 
 
 @register_jitable
@@ -185,8 +189,6 @@ def _make_lif_step(use_rise: bool, parallel: bool = False):
     (``words[i] = draw_word(skey, i)``, what the engine's ``hash_fill`` would have written), so
     that noise and update are one parallel region per step, block by block (``noise.BLOCK``
     neurons: the words, normals and state of a block stay in cache between the passes)."""
-    update, finish = LIF_PARTS[use_rise]
-
     @njit(cache=True, parallel=parallel)
     def step(skey, fill, s, p, pulse, cur, scratch, zx, zr):
         v, i_syn, refr, i_ext, i_rise = s.v, s.i_syn, s.refr, s.i_ext, s.i_rise
@@ -195,9 +197,16 @@ def _make_lif_step(use_rise: bool, parallel: bool = False):
         ref_steps, sigma, noisy = p.ref_steps, p.sigma, p.noisy
         nn = v.shape[0]
         for b in prange((nn + BLOCK - 1) // BLOCK):
-            update(skey, fill, b * BLOCK, min(nn, (b + 1) * BLOCK), v, i_syn, refr, i_ext, i_rise, words, zbuf, code,
-                   pulse, cur, pf, ref_steps, sigma, noisy, zx, zr)
-        return finish(s, p, pulse, cur, scratch, zx, zr)
+            lo, hi = b * BLOCK, min(nn, (b + 1) * BLOCK)
+            if use_rise:
+                _UPDATE_RISE(skey, fill, lo, hi, v, i_syn, refr, i_ext, i_rise, words, zbuf, code, pulse, cur, pf,
+                             ref_steps, sigma, noisy, zx, zr)
+            else:
+                _UPDATE(skey, fill, lo, hi, v, i_syn, refr, i_ext, i_rise, words, zbuf, code, pulse, cur, pf,
+                        ref_steps, sigma, noisy, zx, zr)
+        if use_rise:
+            return _FINISH_RISE(s, p, pulse, cur, scratch, zx, zr)
+        return _FINISH(s, p, pulse, cur, scratch, zx, zr)
 
     return step
 
@@ -211,8 +220,6 @@ def _make_lif_multi(use_rise: bool):
     takes plain arrays, not records); sets ``last_n[g]`` to each spike count.
     One region instead of one per population: no thread waits at the end of a small
     population, and no region is started for each."""
-    update, finish = LIF_PARTS[use_rise]
-
     @njit(cache=True, parallel=True)
     def multi(t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr, tasks, last_n, flat):
         vs, isyns, refrs, iexts, irises, words, zbufs, codes = flat
@@ -229,12 +236,20 @@ def _make_lif_multi(use_rise: bool):
             row = t % pulse_rings[g].shape[0]
             fill = noisy[g]
             skey = step_key(keys[g], np.uint64(t)) if fill else np.uint64(0)
-            update(skey, fill, tasks[k, 1], tasks[k, 2], vs[g], isyns[g], refrs[g], iexts[g], irises[g], words[g],
-                   zbufs[g], codes[g], pulse_rings[g][row], cur_rings[g][row], pf[g], ref_steps[g], sigma[g],
-                   pnoisy[g], zx, zr)
+            if use_rise:
+                _UPDATE_RISE(skey, fill, tasks[k, 1], tasks[k, 2], vs[g], isyns[g], refrs[g], iexts[g], irises[g],
+                             words[g], zbufs[g], codes[g], pulse_rings[g][row], cur_rings[g][row], pf[g],
+                             ref_steps[g], sigma[g], pnoisy[g], zx, zr)
+            else:
+                _UPDATE(skey, fill, tasks[k, 1], tasks[k, 2], vs[g], isyns[g], refrs[g], iexts[g], irises[g],
+                        words[g], zbufs[g], codes[g], pulse_rings[g][row], cur_rings[g][row], pf[g], ref_steps[g],
+                        sigma[g], pnoisy[g], zx, zr)
         for g in range(ng):
             row = t % pulse_rings[g].shape[0]
-            last_n[g] = finish(S[g], P[g], pulse_rings[g][row], cur_rings[g][row], scratch[g], zx, zr)
+            if use_rise:
+                last_n[g] = _FINISH_RISE(S[g], P[g], pulse_rings[g][row], cur_rings[g][row], scratch[g], zx, zr)
+            else:
+                last_n[g] = _FINISH(S[g], P[g], pulse_rings[g][row], cur_rings[g][row], scratch[g], zx, zr)
 
     return multi
 
