@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload, register_jitable
 
+from .prefetch import prefetch_rows, prefetch_start
 from .stdp import _bounded   # the one weight-bound rule of the CPU kernels
 
 EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -168,7 +169,9 @@ def growing_post(post_spikes, n_post, in_ptr, in_idx, tail_start, n, post, pre, 
     the tail in one pass over it (``mark``: a zeroed scratch array over the post neurons, left
     zeroed). A synapse's update touches only itself, so the order of the passes does not change
     any result; a post neuron listed twice (injected as it spikes) updates its synapses twice."""
+    prefetch_start(post_spikes, n_post, in_ptr, in_idx, in_idx)
     for k in range(n_post):
+        prefetch_rows(post_spikes, n_post, k, in_ptr, in_idx, in_idx)
         i = post_spikes[k]
         for q in range(np.uint64(in_ptr[i]), np.uint64(in_ptr[i + 1])):   # unsigned: no index fix-ups
             _pot(np.uint64(in_idx[q]), pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv_pending,
@@ -254,7 +257,9 @@ def growing_pre(arrivals, n_arr, out_ptr, out_idx, tail_start, n, pre, post, w, 
                 fill[m - 1] += 1
         for k in range(n_arr):
             mark[arrivals[k]] = 0
+    prefetch_start(arrivals, n_arr, out_ptr, out_idx, out_idx)
     for k in range(n_arr):
+        prefetch_rows(arrivals, n_arr, k, out_ptr, out_idx, out_idx)
         s = arrivals[k]
         for q in range(np.uint64(out_ptr[s]), np.uint64(out_ptr[s + 1])):
             _dep(np.uint64(out_idx[q]), post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig,

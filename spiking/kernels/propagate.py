@@ -8,17 +8,22 @@ unbuffered and ordered).
 
 The loops run over unsigned indices (``range(uint64, uint64)``, targets read as ``uint32``):
 numba then drops the negative-index fix-up on every access (a CSR index is never negative), which
-made the inner loop 1.4-1.6x faster here (``docs/engine.md``).
+made the inner loop 1.4-1.6x faster here (``docs/engine.md``). The row pointers and rows of the
+spikes ahead are prefetched (``prefetch.py``): hints only, the same sums.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
+from .prefetch import prefetch_rows, prefetch_start
+
 
 @njit(cache=True)
 def propagate(spikes, n_spikes, indptr, indices, weights, row):
+    prefetch_start(spikes, n_spikes, indptr, indices, weights)
     for k in range(n_spikes):
+        prefetch_rows(spikes, n_spikes, k, indptr, indices, weights)
         s = spikes[k]
         for j in range(np.uint64(indptr[s]), np.uint64(indptr[s + 1])):
             row[np.uint32(indices[j])] += weights[j]
@@ -28,7 +33,9 @@ def propagate(spikes, n_spikes, indptr, indices, weights, row):
 def propagate_uniform(spikes, n_spikes, indptr, indices, weight, row):
     """Homogeneous delay and one weight for every synapse (a constant, static projection):
     4 bytes per synapse instead of 8, half the memory traffic."""
+    prefetch_start(spikes, n_spikes, indptr, indices, indices)
     for k in range(n_spikes):
+        prefetch_rows(spikes, n_spikes, k, indptr, indices, indices)
         s = spikes[k]
         for j in range(np.uint64(indptr[s]), np.uint64(indptr[s + 1])):
             row[np.uint32(indices[j])] += weight
@@ -37,7 +44,9 @@ def propagate_uniform(spikes, n_spikes, indptr, indices, weight, row):
 @njit(cache=True)
 def propagate_delays(spikes, n_spikes, indptr, indices, weights, delays, ring, t):
     r = ring.shape[0]
+    prefetch_start(spikes, n_spikes, indptr, indices, weights)
     for k in range(n_spikes):
+        prefetch_rows(spikes, n_spikes, k, indptr, indices, weights)
         s = spikes[k]
         for j in range(np.uint64(indptr[s]), np.uint64(indptr[s + 1])):
             ring[(t + delays[j]) % r, np.uint32(indices[j])] += weights[j]
