@@ -171,3 +171,36 @@ def test_the_growing_store_idles_on_the_device_like_the_cpu(fused):
     np.testing.assert_allclose(xg, xc, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(yg, yc, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(vg, vc, atol=1e-4)
+
+
+def test_device_blocks_continue_from_a_snapshot_like_the_uninterrupted_run():
+    """Snapshot an idling store network on the cuda backend, run on in device blocks, restore, run
+    again: the same spikes, and the store's eligibility and traces within float32 sums (the device
+    adds with atomics, whose order is not fixed)."""
+    _cuda_or_skip()
+    sim = Simulator(_store_net(), backend="cuda")
+    cnt = sim.add_monitor(SpikeCounts("C"))
+    sim.set_modulator("dopamine", tonic=1.0)
+    for _ in range(60):
+        if sim.t % 30 == 0:
+            sim.inject_spikes("C", np.arange(0, 8))
+        sim.step()
+    sim.set_modulator("dopamine", tonic=0.0)
+    st = list(sim.growing.values())[0]
+    st.housekeeping()
+    sim.run(2.0, progress=False)
+    assert sim._blocks.why_not() is None and st.n > 0
+    snap = sim.snapshot()
+    runs = []
+    for k in range(2):
+        if k:
+            sim.restore(snap)
+        c0 = cnt.counts.copy()
+        sim.run(25.0, progress=False)
+        runs.append((cnt.counts - c0, st.fdata[1, :st.n].copy(), st.x_pre.copy(), sim.get_state("C", "v"), sim.t))
+    (ca, ea, xa, va, ta), (cb, eb, xb, vb, tb) = runs
+    assert ta == tb and ca.sum() > 20
+    assert np.array_equal(ca, cb)
+    np.testing.assert_allclose(eb, ea, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(xb, xa, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(vb, va, atol=1e-4)
