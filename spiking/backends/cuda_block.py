@@ -114,19 +114,24 @@ def _trace_decay_dev_k(x, factor, floor):
         x[i] = v if v >= floor else float32(0.0)
 
 
+@cuda.jit(device=True)
+def _store_post_one(i, in_ptr, in_idx, pre, x_pre, x_post, a_minus, nearest, frozen, elig, inv):
+    """Post neuron i's spike: its incoming synapses' eligibility, then its trace. One thread per
+    post spike; a synapse has one post neuron, so no two threads share an eligibility."""
+    for q in range(in_ptr[i], in_ptr[i + 1]):
+        j = in_idx[q]
+        if not frozen[j]:
+            elig[j] += x_pre[pre[j]] * inv
+    if nearest:
+        x_post[i] = a_minus
+    else:
+        x_post[i] += a_minus
+
+
 @cuda.jit
 def _store_post_dev_k(spikes, counts, slot, in_ptr, in_idx, pre, x_pre, x_post, a_minus, nearest, frozen, elig, inv):
-    # one thread per post spike; a synapse has one post neuron, so no two threads share an eligibility
     for k in range(cuda.grid(1), counts[slot], cuda.gridsize(1)):
-        i = spikes[k]
-        for q in range(in_ptr[i], in_ptr[i + 1]):
-            j = in_idx[q]
-            if not frozen[j]:
-                elig[j] += x_pre[pre[j]] * inv
-        if nearest:
-            x_post[i] = a_minus
-        else:
-            x_post[i] += a_minus
+        _store_post_one(spikes[k], in_ptr, in_idx, pre, x_pre, x_post, a_minus, nearest, frozen, elig, inv)
 
 
 @cuda.jit
@@ -222,17 +227,8 @@ def _spike_work_dev_k(dry, t, kind, pre_g, post_g, tgt, delay, uw, INDPTR, INDIC
         for k in range(k0, n, stride):
             h[r, k] = sp[k]
     elif kd == SL_POST:
-        # one thread per post spike; a synapse has one post neuron, so no two threads share an eligibility
         for k in range(k0, n, stride):
-            i = sp[k]
-            for q in range(in_ptr[i], in_ptr[i + 1]):
-                j = in_idx[q]
-                if not frozen[j]:
-                    elig[j] += x_pre[st_pre[j]] * inv
-            if nearest:
-                x_post[i] = a_minus
-            else:
-                x_post[i] += a_minus
+            _store_post_one(sp[k], in_ptr, in_idx, st_pre, x_pre, x_post, a_minus, nearest, frozen, elig, inv)
     else:
         b = post_g[y]
         ring = PULSE[b] if tgt[y] == 0 else CUR[b]
