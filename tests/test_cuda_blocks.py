@@ -147,14 +147,14 @@ def test_the_growing_store_idles_on_the_device_like_the_cpu(fused):
             per_block = sim.backend.transfers - tr
             tr = sim.backend.transfers
             la = sim.backend.launches
-            sim.run(45.0, progress=False)
+            sim.run(25.0, progress=False)
             assert sim.backend.transfers - tr <= per_block <= 40    # per block (and run), none per step
-            per_step = (sim.backend.launches - la) / 45.0
+            per_step = (sim.backend.launches - la) / 25.0
             assert _ran_fused(sim) is fused
             # fused: neurons, spike work, pre decay, transmission + the monitor; else 2 + 1 + 2 + 4 + 1
             assert abs(per_step - (5 if fused else 10)) < 0.5, per_step
         else:
-            sim.run(60.0, progress=False)
+            sim.run(40.0, progress=False)
         syn = sim.synapses("C->C")
         order = np.lexsort((syn["post"], syn["pre"]))   # slot order follows the order spikes were counted in
         syn = {k: syn[k][order] for k in ("pre", "post", "weight")}
@@ -196,7 +196,7 @@ def test_device_blocks_continue_from_a_snapshot_like_the_uninterrupted_run():
         if k:
             sim.restore(snap)
         c0 = cnt.counts.copy()
-        sim.run(25.0, progress=False)
+        sim.run(15.0, progress=False)
         runs.append((cnt.counts - c0, st.fdata[1, :st.n].copy(), st.x_pre.copy(), sim.get_state("C", "v"), sim.t))
     (ca, ea, xa, va, ta), (cb, eb, xb, vb, tb) = runs
     assert ta == tb and ca.sum() > 20
