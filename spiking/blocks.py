@@ -246,7 +246,7 @@ class BlockRunner:
     def _flat(groups):
         """The one-receptor LIF populations' arrays for the one-region step (empty otherwise)."""
         if all(isinstance(g.s_rec, LIFState) for g in groups):
-            return lif_flat([g.s_rec for g in groups], [g.scratch for g in groups])
+            return lif_flat([g.s_rec for g in groups], [g.p_rec for g in groups], [g.scratch for g in groups])
         return ()
 
     def _deliveries(self, cap):

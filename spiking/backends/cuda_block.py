@@ -39,6 +39,7 @@ from numba import cuda, float32
 
 from ..blocks import common_reasons
 from ..kernels.growth import TRACE_FLOOR
+from ..kernels.lif import lif_pf
 from ..kernels.rng import draw_word, normal_from_hash, step_key, step_key_int
 from .cuda_backend import _blocks, lif_cell
 
@@ -58,38 +59,57 @@ def _lif_dev_k(skey, noisy, v, i_syn, refr, i_ext, pulse, cur, sigma, zx, zr, p2
             spikes[cuda.atomic.add(counts, slot, 1)] = i
 
 
-@cuda.jit
-def _propagate_dev_k(spikes, counts, slot, indptr, indices, weights, row):
-    for k in range(cuda.grid(1), counts[slot], cuda.gridsize(1)):
-        s = spikes[k]
+@cuda.jit(device=True)
+def _deliver(sp, k0, n, stride, indptr, indices, weights, row):
+    for k in range(k0, n, stride):
+        s = sp[k]
         for j in range(indptr[s], indptr[s + 1]):
             cuda.atomic.add(row, indices[j], weights[j])
 
 
-@cuda.jit
-def _propagate_uniform_dev_k(spikes, counts, slot, indptr, indices, weight, row):
-    for k in range(cuda.grid(1), counts[slot], cuda.gridsize(1)):
-        s = spikes[k]
+@cuda.jit(device=True)
+def _deliver_uniform(sp, k0, n, stride, indptr, indices, weight, row):
+    for k in range(k0, n, stride):
+        s = sp[k]
         for j in range(indptr[s], indptr[s + 1]):
             cuda.atomic.add(row, indices[j], weight)
 
 
-@cuda.jit
-def _propagate_delays_dev_k(spikes, counts, slot, indptr, indices, weights, delays, ring, t):
+@cuda.jit(device=True)
+def _deliver_delays(sp, k0, n, stride, indptr, indices, weights, delays, ring, t):
     r = ring.shape[0]
-    for k in range(cuda.grid(1), counts[slot], cuda.gridsize(1)):
-        s = spikes[k]
+    for k in range(k0, n, stride):
+        s = sp[k]
         for j in range(indptr[s], indptr[s + 1]):
             cuda.atomic.add(ring, ((t + delays[j]) % r, indices[j]), weights[j])
 
 
+@cuda.jit(device=True)
+def _copy_history(sp, k0, n, stride, hist, hist_n, r):
+    if k0 == 0:
+        hist_n[r] = n
+    for k in range(k0, n, stride):
+        hist[r, k] = sp[k]
+
+
+@cuda.jit
+def _propagate_dev_k(spikes, counts, slot, indptr, indices, weights, row):
+    _deliver(spikes, cuda.grid(1), counts[slot], cuda.gridsize(1), indptr, indices, weights, row)
+
+
+@cuda.jit
+def _propagate_uniform_dev_k(spikes, counts, slot, indptr, indices, weight, row):
+    _deliver_uniform(spikes, cuda.grid(1), counts[slot], cuda.gridsize(1), indptr, indices, weight, row)
+
+
+@cuda.jit
+def _propagate_delays_dev_k(spikes, counts, slot, indptr, indices, weights, delays, ring, t):
+    _deliver_delays(spikes, cuda.grid(1), counts[slot], cuda.gridsize(1), indptr, indices, weights, delays, ring, t)
+
+
 @cuda.jit
 def _history_dev_k(spikes, counts, slot, hist, hist_n, r):
-    n = counts[slot]
-    if cuda.grid(1) == 0:
-        hist_n[r] = n
-    for k in range(cuda.grid(1), n, cuda.gridsize(1)):
-        hist[r, k] = spikes[k]
+    _copy_history(spikes, cuda.grid(1), counts[slot], cuda.gridsize(1), hist, hist_n, r)
 
 
 @cuda.jit
@@ -221,39 +241,19 @@ def _spike_work_dev_k(dry, t, kind, pre_g, post_g, tgt, delay, uw, INDPTR, INDIC
     kd = kind[y]
     if kd == SL_HIST:
         h = HIST[a]
-        r = t % h.shape[0]
-        if k0 == 0:
-            HIST_N[a][r] = n
-        for k in range(k0, n, stride):
-            h[r, k] = sp[k]
+        _copy_history(sp, k0, n, stride, h, HIST_N[a], t % h.shape[0])
     elif kd == SL_POST:
         for k in range(k0, n, stride):
             _store_post_one(sp[k], in_ptr, in_idx, st_pre, x_pre, x_post, a_minus, nearest, frozen, elig, inv)
     else:
         b = post_g[y]
         ring = PULSE[b] if tgt[y] == 0 else CUR[b]
-        ip, ix = INDPTR[y], INDICES[y]
         if kd == SL_DELAYS:
-            w, dl = WEIGHTS[y], DELAYS[y]
-            nr = ring.shape[0]
-            for k in range(k0, n, stride):
-                s = sp[k]
-                for j in range(ip[s], ip[s + 1]):
-                    cuda.atomic.add(ring, ((t + dl[j]) % nr, ix[j]), w[j])
+            _deliver_delays(sp, k0, n, stride, INDPTR[y], INDICES[y], WEIGHTS[y], DELAYS[y], ring, t)
+        elif kd == SL_UNIFORM:
+            _deliver_uniform(sp, k0, n, stride, INDPTR[y], INDICES[y], uw[y], ring[(t + delay[y]) % ring.shape[0]])
         else:
-            row = ring[(t + delay[y]) % ring.shape[0]]
-            if kd == SL_UNIFORM:
-                w0 = uw[y]
-                for k in range(k0, n, stride):
-                    s = sp[k]
-                    for j in range(ip[s], ip[s + 1]):
-                        cuda.atomic.add(row, ix[j], w0)
-            else:
-                w = WEIGHTS[y]
-                for k in range(k0, n, stride):
-                    s = sp[k]
-                    for j in range(ip[s], ip[s + 1]):
-                        cuda.atomic.add(row, ix[j], w[j])
+            _deliver(sp, k0, n, stride, INDPTR[y], INDICES[y], WEIGHTS[y], ring[(t + delay[y]) % ring.shape[0]])
 
 
 def _spike_blocks(n: int) -> int:
@@ -334,9 +334,8 @@ class DeviceSteps:
             return False
         if plan.compiled is None:
             try:
-                self._lif_all(plan, 0, counts, 0, zx, zr, store_dev, dry=True, blocks=1)
-                if plan.n_rows:
-                    self._spike_work(plan, 0, counts, 0, store_dev, np.float32(1.0), dry=True, blocks=(1, 1))
+                self.lif_all(plan, 0, counts, 0, zx, zr, store_dev, dry=True, blocks=1)
+                self.spike_work(plan, 0, counts, 0, store_dev, np.float32(1.0), dry=True, blocks=(1, 1))
                 plan.compiled = True
             except Exception as e:            # a typing or lowering failure of this numba-cuda
                 import warnings
@@ -345,14 +344,7 @@ class DeviceSteps:
                 plan.compiled = False
         return plan.compiled
 
-    def lif_all(self, plan, t, counts, slot, zx, zr, store_dev):
-        self._lif_all(plan, t, counts, slot, zx, zr, store_dev)
-
-    def spike_work(self, plan, t, counts, slot, store_dev, inv):
-        if plan.n_rows:
-            self._spike_work(plan, t, counts, slot, store_dev, inv)
-
-    def _lif_all(self, plan, t, counts, slot, zx, zr, d, dry=False, blocks=None):
+    def lif_all(self, plan, t, counts, slot, zx, zr, d, dry=False, blocks=None):
         x_post = d.x_post if d is not None else plan.dummy["f32"]
         decay = d is not None
         n = max(plan.n_total, x_post.shape[0] if decay else 0, counts.shape[0])
@@ -361,7 +353,9 @@ class DeviceSteps:
             plan.V, plan.ISYN, plan.REFR, plan.IEXT, plan.IRISE, plan.PULSE, plan.CUR, plan.SPIKES, counts,
             np.int64(slot), zx, zr, x_post, d.post_decay if decay else np.float32(1.0), TRACE_FLOOR, decay)
 
-    def _spike_work(self, plan, t, counts, slot, d, inv, dry=False, blocks=None):
+    def spike_work(self, plan, t, counts, slot, d, inv, dry=False, blocks=None):
+        if not plan.n_rows:
+            return
         dm = plan.dummy
         if d is None:
             st = (dm["i64"], dm["i64"], dm["i32"], dm["f32"], dm["f32"], np.float32(0.0), False, dm["u8"], dm["f32"])
@@ -394,8 +388,7 @@ class FusedPlan:
         self.gstart = up(gstart)
         self.keys = up(np.array([np.uint64(g.noise_key) for g in groups], np.uint64))
         self.noisy = up(np.array([bool(g.noisy) for g in groups], np.bool_))
-        self.pf = up(np.array([[g.p_rec.p22, g.p_rec.p21, g.p_rec.p20, g.p_rec.p11, g.p_rec.p2h, g.p_rec.v_th,
-                                g.p_rec.v_reset, g.p_rec.rise_decay, g.p_rec.rise_gain] for g in groups], np.float32))
+        self.pf = up(np.array([lif_pf(g.p_rec) for g in groups], np.float32))   # the CPU kernels' order
         self.ref_steps = up(np.array([g.p_rec.ref_steps for g in groups], np.int64))
         self.sigma = up(np.array([g.p_rec.sigma for g in groups], np.float64))
         self.use_rise = up(np.array([bool(g.p_rec.use_rise) for g in groups], np.bool_))

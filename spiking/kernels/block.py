@@ -81,7 +81,8 @@ def _pops_step(variant, t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, z
 
 def _uniform_lif(S, P, pulse_rings, cur_rings, scratch, flat):
     """Whether the populations' records are homogeneous tuples of one-receptor LIF records."""
-    return (isinstance(flat, types.BaseTuple) and len(flat) == 8 and all(isinstance(x, types.UniTuple) for x in flat)
+    return (isinstance(flat, types.BaseTuple) and len(flat) == 12
+            and all(isinstance(x, types.UniTuple) for x in flat[:8])
             and isinstance(S, types.UniTuple) and isinstance(S.dtype, types.BaseNamedTuple)
             and S.dtype.instance_class is LIFState
             and all(isinstance(x, types.UniTuple) for x in (P, pulse_rings, cur_rings, scratch))
@@ -100,22 +101,24 @@ def _pops_step_impl(variant, t, keys, noisy, S, P, pulse_rings, cur_rings, scrat
             if variant == 3:
                 multi_rise(t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr, tasks, last_n, flat)
                 return
-            for g in range(len(S)):
-                row = t % pulse_rings[g].shape[0]
-                skey = step_key(keys[g], np.uint64(t)) if noisy[g] else np.uint64(0)
-                last_n[g] = _lif_step(variant, skey, noisy[g], S[g], P[g], pulse_rings[g][row], cur_rings[g][row],
-                                      scratch[g], zx, zr)
+            _each_pop(variant, t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr, last_n)
     else:
         def impl(variant, t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr, tasks, last_n, flat):
-            for g in range(len(S)):
-                row = t % pulse_rings[g].shape[0]
-                if noisy[g]:
-                    last_n[g] = _pop_step(variant, step_key(keys[g], np.uint64(t)), True, S[g], P[g],
-                                          pulse_rings[g][row], cur_rings[g][row], scratch[g], zx, zr)
-                else:
-                    last_n[g] = _pop_step(variant, np.uint64(0), False, S[g], P[g], pulse_rings[g][row],
-                                          cur_rings[g][row], scratch[g], zx, zr)
+            _each_pop(variant, t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr, last_n)
     return impl
+
+
+@register_jitable
+def _each_pop(variant, t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr, last_n):
+    """The populations' steps one after the other (serial variants, receptor populations)."""
+    for g in range(len(S)):
+        row = t % pulse_rings[g].shape[0]
+        if noisy[g]:
+            last_n[g] = _pop_step(variant, step_key(keys[g], np.uint64(t)), True, S[g], P[g],
+                                  pulse_rings[g][row], cur_rings[g][row], scratch[g], zx, zr)
+        else:
+            last_n[g] = _pop_step(variant, np.uint64(0), False, S[g], P[g], pulse_rings[g][row],
+                                  cur_rings[g][row], scratch[g], zx, zr)
 
 
 def _ring_row(pulse, cur, tgt, receptor, slot):

@@ -99,7 +99,7 @@ def _make_lif_parts(use_rise: bool):
         # arrays and scalars: a parallel region cannot take the records. The fast-path normals
         # (NaN marks a deferred neuron), then a branch-free update that keeps a deferred
         # neuron's values by selects.
-        p22, p21, p20, p11, p2h, v_th, v_reset, rise_decay, rise_gain = pf[0], pf[1], pf[2], pf[3], pf[4], pf[5], pf[6], pf[7], pf[8]
+        p22, p21, p20, p11, p2h, v_th, v_reset, rise_decay, rise_gain = pf
         if noisy:
             noise_block(skey, fill, lo, hi, words, sigma, zx, zr, zbuf)
         # unsigned indices: no negative-index fix-up, so the update vectorises (the same
@@ -176,8 +176,9 @@ LIF_PARTS: dict = {False: (_UPDATE, _FINISH), True: (_UPDATE_RISE, _FINISH_RISE)
 
 @register_jitable
 def lif_pf(p):
-    """A LIF parameter record's float32 constants as one array (the order ``update`` reads)."""
-    return np.array([p.p22, p.p21, p.p20, p.p11, p.p2h, p.v_th, p.v_reset, p.rise_decay, p.rise_gain], np.float32)
+    """A LIF parameter record's float32 constants, in the order ``update`` reads them (a tuple:
+    no allocation in a step)."""
+    return (p.p22, p.p21, p.p20, p.p11, p.p2h, p.v_th, p.v_reset, p.rise_decay, p.rise_gain)
 
 
 def _make_lif_step(use_rise: bool, parallel: bool = False):
@@ -211,26 +212,26 @@ def _make_lif_step(use_rise: bool, parallel: bool = False):
     return step
 
 
+@register_jitable
+def _row9(a, g):
+    """Row g of a (populations, 9) float32 table as the tuple ``update`` takes."""
+    return (a[g, 0], a[g, 1], a[g, 2], a[g, 3], a[g, 4], a[g, 5], a[g, 6], a[g, 7], a[g, 8])
+
+
 def _make_lif_multi(use_rise: bool):
     """All populations' step t in one parallel region: ``tasks`` rows (population, lo, hi) are
     the blocks of every population (the same blocks as the one-population step), updated over
     threads; then each population's ``finish`` in order. With the populations' records as
     homogeneous tuples (``S[g]``, ``P[g]``...) and ``flat`` = (v, i_syn, refr, i_ext, i_rise,
-    words, zbuf, code), each a tuple over the populations (``lif_flat``: the parallel region
-    takes plain arrays, not records); sets ``last_n[g]`` to each spike count.
+    words, zbuf, code), each a tuple over the populations, then the populations' constants
+    (``lif_flat``: the parallel region takes plain arrays, not records; made once per block);
+    sets ``last_n[g]`` to each spike count.
     One region instead of one per population: no thread waits at the end of a small
     population, and no region is started for each."""
     @njit(cache=True, parallel=True)
     def multi(t, keys, noisy, S, P, pulse_rings, cur_rings, scratch, zx, zr, tasks, last_n, flat):
-        vs, isyns, refrs, iexts, irises, words, zbufs, codes = flat
+        vs, isyns, refrs, iexts, irises, words, zbufs, codes, pfs, ref_steps, sigma, pnoisy = flat
         ng = len(S)
-        pf = np.empty((ng, 9), np.float32)
-        ref_steps = np.empty(ng, np.int64)
-        sigma = np.empty(ng, np.float64)
-        pnoisy = np.empty(ng, np.bool_)
-        for g in range(ng):
-            pf[g] = lif_pf(P[g])
-            ref_steps[g], sigma[g], pnoisy[g] = P[g].ref_steps, P[g].sigma, P[g].noisy
         for k in prange(tasks.shape[0]):
             g = tasks[k, 0]
             row = t % pulse_rings[g].shape[0]
@@ -238,12 +239,12 @@ def _make_lif_multi(use_rise: bool):
             skey = step_key(keys[g], np.uint64(t)) if fill else np.uint64(0)
             if use_rise:
                 _UPDATE_RISE(skey, fill, tasks[k, 1], tasks[k, 2], vs[g], isyns[g], refrs[g], iexts[g], irises[g],
-                             words[g], zbufs[g], codes[g], pulse_rings[g][row], cur_rings[g][row], pf[g],
+                             words[g], zbufs[g], codes[g], pulse_rings[g][row], cur_rings[g][row], _row9(pfs, g),
                              ref_steps[g], sigma[g], pnoisy[g], zx, zr)
             else:
                 _UPDATE(skey, fill, tasks[k, 1], tasks[k, 2], vs[g], isyns[g], refrs[g], iexts[g], irises[g],
-                        words[g], zbufs[g], codes[g], pulse_rings[g][row], cur_rings[g][row], pf[g], ref_steps[g],
-                        sigma[g], pnoisy[g], zx, zr)
+                        words[g], zbufs[g], codes[g], pulse_rings[g][row], cur_rings[g][row], _row9(pfs, g),
+                        ref_steps[g], sigma[g], pnoisy[g], zx, zr)
         for g in range(ng):
             row = t % pulse_rings[g].shape[0]
             if use_rise:
@@ -260,11 +261,15 @@ def lif_tasks(sizes) -> np.ndarray:
     return np.array(rows, np.int64).reshape(-1, 3)
 
 
-def lif_flat(states, scratches) -> tuple:
-    """``lif_multi``'s ``flat``: the populations' arrays, field by field."""
+def lif_flat(states, params, scratches) -> tuple:
+    """``lif_multi``'s ``flat``: the populations' arrays, field by field, and their constants
+    (``lif_pf`` rows, refractory steps, sigma, noisy)."""
     return (tuple(s.v for s in states), tuple(s.i_syn for s in states), tuple(s.refr for s in states),
             tuple(s.i_ext for s in states), tuple(s.i_rise for s in states), tuple(c.words for c in scratches),
-            tuple(c.zbuf for c in scratches), tuple(c.code for c in scratches))
+            tuple(c.zbuf for c in scratches), tuple(c.code for c in scratches),
+            np.array([lif_pf(p) for p in params], np.float32).reshape(-1, 9),
+            np.array([p.ref_steps for p in params], np.int64), np.array([p.sigma for p in params], np.float64),
+            np.array([p.noisy for p in params], np.bool_))
 
 
 LIF_MULTI: dict = {r: _make_lif_multi(r) for r in (False, True)}

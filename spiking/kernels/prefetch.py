@@ -46,10 +46,11 @@ def prefetch(typingctx, arr, idx):
 @register_jitable
 def prefetch_rows(spikes, n_spikes, k, indptr, a, b):
     """Before spike k's row: the row pointer of spike k + PTR_AHEAD, and the start of rows ``a``
-    and ``b`` (two arrays indexed by synapse: targets, weights) of spike k + ROW_AHEAD."""
-    if k + PTR_AHEAD < n_spikes:
+    and ``b`` (two arrays indexed by synapse: targets, weights) of spike k + ROW_AHEAD (those
+    that exist)."""
+    if 0 <= k + PTR_AHEAD < n_spikes:
         prefetch(indptr, spikes[k + PTR_AHEAD])
-    if k + ROW_AHEAD < n_spikes:
+    if 0 <= k + ROW_AHEAD < n_spikes:
         j = indptr[spikes[k + ROW_AHEAD]]
         if j < a.shape[0]:
             prefetch(a, j)
@@ -59,12 +60,6 @@ def prefetch_rows(spikes, n_spikes, k, indptr, a, b):
 
 @register_jitable
 def prefetch_start(spikes, n_spikes, indptr, a, b):
-    """What ``prefetch_rows`` would have asked for before spikes 0 .. ROW_AHEAD - 1."""
-    for k in range(min(n_spikes, PTR_AHEAD)):
-        prefetch(indptr, spikes[k])
-    for k in range(min(n_spikes, ROW_AHEAD)):
-        j = indptr[spikes[k]]
-        if j < a.shape[0]:
-            prefetch(a, j)
-        if j < b.shape[0]:
-            prefetch(b, j)
+    """What ``prefetch_rows`` would have asked for before spike 0 (for spikes 0 .. PTR_AHEAD - 1)."""
+    for k in range(-PTR_AHEAD, 0):
+        prefetch_rows(spikes, n_spikes, k, indptr, a, b)
