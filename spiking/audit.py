@@ -12,8 +12,17 @@ from .params import ParameterError
 
 
 def _arrays_backend(sim, pi):
-    """The backend that holds projection pi's arrays (a growing store's are in host memory)."""
-    return sim.growing[pi].rt.be if pi in sim.growing else sim.backend
+    """The backend that holds projection pi's arrays as ``_select`` gives them (a growing store's
+    are its host arrays, on a device backend the host mirror: ``_edited`` sends an edit up)."""
+    if pi in sim.growing:
+        from .backends import get_backend
+        return get_backend("numpy")
+    return sim.backend
+
+
+def _edited(sim, pi) -> None:
+    if pi in sim.growing:
+        sim.growing[pi].mark_host_changed()
 
 
 def _select(sim, label, pre=None, post=None, edit=False):
@@ -65,6 +74,7 @@ def zero_synapses(sim, label: str, pre=None, post=None) -> int:
     w = be.to_host(arr["weights"]).copy()
     w[j] = 0.0
     be.write(arr["weights"], w)
+    _edited(sim, pi)
     return int(j.size)
 
 
@@ -84,6 +94,7 @@ def quarantine(sim, label: str, pre=None, post=None, release: bool = False) -> i
         sv[j], w[j], fr[j] = w[j], 0.0, 1
     for k, v in (("weights", w), ("frozen", fr), ("saved_weights", sv)):
         be.write(arr[k], v)
+    _edited(sim, pi)
     if pi in sim.plastic:
         sim.plastic[pi].check_frozen = True
     return int(j.size)

@@ -72,7 +72,6 @@ class _Group:
             self.note_rates(g.state["p"])
         if "hist_counts" in g.state:
             self.hist_n = np.array(g.state["hist_counts"], np.int64)   # host copy of the history counts
-        self.hist_host = None   # host copy of the spike history (growing stores on a device backend)
 
 
     def note_rates(self, p) -> None:
@@ -94,15 +93,6 @@ def _ring(p, post):
         return post.state["pulse_ring"]
     ring = post.state["current_ring"]
     return ring[:, p.receptor] if ring.ndim == 3 else ring
-
-
-class _HostSpikes:
-    """What a growing store reads of a group, in host memory (device backends hand it over)."""
-
-    __slots__ = ("spikes", "n", "state", "hist_n")
-
-    def __init__(self, spikes, n, state, hist_n):
-        self.spikes, self.n, self.state, self.hist_n = spikes, n, state, hist_n
 
 
 class Simulator:
@@ -146,19 +136,16 @@ class Simulator:
                 arrays[k] = be.asarray(v)
             self.projections.append((p, arrays))
             if p.grow is not None:
-                from .growth import GrowingStore
                 from .plasticity import PlasticRuntime
-                st = GrowingStore(p.grow, p.plastic, self.groups[p.pre].size, self.groups[p.post].size,
-                                  p.delay_steps, self.dt_ms, p.pre == p.post)
-                # the store lives in host memory on every backend; on a device backend it runs on
-                # the numba CPU kernels and trades the step's spikes and deliveries with the device
-                st.on_device = not getattr(be, "host_arrays", False)
-                st.rt = PlasticRuntime(p.plastic, self.dt_ms, st.arrays(),
-                                       get_backend("numba") if st.on_device else be)
-                if st.on_device:
-                    st.deliver = np.zeros(st.n_post, np.float32)   # host accumulator for one step
-                    g = self.groups[p.pre]
-                    g.hist_host = np.array(be.to_host(g.state["hist_spikes"]))
+                args = (p.grow, p.plastic, self.groups[p.pre].size, self.groups[p.post].size, p.delay_steps,
+                        self.dt_ms, p.pre == p.post)
+                if getattr(be, "host_arrays", False):
+                    from .growth import GrowingStore
+                    st = GrowingStore(*args)
+                else:      # a device backend keeps the store on the device (backends/cuda_store.py)
+                    from .backends.cuda_store import DeviceGrowingStore
+                    st = DeviceGrowingStore(be, *args)
+                st.rt = PlasticRuntime(p.plastic, self.dt_ms, st.arrays(), be)
                 self.growing[pi] = st
             elif p.plastic is not None:
                 from .plasticity import PlasticRuntime
@@ -270,8 +257,6 @@ class Simulator:
                 r = t % h.shape[0]
                 be.copy_prefix(h[r], g.spikes, g.n)
                 g.hist_n[r] = g.n
-                if g.hist_host is not None and g.n:
-                    g.hist_host[r, :g.n] = be.spikes_to_host(g.spikes, g.n)
         for pi, (p, arr) in enumerate(self.projections):
             pre = self.groups[p.pre]
             post = self.groups[p.post]
@@ -302,7 +287,7 @@ class Simulator:
                 rt.decay_to(t + 1)
                 rt.homeostasis()
             for st in self.growing.values():
-                st.rt.a = st.arrays()
+                st.bind_runtime()
                 st.rt.decay_to(t + 1)
                 st.housekeeping()
                 st.homeostasis()
@@ -312,7 +297,7 @@ class Simulator:
                     rt.modulate(self.modulator_state[rt.rule.modulator].level * self._update_scale)
             for st in self.growing.values():
                 if st.rule.modulated:
-                    st.rt.a = st.arrays()
+                    st.bind_runtime()
                     st.rt.modulate(self.modulator_state[st.rule.modulator].level * self._update_scale)
             for ms in self.modulator_state.values():
                 ms.phasic *= ms.decay
@@ -370,18 +355,7 @@ class Simulator:
             gain = rule.eta * self.modulator(rule.modulator) * rule.tau_e_ms
         ring = _ring(p, post)
         row = ring[(t + 1) % post.ring_rows]
-        args = (gain, np.float32(1.0 / st.rt.pending), (st.rt.pre_decay, st.rt.post_decay))
-        if not st.on_device:
-            st.step(t, pre, post, row, *args)
-            return
-        be = self.backend
-        post_view = _HostSpikes(be.spikes_to_host(post.spikes, post.n), post.n, None, None)
-        pre_view = _HostSpikes(None, pre.n, {"hist_spikes": pre.hist_host}, pre.hist_n)
-        st.step(t, pre_view, post_view, st.deliver, *args)
-        idx = np.flatnonzero(st.deliver)
-        if idx.size:
-            be.scatter_add(row, be.asarray(idx.astype(np.int32)), be.asarray(st.deliver[idx]))
-            st.deliver[idx] = 0.0
+        st.step(t, pre, post, row, gain, np.float32(1.0 / st.rt.pending), (st.rt.pre_decay, st.rt.post_decay))
 
     # -- plasticity: modulators, consolidation, idle, audit ----------------------------
     def set_modulator(self, name: str, tonic: float | None = None, pulse: float | None = None) -> None:
@@ -437,7 +411,7 @@ class Simulator:
             rt.a["potentiated"][:] = 0
             rt.track = True
         for st in self.growing.values():
-            st.arrays()["potentiated"][:] = 0
+            st.clear_potentiated()
             st.rt.track = True
 
     def _runtimes(self) -> list:
@@ -447,10 +421,10 @@ class Simulator:
     def end_consolidation(self) -> None:
         for st in self.growing.values():
             c = st.rule.cascade
-            a = st.arrays()
             if c is not None:
-                a["level"][:] = np.minimum(a["level"].astype(np.int64) + a["potentiated"], c.levels - 1)
-            a["potentiated"][:] = 0
+                st.promote_levels(c.levels)
+            else:
+                st.clear_potentiated()
         for rt in self.plastic.values():
             c = rt.rule.cascade
             if c is None:
@@ -488,10 +462,9 @@ class Simulator:
             self._switch_currents(s)
         self.t = end
         for st in self.growing.values():
-            st.rt.a = st.arrays()
+            st.bind_runtime()
             st.rt.decay_to(self.t)
-            st.k.trace_decay(st.x_pre, np.float32(float(st.rt.pre_decay) ** n))
-            st.k.trace_decay(st.x_post, np.float32(float(st.rt.post_decay) ** n))
+            st.decay_traces(n)
             if st.rule.modulated:
                 st.rt.defer_decay(st.rt.e_decay ** n)
             st.housekeeping()
@@ -533,7 +506,7 @@ class Simulator:
             raise ParameterError(f"relabel_synapses: projection {label!r} is not a growing store")
         st = self.growing[pi]
         st.relabel(pre_map, post_map)
-        st.rt.a = st.arrays()
+        st.bind_runtime()
 
     def to_networkx(self, label: str, min_weight: float = 0.0):
         """A networkx DiGraph of the projection's synapses with |weight| > min_weight."""
@@ -577,7 +550,7 @@ class Simulator:
                     raise NumericalError(f"population {g.name!r}: state variable {name!r} is NaN or infinite "
                                          f"at t = {self.t_ms:.3f} ms (check the parameters and the input)")
         for pi, st in self.growing.items():
-            if not np.isfinite(st.arrays()["weights"]).all():
+            if not st.weights_finite():
                 raise NumericalError(f"projection {self.projections[pi][0].label!r}: 'weights' is NaN or infinite "
                                      f"at t = {self.t_ms:.3f} ms")
         for pi in self.plastic:

@@ -103,6 +103,8 @@ def _pow2(n: int) -> int:
 class GrowingStore:
     """Host arrays of a growing projection and its per-step operations."""
 
+    on_device = False      # spiking/backends/cuda_store.py: the device's store, with this one as its mirror
+
     F = ("weights", "elig", "saved_weights")
     U = ("frozen", "potentiated", "level")
 
@@ -277,6 +279,34 @@ class GrowingStore:
         cap = self.rule.max_total_in
         if cap is not None and self.n:
             self.rt.k.synaptic_scaling(self.in_ptr, self.in_idx, self.fdata[0], float(cap), self.udata[0])
+
+    # -- what the engine calls on any store (the device's store overrides them) --------------------
+    def host(self) -> None:
+        """Make the host arrays current (they are, here)."""
+
+    def mark_host_changed(self, structure: bool = False) -> None:
+        """The host arrays were edited in place (here they are the store itself)."""
+
+    def bind_runtime(self) -> None:
+        """Point the plasticity runtime at the live synapses."""
+        self.rt.a = self.arrays()
+
+    def clear_potentiated(self) -> None:
+        self.udata[1, :] = 0
+
+    def promote_levels(self, levels: int) -> None:
+        """Each potentiated synapse one cascade level up (capped), the marks cleared."""
+        a = self.arrays()
+        a["level"][:] = np.minimum(a["level"].astype(np.int64) + a["potentiated"], levels - 1)
+        a["potentiated"][:] = 0
+
+    def decay_traces(self, steps: int) -> None:
+        """Both traces decayed by ``steps`` steps at once (a skipped silence)."""
+        self.k.trace_decay(self.x_pre, np.float32(float(self.rt.pre_decay) ** steps))
+        self.k.trace_decay(self.x_post, np.float32(float(self.rt.post_decay) ** steps))
+
+    def weights_finite(self) -> bool:
+        return bool(np.isfinite(self.fdata[0, :self.n]).all())
 
     def stats(self, bins: int = 20) -> dict:
         w = self.fdata[0, :self.n]

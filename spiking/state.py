@@ -200,8 +200,6 @@ def restore(sim, state: SimState) -> None:
             be.write(g.state[k], np.ascontiguousarray(A[f"groups/{gi}/{k}"]))
         if "hist_counts" in g.state:
             g.hist_n = np.array(A[f"groups/{gi}/hist_counts"], np.int64)
-        if g.hist_host is not None:
-            g.hist_host = np.array(A[f"groups/{gi}/hist_spikes"])
         sc = S[f"groups/{gi}"]
         g.noise_key = int(sc["noise_key"])
         g.gen_ptr = int(sc["gen_ptr"])
@@ -219,10 +217,8 @@ def restore(sim, state: SimState) -> None:
         if pj in sim.growing:
             st = sim.growing[pj]
             st.restore({k: A[f"projections/{pj}/grow/{k}"] for k in st.state()}, sc["grow"])
-            st.rt.a = st.arrays()
             st.rt.set_scalars(sc["runtime"])
-            if st.on_device:
-                st.deliver[:] = 0.0
+            st.bind_runtime()
         elif pj in sim.plastic:
             for k in PLASTIC_STATE:
                 if k in arr:

@@ -42,6 +42,7 @@ from ..kernels.growth import TRACE_FLOOR
 from ..kernels.lif import lif_pf
 from ..kernels.rng import draw_word, normal_from_hash, step_key, step_key_int
 from .cuda_backend import _blocks, lif_cell
+from .cuda_store import trace_decay_k
 
 MAX_BLOCKS = 1024   # grid cap of the spike-parallel kernels (grid-stride loops cover the rest)
 
@@ -124,14 +125,6 @@ def _count_groups_dev_k(acc, spikes, counts, slot, member_ptr, member_group):
         s = spikes[k]
         for q in range(member_ptr[s], member_ptr[s + 1]):
             cuda.atomic.add(acc, member_group[q], 1)
-
-
-@cuda.jit
-def _trace_decay_dev_k(x, factor, floor):
-    i = cuda.grid(1)
-    if i < x.shape[0]:
-        v = x[i] * factor
-        x[i] = v if v >= floor else float32(0.0)
 
 
 @cuda.jit(device=True)
@@ -318,7 +311,7 @@ class DeviceSteps:
         self._go(_prefix_k, _blocks(dst.shape[0] * dst.shape[1]))(src, dst)
 
     def trace_decay(self, x, factor):
-        self._go(_trace_decay_dev_k, _blocks(x.shape[0]))(x, factor, TRACE_FLOOR)
+        self._go(trace_decay_k, _blocks(x.shape[0]))(x, factor, TRACE_FLOOR)
 
     def store_post(self, d, post, counts, slot, inv):
         self._go(_store_post_dev_k, _spike_blocks(post.size))(post.spikes, counts, slot, d.in_ptr, d.in_idx, d.pre,
@@ -453,37 +446,6 @@ def _plan_key(sim, lif, projs, hist_n, store):
             store is not None and store[3])
 
 
-class StoreOnDevice:
-    """A growing store's arrays for one device block (uploaded at its start). In a block the
-    modulator is 0: weights, flags and indices stay as they are; the eligibility and the traces
-    move, and come back to the host at the block's end (``fetch``)."""
-
-    def __init__(self, be, st):
-        n, r, rt = st.n, st.rule, st.rt
-        self.st, self.be, self.n = st, be, n
-        up = be.asarray
-        self.pre, self.post = up(st.pre[:max(n, 1)]), up(st.post[:max(n, 1)])
-        self.w, self.elig = up(st.fdata[0, :max(n, 1)]), up(st.fdata[1, :max(n, 1)])
-        self.frozen = up(st.udata[0, :max(n, 1)])
-        self.x_pre, self.x_post = up(st.x_pre), up(st.x_post)
-        self.in_ptr, self.in_idx = up(st.in_ptr), up(_nonempty(st.in_idx))
-        self.out_ptr, self.out_idx = up(st.out_ptr), up(_nonempty(st.out_idx))
-        self.a_minus, self.a_plus = np.float32(r.a_minus), np.float32(r.a_plus)
-        self.pre_decay, self.post_decay = np.float32(rt.pre_decay), np.float32(rt.post_decay)
-        self.nearest = r.pairing == "nearest"
-
-    def fetch(self) -> None:
-        st, n = self.st, self.n
-        if n:
-            st.fdata[1, :n] = self.be.to_host(self.elig)[:n]
-        st.x_pre[:] = self.be.to_host(self.x_pre)
-        st.x_post[:] = self.be.to_host(self.x_post)
-
-
-def _nonempty(a):
-    return a if a.size else np.zeros(1, a.dtype)
-
-
 def why_not(sim) -> str | None:
     """None when the device may run a block now, else the reason."""
     lif = [g for g in sim.groups if g.kind in ("izh", "lif")]
@@ -516,7 +478,7 @@ def run_block(sim, n: int) -> None:
     pending = 1.0
     for pi, st in sim.growing.items():
         p = sim.projections[pi][0]
-        store = (StoreOnDevice(be, st), sim.groups[p.pre], sim.groups[p.post], slot_of[p.post],
+        store = (st.device(), sim.groups[p.pre], sim.groups[p.post], slot_of[p.post],
                  _ring(p, sim.groups[p.post]), sim.groups[p.post].ring_rows, hist_n[p.pre], st)
         pending = st.rt.pending
     for p, arr in sim.projections:
@@ -559,17 +521,8 @@ def run_block(sim, n: int) -> None:
         g.n = int(last[k, (t0 + n - 1) % 2])
         if gi in hist_n:
             g.hist_n[:] = be.to_host(hist_n[gi])
-            if g.hist_host is not None:       # the host's copy of the history: each row's spikes, in one copy
-                h = g.state["hist_spikes"]
-                width = max(1, int(g.hist_n.max()))
-                packed = cuda.device_array((h.shape[0], width), np.int32)
-                ds.prefix(h, packed)
-                rows = be.to_host(packed)
-                g.hist_host[:, :width] = rows
     if store is not None:
-        d, st = store[0], store[-1]
-        d.fetch()
-        st.rt.pending = float(pending)
+        store[-1].rt.pending = float(pending)
     for g in sim.groups:
         if g.kind not in ("lif", "izh"):
             g.n = 0           # sources were silent
