@@ -72,6 +72,11 @@ class _Group:
             self.note_rates(g.state["p"])
         if "hist_counts" in g.state:
             self.hist_n = np.array(g.state["hist_counts"], np.int64)   # host copy of the history counts
+        # a device backend delivers into fixed-point twins of the rings (integer atomics: the same
+        # sums in any order) and folds them into the rings at the end of each step (``fold_rings``)
+        self.acc = None
+        if getattr(be, "fixed_point_rings", False) and "pulse_ring" in g.state:
+            self.acc = {k: be.zeros(g.state[k].shape, np.int64) for k in ("pulse_ring", "current_ring")}
 
 
     def note_rates(self, p) -> None:
@@ -89,9 +94,10 @@ class _Group:
 def _ring(p, post):
     """The (rows, n) ring a projection writes into: the pulse ring, the current ring, or for a
     population with receptors the current ring's rows of the projection's receptor (a view)."""
+    rings = post.state if post.acc is None else post.acc
     if p.target == "pulse":
-        return post.state["pulse_ring"]
-    ring = post.state["current_ring"]
+        return rings["pulse_ring"]
+    ring = rings["current_ring"]
     return ring[:, p.receptor] if ring.ndim == 3 else ring
 
 
@@ -150,6 +156,11 @@ class Simulator:
             elif p.plastic is not None:
                 from .plasticity import PlasticRuntime
                 self.plastic[pi] = PlasticRuntime(p.plastic, self.dt_ms, arrays, be)
+        # the (fixed-point twin, ring) pairs that receive deliveries, on a device backend
+        self._folds = [(post.acc[k], post.state[k]) for k in ("pulse_ring", "current_ring")
+                       for post in self.groups if post.acc is not None
+                       and any(self.groups[p.post] is post and (p.target == "pulse") == (k == "pulse_ring")
+                               for p, _ in self.projections)]
         self._cascade_every = max(1, int(round(1000.0 / self.dt_ms)))  # cascade decay once per simulated second
         self._current_events = built.current_events   # step -> [(group index, neuron indices or None, delta)]
         self.modulator_state = built.modulators       # name -> ModulatorState
@@ -282,6 +293,8 @@ class Simulator:
                                     arr["delays"], ring, t)
             if prof:
                 be.synchronize(); self.timers["propagation"] += time.perf_counter() - t0
+        if self._folds:
+            be.fold_rings(self._folds)
         if (self.plastic or self.growing) and (t + 1) % self._cascade_every == 0:
             for rt in self.plastic.values():
                 rt.decay_to(t + 1)

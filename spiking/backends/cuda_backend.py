@@ -15,9 +15,10 @@ on a machine with a GPU (``pip install -e .[cuda]``).
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
-from numba import cuda, float32
+from numba import cuda, float32, float64, int64
 
 from ..kernels.izhikevich import izh_neuron
 from ..kernels.lif import lif_neuron
@@ -25,7 +26,11 @@ from ..kernels.lif_receptors import lif_multi_neuron
 from ..kernels.rng import draw_word, normal_from_hash, uniform_from_hash
 from . import register
 
-_TPB = 128
+# threads per block; numba's simulator runs each thread as a Python thread, so there a block is
+# 32 threads and grid-stride kernels get one block (``_grid``): the same kernels, far fewer threads
+_SIM = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
+_TPB = 32 if _SIM else 128
+GRID_CAP = 1 if _SIM else 4096      # blocks of a grid-stride kernel (each thread loops over the rest)
 
 
 @cuda.jit
@@ -127,11 +132,29 @@ def _receptor_decay_k(i_syn, i_rise, cur, r_p11, r_rise, r_rise_decay, r_rise_ga
             cur[r, i] = float32(0.0)
 
 
+# -- deliveries: fixed-point sums ---------------------------------------------------------------------
+# A delivery adds round(w * 2^32) into an int64 twin of the ring row (integer addition: the same sum
+# in whatever order the threads come); at the end of the step ``fold`` adds each twin entry into its
+# float32 ring entry in one rounding and clears it. So a step's input is the same on every run,
+# whatever the threads' order (a restored checkpoint continues exactly), and the twins are empty at
+# every step boundary (snapshots read the float32 rings only).
+FIXED = 4294967296.0
+_INV_FIXED = 1.0 / FIXED
+
+
+@cuda.jit(device=True)
+def fx(w):
+    """The fixed-point value of a delivered weight (steps of 2^-32; |sums| below 2^31)."""
+    return int64(math.floor(float64(w) * FIXED + 0.5))
+
+
 @cuda.jit
-def _scatter_add_k(row, idx, vals):
-    k = cuda.grid(1)
-    if k < idx.shape[0]:
-        row[idx[k]] += vals[k]   # idx holds distinct targets: no two threads share one
+def _fold_k(acc, ring):
+    for i in range(cuda.grid(1), acc.shape[0], cuda.gridsize(1)):
+        a = acc[i]
+        if a != 0:
+            ring[i] = float32(float64(ring[i]) + float64(a) * _INV_FIXED)
+            acc[i] = 0
 
 
 @cuda.jit
@@ -140,7 +163,7 @@ def _propagate_k(spikes, n_spikes, indptr, indices, weights, row):
     if k < n_spikes:
         s = spikes[k]
         for j in range(indptr[s], indptr[s + 1]):
-            cuda.atomic.add(row, indices[j], weights[j])
+            cuda.atomic.add(row, indices[j], fx(weights[j]))
 
 
 @cuda.jit
@@ -149,7 +172,7 @@ def _propagate_uniform_k(spikes, n_spikes, indptr, indices, weight, row):
     if k < n_spikes:
         s = spikes[k]
         for j in range(indptr[s], indptr[s + 1]):
-            cuda.atomic.add(row, indices[j], weight)
+            cuda.atomic.add(row, indices[j], fx(weight))
 
 
 @cuda.jit
@@ -159,7 +182,7 @@ def _propagate_delays_k(spikes, n_spikes, indptr, indices, weights, delays, ring
         s = spikes[k]
         r = ring.shape[0]
         for j in range(indptr[s], indptr[s + 1]):
-            cuda.atomic.add(ring, ((t + delays[j]) % r, indices[j]), weights[j])
+            cuda.atomic.add(ring, ((t + delays[j]) % r, indices[j]), fx(weights[j]))
 
 
 @cuda.jit
@@ -188,8 +211,7 @@ def _count_groups_k(acc, spikes, n, member_ptr, member_group):
 
 @cuda.jit
 def _trace_scale_k(x, factor):
-    i = cuda.grid(1)
-    if i < x.shape[0]:
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         x[i] *= factor
 
 
@@ -239,7 +261,7 @@ def _stdp_pre_k(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_
         s = pre_spikes[k]
         for j in range(indptr[s], indptr[s + 1]):
             t = indices[j]
-            cuda.atomic.add(row, t, w[j])
+            cuda.atomic.add(row, t, fx(w[j]))
             if frozen[j]:
                 continue
             dw = -(x_post[t] * post_decay)
@@ -283,7 +305,7 @@ def _stdp_pre_hetero_k(spikes, n, d, t_next, indptr, indices, delays, w, row, a_
         a, b = _seg_d(delays, indptr[s], indptr[s + 1], d)
         for j in range(a, b):
             tgt = indices[j]
-            cuda.atomic.add(row, tgt, w[j])
+            cuda.atomic.add(row, tgt, fx(w[j]))
             if nearest:
                 a_pre[j] = a_plus
             else:
@@ -328,8 +350,9 @@ def _stdp_post_hetero_k(post_spikes, n_post, t, csc_indptr, csc_syn, w, a_pre, l
 
 @cuda.jit
 def _modulated_k(w, elig, factor, w_min, w_max, soft, frozen, potentiated, track):
-    j = cuda.grid(1)
-    if j < w.shape[0] and not frozen[j]:
+    for j in range(cuda.grid(1), w.shape[0], cuda.gridsize(1)):
+        if frozen[j]:
+            continue
         nw = _bounded_d(w[j], factor * elig[j], w_min, w_max, soft)
         if track and nw > w[j]:
             potentiated[j] = 1
@@ -338,8 +361,9 @@ def _modulated_k(w, elig, factor, w_min, w_max, soft, frozen, potentiated, track
 
 @cuda.jit
 def _modulated_leveled_k(w, elig, factor, level, dep_scale, w_min, w_max, soft, frozen, potentiated, track):
-    j = cuda.grid(1)
-    if j < w.shape[0] and not frozen[j]:
+    for j in range(cuda.grid(1), w.shape[0], cuda.gridsize(1)):
+        if frozen[j]:
+            continue
         dw = factor * elig[j]
         if dw < 0:
             dw = dw * dep_scale[level[j]]
@@ -351,9 +375,9 @@ def _modulated_leveled_k(w, elig, factor, level, dep_scale, w_min, w_max, soft, 
 
 @cuda.jit
 def _cascade_k(w, level, factors, frozen):
-    j = cuda.grid(1)
-    if j < w.shape[0] and not frozen[j]:
-        w[j] = float32(w[j] * factors[level[j]])
+    for j in range(cuda.grid(1), w.shape[0], cuda.gridsize(1)):
+        if not frozen[j]:
+            w[j] = float32(w[j] * factors[level[j]])
 
 
 @cuda.jit
@@ -377,10 +401,16 @@ def _blocks(n: int) -> int:
     return max(1, math.ceil(n / _TPB))
 
 
+def _grid(n: int) -> int:
+    """Blocks for a grid-stride kernel over n items."""
+    return min(GRID_CAP, _blocks(n))
+
+
 @register("cuda")
 class CudaBackend:
     name = "cuda"
     host_arrays = False
+    fixed_point_rings = True      # deliveries go to int64 twins of the rings (``fx``, ``fold_rings``)
 
     def __init__(self, **options):
         if options:
@@ -494,9 +524,10 @@ class CudaBackend:
                                                   p.ref_steps, scratch.spikes, self._count)
         return self._take_count()
 
-    def scatter_add(self, row, idx, vals) -> None:
-        """row[idx] += vals for distinct idx (a growing store's deliveries of one step)."""
-        self._launch(_scatter_add_k, _blocks(idx.shape[0]))(row, idx, vals)
+    def fold_rings(self, pairs) -> None:
+        """Each (fixed-point twin, ring) pair: the step's deliveries into the ring, the twin cleared."""
+        for acc, ring in pairs:
+            self._launch(_fold_k, _grid(acc.size))(acc.reshape(acc.size), ring.reshape(ring.size))
 
     def propagate(self, spikes, n_spikes, indptr, indices, weights, row):
         self._launch(_propagate_k, _blocks(n_spikes))(spikes, n_spikes, indptr, indices, weights, row)
@@ -523,7 +554,7 @@ class CudaBackend:
     # plasticity (same semantics as kernels/stdp.py; post-side and pre-side updates of one
     # step touch disjoint synapse sets per thread, so only the transmission needs atomics)
     def trace_scale(self, x, factor):
-        self._launch(_trace_scale_k, _blocks(x.shape[0]))(x, factor)
+        self._launch(_trace_scale_k, _grid(x.shape[0]))(x, factor)
 
     def stdp_post(self, post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_post, a_minus, nearest,
                   w_min, w_max, soft, frozen, check_frozen, modulated, elig, inv_pending, potentiated, track):
@@ -557,15 +588,15 @@ class CudaBackend:
                                                    check_frozen, modulated, elig, inv_pending, potentiated, track)
 
     def modulated_update(self, w, elig, factor, w_min, w_max, soft, frozen, potentiated, track):
-        self._launch(_modulated_k, _blocks(w.shape[0]))(w, elig, factor, w_min, w_max, soft, frozen, potentiated, track)
+        self._launch(_modulated_k, _grid(w.shape[0]))(w, elig, factor, w_min, w_max, soft, frozen, potentiated, track)
 
     def modulated_update_leveled(self, w, elig, factor, level, dep_scale, w_min, w_max, soft, frozen, potentiated,
                                  track):
-        self._launch(_modulated_leveled_k, _blocks(w.shape[0]))(w, elig, factor, level, dep_scale, w_min, w_max, soft, frozen,
+        self._launch(_modulated_leveled_k, _grid(w.shape[0]))(w, elig, factor, level, dep_scale, w_min, w_max, soft, frozen,
                                                         potentiated, track)
 
     def cascade_decay(self, w, level, factors, frozen):
-        self._launch(_cascade_k, _blocks(w.shape[0]))(w, level, factors, frozen)
+        self._launch(_cascade_k, _grid(w.shape[0]))(w, level, factors, frozen)
 
     def synaptic_scaling(self, csc_indptr, csc_syn, w, cap, frozen):
         self._launch(_scaling_k, _blocks(csc_indptr.shape[0] - 1))(csc_indptr, csc_syn, w, cap, frozen)

@@ -35,14 +35,14 @@ from __future__ import annotations
 import weakref
 
 import numpy as np
-from numba import cuda, float32
+from numba import cuda, float32, float64
 
 from ..blocks import common_reasons
 from ..kernels.growth import TRACE_FLOOR
 from ..kernels.lif import lif_pf
 from ..kernels.rng import draw_word, normal_from_hash, step_key, step_key_int
-from .cuda_backend import _blocks, lif_cell
-from .cuda_store import trace_decay_k
+from .cuda_backend import _INV_FIXED, _blocks, _grid, fx, lif_cell
+from .cuda_store import post_tail_dev_k, pre_tail_dev_k, trace_decay_k
 
 MAX_BLOCKS = 1024   # grid cap of the spike-parallel kernels (grid-stride loops cover the rest)
 
@@ -65,7 +65,7 @@ def _deliver(sp, k0, n, stride, indptr, indices, weights, row):
     for k in range(k0, n, stride):
         s = sp[k]
         for j in range(indptr[s], indptr[s + 1]):
-            cuda.atomic.add(row, indices[j], weights[j])
+            cuda.atomic.add(row, indices[j], fx(weights[j]))
 
 
 @cuda.jit(device=True)
@@ -73,7 +73,7 @@ def _deliver_uniform(sp, k0, n, stride, indptr, indices, weight, row):
     for k in range(k0, n, stride):
         s = sp[k]
         for j in range(indptr[s], indptr[s + 1]):
-            cuda.atomic.add(row, indices[j], weight)
+            cuda.atomic.add(row, indices[j], fx(weight))
 
 
 @cuda.jit(device=True)
@@ -82,7 +82,7 @@ def _deliver_delays(sp, k0, n, stride, indptr, indices, weights, delays, ring, t
     for k in range(k0, n, stride):
         s = sp[k]
         for j in range(indptr[s], indptr[s + 1]):
-            cuda.atomic.add(ring, ((t + delays[j]) % r, indices[j]), weights[j])
+            cuda.atomic.add(ring, ((t + delays[j]) % r, indices[j]), fx(weights[j]))
 
 
 @cuda.jit(device=True)
@@ -156,7 +156,7 @@ def _store_pre_dev_k(hist, hist_n, r, out_ptr, out_idx, post, w, row, x_pre, x_p
         for q in range(out_ptr[s], out_ptr[s + 1]):
             j = out_idx[q]
             tgt = post[j]
-            cuda.atomic.add(row, tgt, w[j])
+            cuda.atomic.add(row, tgt, fx(w[j]))
             if not frozen[j]:
                 elig[j] += -(x_post[tgt] * post_decay) * inv
         if nearest:
@@ -184,9 +184,18 @@ def _zero_k(a):
 SL_STATIC, SL_UNIFORM, SL_DELAYS, SL_HIST, SL_POST = 0, 1, 2, 3, 4   # what one row of the spike grid does
 
 
+@cuda.jit(device=True)
+def _fold_cell(acc, ring, i):
+    for r in range(acc.shape[0]):
+        a = acc[r, i]
+        if a != 0:
+            ring[r, i] = float32(float64(ring[r, i]) + float64(a) * _INV_FIXED)
+            acc[r, i] = 0
+
+
 @cuda.jit
 def _lif_all_dev_k(dry, t, gstart, keys, noisy, pf, ref_steps, sigma, use_rise, V, ISYN, REFR, IEXT, IRISE, PULSE,
-                   CUR, SPIKES, counts, slot, zx, zr, x_post, post_decay, floor, decay_post):
+                   CUR, ACCP, ACCC, SPIKES, counts, slot, zx, zr, x_post, post_decay, floor, decay_post):
     """Step t of every LIF population: thread i is neuron i of the populations laid end to end
     (``gstart``); it draws its own noise word and counts a spike into its population's slot.
     The first threads zero the other slot of each count, and (``decay_post``) the store's post
@@ -205,7 +214,10 @@ def _lif_all_dev_k(dry, t, gstart, keys, noisy, pf, ref_steps, sigma, use_rise, 
         while i >= gstart[g + 1]:
             g += 1
         li = i - gstart[g]
-        row = t % PULSE[g].shape[0]
+        pr, cr = PULSE[g], CUR[g]
+        row = t % pr.shape[0]
+        _fold_cell(ACCP[g], pr, li)         # the last step's deliveries (fixed point) into this neuron's rings
+        _fold_cell(ACCC[g], cr, li)
         z32 = float32(0.0)
         if noisy[g]:
             z32 = float32(sigma[g] * normal_from_hash(draw_word(step_key(keys[g], t), li), zx, zr))
@@ -216,7 +228,7 @@ def _lif_all_dev_k(dry, t, gstart, keys, noisy, pf, ref_steps, sigma, use_rise, 
 
 
 @cuda.jit
-def _spike_work_dev_k(dry, t, kind, pre_g, post_g, tgt, delay, uw, INDPTR, INDICES, WEIGHTS, DELAYS, PULSE, CUR,
+def _spike_work_dev_k(dry, t, kind, pre_g, post_g, tgt, delay, uw, INDPTR, INDICES, WEIGHTS, DELAYS, ACCP, ACCC,
                       SPIKES, counts, slot, HIST, HIST_N, in_ptr, in_idx, st_pre, x_pre, x_post, a_minus, nearest,
                       frozen, elig, inv):
     """Everything of step t that its spikes drive and that no other row reads: row y of the grid
@@ -240,13 +252,28 @@ def _spike_work_dev_k(dry, t, kind, pre_g, post_g, tgt, delay, uw, INDPTR, INDIC
             _store_post_one(sp[k], in_ptr, in_idx, st_pre, x_pre, x_post, a_minus, nearest, frozen, elig, inv)
     else:
         b = post_g[y]
-        ring = PULSE[b] if tgt[y] == 0 else CUR[b]
+        ring = ACCP[b] if tgt[y] == 0 else ACCC[b]      # the rings' fixed-point twins
         if kd == SL_DELAYS:
             _deliver_delays(sp, k0, n, stride, INDPTR[y], INDICES[y], WEIGHTS[y], DELAYS[y], ring, t)
         elif kd == SL_UNIFORM:
             _deliver_uniform(sp, k0, n, stride, INDPTR[y], INDICES[y], uw[y], ring[(t + delay[y]) % ring.shape[0]])
         else:
             _deliver(sp, k0, n, stride, INDPTR[y], INDICES[y], WEIGHTS[y], ring[(t + delay[y]) % ring.shape[0]])
+
+
+@cuda.jit
+def _fold_all_dev_k(dry, ACC, RING):
+    """``cuda_backend._fold_k`` for every ring that receives deliveries: grid row y is ring y."""
+    if dry:
+        return
+    y = cuda.blockIdx.y
+    acc, ring = ACC[y], RING[y]
+    for i in range(cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x, acc.shape[0],
+                   cuda.gridDim.x * cuda.blockDim.x):
+        a = acc[i]
+        if a != 0:
+            ring[i] = float32(float64(ring[i]) + float64(a) * _INV_FIXED)
+            acc[i] = 0
 
 
 def _spike_blocks(n: int) -> int:
@@ -311,7 +338,7 @@ class DeviceSteps:
         self._go(_prefix_k, _blocks(dst.shape[0] * dst.shape[1]))(src, dst)
 
     def trace_decay(self, x, factor):
-        self._go(trace_decay_k, _blocks(x.shape[0]))(x, factor, TRACE_FLOOR)
+        self._go(trace_decay_k, _grid(x.shape[0]))(x, factor, TRACE_FLOOR)
 
     def store_post(self, d, post, counts, slot, inv):
         self._go(_store_post_dev_k, _spike_blocks(post.size))(post.spikes, counts, slot, d.in_ptr, d.in_idx, d.pre,
@@ -329,6 +356,7 @@ class DeviceSteps:
             try:
                 self.lif_all(plan, 0, counts, 0, zx, zr, store_dev, dry=True, blocks=1)
                 self.spike_work(plan, 0, counts, 0, store_dev, np.float32(1.0), dry=True, blocks=(1, 1))
+                self.fold_all(plan, dry=True, blocks=(1, 1))
                 plan.compiled = True
             except Exception as e:            # a typing or lowering failure of this numba-cuda
                 import warnings
@@ -343,7 +371,8 @@ class DeviceSteps:
         n = max(plan.n_total, x_post.shape[0] if decay else 0, counts.shape[0])
         self._go(_lif_all_dev_k, blocks or _blocks(n))(
             dry, np.int64(t), plan.gstart, plan.keys, plan.noisy, plan.pf, plan.ref_steps, plan.sigma, plan.use_rise,
-            plan.V, plan.ISYN, plan.REFR, plan.IEXT, plan.IRISE, plan.PULSE, plan.CUR, plan.SPIKES, counts,
+            plan.V, plan.ISYN, plan.REFR, plan.IEXT, plan.IRISE, plan.PULSE, plan.CUR, plan.ACCP, plan.ACCC,
+            plan.SPIKES, counts,
             np.int64(slot), zx, zr, x_post, d.post_decay if decay else np.float32(1.0), TRACE_FLOOR, decay)
 
     def spike_work(self, plan, t, counts, slot, d, inv, dry=False, blocks=None):
@@ -356,8 +385,25 @@ class DeviceSteps:
             st = (d.in_ptr, d.in_idx, d.pre, d.x_pre, d.x_post, d.a_minus, d.nearest, d.frozen, d.elig)
         self._go(_spike_work_dev_k, blocks or (plan.nbx, plan.n_rows))(
             dry, np.int64(t), plan.kind, plan.pre_g, plan.post_g, plan.tgt, plan.delay, plan.uw, plan.INDPTR,
-            plan.INDICES, plan.WEIGHTS, plan.DELAYS, plan.PULSE, plan.CUR, plan.SPIKES, counts, np.int64(slot),
+            plan.INDICES, plan.WEIGHTS, plan.DELAYS, plan.ACCP, plan.ACCC, plan.SPIKES, counts, np.int64(slot),
             plan.HIST, plan.HIST_N, *st, inv)
+
+    def fold_all(self, plan, dry=False, blocks=None):
+        if plan.FOLD_ACC:
+            self._go(_fold_all_dev_k, blocks or (plan.fold_x, len(plan.FOLD_ACC)))(dry, plan.FOLD_ACC, plan.FOLD_RING)
+
+    def store_post_tail(self, d, st, post, counts, g, slot, inv):
+        r = st.rule
+        self._go(post_tail_dev_k, _grid(st.n - st.tail_start))(
+            post.spikes, counts, g, slot, st.tail_start, st.n, d.post, d.pre, d.w, d.x_pre, np.float32(r.w_min),
+            np.float32(r.w_max), r.bounds == "soft", d.frozen, True, d.elig, inv, d.potentiated)
+
+    def store_pre_tail(self, d, st, pre, hist_n, r, row, inv):
+        rule = st.rule
+        self._go(pre_tail_dev_k, _grid(st.n - st.tail_start))(
+            pre.state["hist_spikes"], hist_n, r, st.tail_start, st.n, d.pre, d.post, d.w, row, d.x_post,
+            d.post_decay, np.float32(rule.w_min), np.float32(rule.w_max), rule.bounds == "soft", d.frozen, True,
+            d.elig, inv)
 
     def store_pre(self, d, pre, hist_n, r, row, inv):
         self._go(_store_pre_dev_k, _spike_blocks(pre.size))(pre.state["hist_spikes"], hist_n, r, d.out_ptr,
@@ -392,6 +438,12 @@ class FusedPlan:
         self.IRISE = tuple(g.s_rec.i_rise for g in groups)
         self.PULSE = tuple(g.state["pulse_ring"] for g in groups)
         self.CUR = tuple(g.state["current_ring"] for g in groups)
+        self.ACCP = tuple(g.acc["pulse_ring"] for g in groups)
+        self.ACCC = tuple(g.acc["current_ring"] for g in groups)
+        # the rings that receive deliveries, flat, and their twins: one fold launch a step
+        self.FOLD_ACC = tuple(a.reshape(a.size) for a, _ in sim._folds)
+        self.FOLD_RING = tuple(r.reshape(r.size) for _, r in sim._folds)
+        self.fold_x = _spike_blocks(max([a.size for a in self.FOLD_ACC] or [1]))
         self.SPIKES = tuple(g.spikes for g in groups)
         dummy = {k: up(np.zeros(1, dt)) for k, dt in (("i64", np.int64), ("i32", np.int32), ("f32", np.float32),
                                                        ("i16", np.int16), ("u8", np.uint8))}
@@ -402,7 +454,7 @@ class FusedPlan:
         rows = []          # (kind, pre, post, tgt, delay, uw, indptr, indices, weights, delays)
         for pre, k, p, arr, ring, _ in projs:
             post = sim.groups[p.post]
-            tgt = 0 if ring is post.state["pulse_ring"] else 1
+            tgt = 0 if ring is post.acc["pulse_ring"] else 1
             if p.delay_steps <= 0:
                 rows.append((SL_DELAYS, k, slot_of[p.post], tgt, 0, 0.0, arr["indptr"], arr["indices"],
                              arr["weights"], arr["delays"]))
@@ -454,9 +506,6 @@ def why_not(sim) -> str | None:
     why = common_reasons(sim, "record_device")
     if why is not None:
         return why
-    for st in sim.growing.values():
-        if st.tail_start != st.n:
-            return "the growing store has an unindexed tail (until its next housekeeping)"
     return None
 
 
@@ -506,16 +555,25 @@ def run_block(sim, n: int) -> None:
             if not fused:
                 ds.trace_decay(d.x_post, d.post_decay)
                 ds.store_post(d, post, counts[kp], slot, inv)
+            if st.tail_start < st.n:      # synapses made since the last housekeeping: one thread each
+                ds.store_post_tail(d, st, post, counts, kp, slot, inv)
             ds.trace_decay(d.x_pre, d.pre_decay)
             src = t + 1 - st.delay
             if src >= 0:
-                ds.store_pre(d, pre, hn, src % pre.state["hist_spikes"].shape[0], ring[(t + 1) % rows], inv)
+                r = src % pre.state["hist_spikes"].shape[0]
+                ds.store_pre(d, pre, hn, r, ring[(t + 1) % rows], inv)
+                if st.tail_start < st.n:
+                    ds.store_pre_tail(d, st, pre, hn, r, ring[(t + 1) % rows], inv)
             pending *= st.rt.e_decay
             if pending < 1e-30:
                 be.trace_scale(d.elig, np.float32(pending))
                 pending = 1.0
+        if not fused:                 # the step's deliveries into the rings (fixed point: any order, one sum);
+            be.fold_rings(sim._folds)  # fused, the next step's neuron launch folds them, the last one below
         for m, k in mons:
             m.record_device(sim, ds, counts[k], slot, t)
+    if fused:
+        ds.fold_all(plan)
     last = be.to_host(counts)
     for k, (gi, g) in enumerate(lif):
         g.n = int(last[k, (t0 + n - 1) % 2])

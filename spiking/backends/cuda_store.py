@@ -36,14 +36,12 @@ indices, which housekeeping makes canonical. The synapse *set* is the CPU store'
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import cuda, float32, int64, uint64
 
 from ..growth import GrowingStore, _pow2
 from ..kernels.growth import TRACE_FLOOR
-from .cuda_backend import _TPB, _blocks, _bounded_d
+from .cuda_backend import _TPB, _bounded_d, _grid, fx
 
 EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
 _M = np.uint64(0x9E3779B97F4A7C15)
@@ -59,8 +57,7 @@ SCAN_TILE = _TPB * SCAN_ITEMS
 # -- traces, pair keys, the pair hash --------------------------------------------------------------
 @cuda.jit
 def trace_decay_k(x, factor, floor):
-    i = cuda.grid(1)
-    if i < x.shape[0]:
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         v = x[i] * factor
         x[i] = v if v >= floor else float32(0.0)
 
@@ -103,15 +100,13 @@ def _claim(keys, key):
 
 @cuda.jit
 def _fill_u64_k(a, value):
-    i = cuda.grid(1)
-    if i < a.shape[0]:
+    for i in range(cuda.grid(1), a.shape[0], cuda.gridsize(1)):
         a[i] = value
 
 
 @cuda.jit
 def _zero_k(a):
-    i = cuda.grid(1)
-    if i < a.size:
+    for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
         if a.ndim == 1:
             a[i] = 0
         else:
@@ -120,8 +115,7 @@ def _zero_k(a):
 
 @cuda.jit
 def _hash_build_k(keys, vals, pre, post, n):
-    j = cuda.grid(1)
-    if j < n:
+    for j in range(cuda.grid(1), n, cuda.gridsize(1)):
         e, _ = _claim(keys, _key(pre[j], post[j]))
         vals[e] = j
 
@@ -164,8 +158,7 @@ def _scan_tile_k(src, n, dst, sums):
 
 @cuda.jit
 def _scan_add_k(dst, n, offsets):
-    i = cuda.grid(1)
-    if i < n:
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
         dst[i] += offsets[i // SCAN_TILE]
 
 
@@ -187,22 +180,22 @@ def exclusive_scan(be, src, n: int, dst) -> None:
     if tiles > 1:
         offs = cuda.device_array(tiles + 1, np.int64)
         exclusive_scan(be, sums, tiles, offs)
-        be._launch(_scan_add_k, _blocks(n))(dst, n, offs)
+        be._launch(_scan_add_k, _grid(n))(dst, n, offs)
     be._launch(_scan_total_k, 1)(dst, src, n)
 
 
 # -- housekeeping: prune and compact, the indices ----------------------------------------------------
 @cuda.jit
 def _keep_k(n, w, w_prune, frozen, keep):
-    j = cuda.grid(1)
-    if j < n:
+    for j in range(cuda.grid(1), n, cuda.gridsize(1)):
         keep[j] = 1 if (w[j] >= w_prune or frozen[j]) else 0
 
 
 @cuda.jit
 def _compact_k(n, keep, pos, pre, post, f, u, npre, npost, nf, nu):
-    j = cuda.grid(1)
-    if j < n and keep[j]:
+    for j in range(cuda.grid(1), n, cuda.gridsize(1)):
+        if not keep[j]:
+            continue
         m = pos[j]
         npre[m] = pre[j]
         npost[m] = post[j]
@@ -214,15 +207,13 @@ def _compact_k(n, keep, pos, pre, post, f, u, npre, npost, nf, nu):
 
 @cuda.jit
 def _bucket_count_k(by, n, counts):
-    j = cuda.grid(1)
-    if j < n:
+    for j in range(cuda.grid(1), n, cuda.gridsize(1)):
         cuda.atomic.add(counts, by[j], 1)
 
 
 @cuda.jit
 def _bucket_fill_k(by, n, ptr, cursor, idx):
-    j = cuda.grid(1)
-    if j < n:
+    for j in range(cuda.grid(1), n, cuda.gridsize(1)):
         b = by[j]
         idx[ptr[b] + cuda.atomic.add(cursor, b, 1)] = j
 
@@ -231,8 +222,7 @@ def _bucket_fill_k(by, n, ptr, cursor, idx):
 def _bucket_sort_k(ptr, idx, other, nb):
     """Each neuron's list sorted by the other neuron's id (unique within a list: one synapse per
     pair), so the index is the same whatever order the slots were filled in."""
-    b = cuda.grid(1)
-    if b < nb:
+    for b in range(cuda.grid(1), nb, cuda.gridsize(1)):
         lo, hi = ptr[b], ptr[b + 1]
         for q in range(lo + 1, hi):
             j = idx[q]
@@ -262,7 +252,7 @@ def _pot(j, pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv, pot
 @cuda.jit(device=True)
 def _dep(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv):
     tgt = post[j]
-    cuda.atomic.add(row, tgt, w[j])
+    cuda.atomic.add(row, tgt, fx(w[j]))
     if frozen[j]:
         return
     dw = -(x_post[tgt] * post_decay)
@@ -275,8 +265,7 @@ def _dep(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modula
 @cuda.jit
 def _post_k(spikes, n_sp, in_ptr, in_idx, pre, w, x_pre, x_post, a_minus, nearest, w_min, w_max, soft, frozen,
             modulated, elig, inv, potentiated):
-    k = cuda.grid(1)
-    if k < n_sp:
+    for k in range(cuda.grid(1), n_sp, cuda.gridsize(1)):
         i = spikes[k]
         for q in range(in_ptr[i], in_ptr[i + 1]):
             _pot(in_idx[q], pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv, potentiated)
@@ -286,22 +275,36 @@ def _post_k(spikes, n_sp, in_ptr, in_idx, pre, w, x_pre, x_post, a_minus, neares
             x_post[i] += a_minus
 
 
+@cuda.jit(device=True)
+def _post_tail_one(j, spikes, n_sp, post, pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv,
+                   potentiated):
+    i = post[j]
+    for k in range(n_sp):
+        if spikes[k] == i:
+            _pot(j, pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv, potentiated)
+
+
 @cuda.jit
 def _post_tail_k(spikes, n_sp, lo, hi, post, pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv,
                  potentiated):
-    j = lo + cuda.grid(1)
-    if j < hi:
-        i = post[j]
-        for k in range(n_sp):
-            if spikes[k] == i:
-                _pot(j, pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv, potentiated)
+    for j in range(lo + cuda.grid(1), hi, cuda.gridsize(1)):
+        _post_tail_one(j, spikes, n_sp, post, pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv,
+                       potentiated)
+
+
+@cuda.jit
+def post_tail_dev_k(spikes, counts, g, slot, lo, hi, post, pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig,
+                    inv, potentiated):
+    """``_post_tail_k`` in a device block: the post spike count read on the device."""
+    for j in range(lo + cuda.grid(1), hi, cuda.gridsize(1)):
+        _post_tail_one(j, spikes, counts[g, slot], post, pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig,
+                       inv, potentiated)
 
 
 @cuda.jit
 def _pre_k(arrivals, n_arr, out_ptr, out_idx, post, w, row, x_pre, x_post, post_decay, a_plus, nearest, w_min, w_max,
            soft, frozen, modulated, elig, inv):
-    k = cuda.grid(1)
-    if k < n_arr:
+    for k in range(cuda.grid(1), n_arr, cuda.gridsize(1)):
         s = arrivals[k]
         for q in range(out_ptr[s], out_ptr[s + 1]):
             _dep(out_idx[q], post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv)
@@ -311,15 +314,30 @@ def _pre_k(arrivals, n_arr, out_ptr, out_idx, post, w, row, x_pre, x_post, post_
             x_pre[s] += a_plus
 
 
+@cuda.jit(device=True)
+def _pre_tail_one(j, arrivals, n_arr, pre, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated,
+                  elig, inv):
+    s = pre[j]
+    for k in range(n_arr):
+        if arrivals[k] == s:
+            _dep(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv)
+
+
 @cuda.jit
 def _pre_tail_k(arrivals, n_arr, lo, hi, pre, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated,
                 elig, inv):
-    j = lo + cuda.grid(1)
-    if j < hi:
-        s = pre[j]
-        for k in range(n_arr):
-            if arrivals[k] == s:
-                _dep(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv)
+    for j in range(lo + cuda.grid(1), hi, cuda.gridsize(1)):
+        _pre_tail_one(j, arrivals, n_arr, pre, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen,
+                      modulated, elig, inv)
+
+
+@cuda.jit
+def pre_tail_dev_k(hist, hist_n, r, lo, hi, pre, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen,
+                   modulated, elig, inv):
+    """``_pre_tail_k`` in a device block: the arrivals' count read on the device."""
+    for j in range(lo + cuda.grid(1), hi, cuda.gridsize(1)):
+        _pre_tail_one(j, hist[r], hist_n[r], pre, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen,
+                      modulated, elig, inv)
 
 
 @cuda.jit
@@ -327,9 +345,14 @@ def _grow_k(spikes, n_sp, hist, window, total, x_pre, x_post, gain, w_create, w_
             pot_thresh, pot_seed, keys, vals, nbuf, pre, post, f, u, modulated):
     """Thread (k, c): post spike k with the c-th presynaptic spike of the candidate window
     (``window``: the history rows, then their prefix counts)."""
-    tid = cuda.grid(1)
-    if tid >= n_sp * total:
-        return
+    for tid in range(cuda.grid(1), n_sp * total, cuda.gridsize(1)):
+        _grow_one(tid, spikes, hist, window, total, x_pre, x_post, gain, w_create, w_max, no_autapse, post_min,
+                  pre_min, pot_thresh, pot_seed, keys, vals, nbuf, pre, post, f, u, modulated)
+
+
+@cuda.jit(device=True)
+def _grow_one(tid, spikes, hist, window, total, x_pre, x_post, gain, w_create, w_max, no_autapse, post_min, pre_min,
+              pot_thresh, pot_seed, keys, vals, nbuf, pre, post, f, u, modulated):
     k = tid // total
     c = tid - k * total
     i = spikes[k]
@@ -373,8 +396,7 @@ def _grow_k(spikes, n_sp, hist, window, total, x_pre, x_post, gain, w_create, w_
 
 @cuda.jit
 def _promote_k(level, potentiated, n, top):
-    j = cuda.grid(1)
-    if j < n:
+    for j in range(cuda.grid(1), n, cuda.gridsize(1)):
         v = level[j] + potentiated[j]
         level[j] = v if v < top else top
         potentiated[j] = 0
@@ -436,7 +458,7 @@ class DeviceGrowingStore(GrowingStore):
 
     # -- keeping the mirror -----------------------------------------------------------------------
     def _launch(self, kernel, n):
-        return self.be._launch(kernel, _blocks(n))
+        return self.be._launch(kernel, _grid(n))
 
     def device(self) -> _DeviceArrays:
         """The device arrays, the host's edits uploaded first; the caller may change them."""
@@ -612,7 +634,7 @@ class DeviceGrowingStore(GrowingStore):
         window = np.concatenate([np.asarray(rows, np.int64), np.cumsum(counts) - counts])
         be.launches += 1
         be.transfers += 1
-        _grow_k[_blocks(n_sp * total), _TPB](
+        _grow_k[_grid(n_sp * total), _TPB](
             spikes, n_sp, hist, cuda.to_device(window), total, d.x_pre, d.x_post, gain, np.float32(g.w_create),
             np.float32(r.w_max), self.same_pop and not g.autapses, self.post_min, self.pre_min, self.pot_thresh,
             self.pot_seed, d.keys, d.vals, d.nbuf, d.pre, d.post, d.f, d.u, r.modulated)

@@ -47,10 +47,6 @@ class HostBackend:
     def copy_prefix(self, dst, src, n) -> None:
         dst[:n] = src[:n]
 
-    def scatter_add(self, row, idx, vals) -> None:
-        """row[idx] += vals for distinct idx."""
-        row[idx] += vals
-
     def izh_multi_step(self, s, p, pulse, cur, scratch, zx, zr):
         """An Izhikevich population with receptors: summed input, the Izhikevich step, receptor decay."""
         self.receptor_input(s.v, s.i_syn, p.r_cond, p.r_e_rev, p.total)
