@@ -3,7 +3,9 @@ step and in device blocks. The counts do not depend on the GPU, so numba's simul
 
     NUMBA_ENABLE_CUDASIM=1 python -m sims.cuda_launches --json [--scale 0.002]
 
-One message is presented (so the lateral store holds synapses), the store is indexed, then each path
+One message is presented (so the lateral store holds synapses), a second one is counted (``message``:
+launches and transfers per step while the store learns and creates, step by step), the store is
+indexed, then each path
 (step by step; device blocks with the kernels one by one; device blocks fused, the default) idles 20
 and 60 steps; per step = the difference of the two divided by 40 (per-run costs cancel).
 At small scales populations stay silent on some steps, and the step path skips a silent
@@ -35,9 +37,16 @@ def run(config: LaunchConfig, seed: int = 0) -> dict:
     m = d["messages"][0]
     sub.present(m["text"], m["labels"], kinds=d["kinds"], message_id=1)
     sim, be = sub.sim, sub.sim.backend
+    m = d["messages"][1]             # a second message, counted: learning and creation run step by step
+    l0, t0, s0 = be.launches, be.transfers, sim.t
+    sub.present(m["text"], m["labels"], kinds=d["kinds"], message_id=2)
+    steps = sim.t - s0
+    message = {"steps": steps, "launches_per_step": round((be.launches - l0) / steps, 3),
+               "transfers_per_step": round((be.transfers - t0) / steps, 3)}
     for st in sim.growing.values():
-        st.housekeeping()            # what the once-a-second step does: blocks need an indexed store
-    out = {"scale": config.scale, "neurons": sum(sub.config.sizes.values()), "lateral_synapses": sub.synapse_count()}
+        st.housekeeping()            # what the once-a-second step does (the figures then compare with earlier runs)
+    out = {"scale": config.scale, "neurons": sum(sub.config.sizes.values()), "lateral_synapses": sub.synapse_count(),
+           "message": message}
     for blocks, fused in ((False, True), (True, False), (True, True)):
         sim.block_runs = blocks
         be.device_steps.allow_fused = fused

@@ -23,13 +23,10 @@ co-activation, and prunes what decays (EMBER's lateral concept-layer store, spec
   3 bytes of flags, 32-48 bytes of hash table and 16 of indices; capacity doubles when full, so a
   store of 2 x 10^5 synapses among 150,000 neurons takes ~20 MB (measured), never a dense matrix.
 
-The store lives in host memory and its kernels are numba-compiled (there is no separate numpy
-twin: the store is checked by invariants — no duplicate pairs, hash and arrays consistent,
-counts — and by behaviour). On the CUDA backend the store stays in host memory too and runs on
-the same CPU kernels: each step the engine copies the step's post spikes and the pre group's
-new history row to the host, and sends the store's deliveries back as a sparse (target, value)
-list that one kernel adds into the device's ring row. The store of EMBER's final size (2 x 10^5
-synapses) does ~10^2 updates per step, so the hand-off costs two small copies per step.
+On the CPU backends the store lives in host memory and its kernels are numba-compiled (there is no
+separate numpy twin: the store is checked by invariants — no duplicate pairs, hash and arrays
+consistent, counts — and by behaviour). On the cuda backend ``backends/cuda_store.py`` runs every
+operation of it on the device, this class's arrays being the host's mirror.
 """
 from __future__ import annotations
 

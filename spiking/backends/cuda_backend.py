@@ -3,11 +3,13 @@
 The per-neuron arithmetic is the same ``register_jitable`` code as on the CPU, and
 noise draws are the same counter-based words, so every draw is identical to the CPU
 backends.  What differs: spikes are collected with an atomic counter, so their order
-within a step is not fixed, and synaptic sums are atomic float32 additions in that
-order.  Results therefore agree with numpy/numba CPU within float32 rounding of the
+within a step is not fixed, and synaptic sums are integer atomic additions in fixed
+point (``fx``, folded into the float32 rings once a step), the same whatever that order:
+a run repeats exactly, and its input is the correctly rounded sum where the CPU adds in
+spike order.  Results therefore agree with numpy/numba CPU within float32 rounding of the
 summed input (documented tolerance: membrane values within 1e-4 mV after a few
 hundred steps and identical spike counts on short runs; long chaotic runs diverge
-as any reordering of float sums does).
+as any change in the last bit of a sum makes them).
 
 Tested everywhere with ``NUMBA_ENABLE_CUDASIM=1`` (numba's simulator), run for real
 on a machine with a GPU (``pip install -e .[cuda]``).

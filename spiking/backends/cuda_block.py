@@ -21,13 +21,15 @@ step's spikes drive (a 2-D grid: each row one static projection, one spike histo
 store's potentiation, its blocks striding over that row's spike count), and for a growing
 store's idle step two more (its pre trace's decay, then transmission with depression: the decay
 must follow the potentiation that reads the trace, and the transmission read it decayed);
-then one per device monitor. EMBER's substrate: 5 launches a step (20 one by one) and no
-host transfer. If numba-cuda cannot compile the fused kernels for a network (tried once, with
-nothing written), the block runs the kernels one by one: one launch per population, projection,
-spike history and monitor, and four for the store. The store's arrays go up at a block's start
-and its eligibility and traces come back at its end. What a block does not do,
+then one per device monitor. The neurons' launch also folds the last step's deliveries (summed in
+fixed point into the rings' int64 twins) into the float32 rings; the block's end folds its last
+step's. EMBER's substrate: 5 launches a step (20 one by one) and no host transfer. If numba-cuda
+cannot compile the fused kernels for a network (tried once, with nothing written), the block runs the
+kernels one by one: one launch per population, projection, spike history and monitor, four for the
+store, two more while it has a tail, and one fold per ring. The store lives on the device
+(``cuda_store.py``): nothing of it crosses in a block. What a block does not do,
 ``spiking.blocks`` and ``why_not`` keep out of it: a fixed plastic projection, a store that learns or
-creates (a modulator above 0) or has an unindexed tail, Izhikevich populations and populations with
+creates (a modulator above 0), Izhikevich populations and populations with
 receptors, firing sources, monitors without a device recorder (``record_device``).
 """
 from __future__ import annotations
