@@ -61,3 +61,40 @@ def test_ember_idles_in_device_blocks_on_the_gpu():
     sub.idle(3.0)
     assert be.transfers - c0 <= 3 * 100     # 3,000 steps
     assert sub._counts.counts.sum() > 0
+
+
+def test_the_growing_store_on_the_gpu_matches_the_cpu_and_repeats_exactly():
+    """The device store (creation by compare-and-swap, housekeeping by device scans) on a real GPU,
+    3,000 neurons with causal assemblies and random spikes for 1.3 s: the CPU's synapse set; and two
+    GPU runs identical to the last bit (deliveries in fixed point, whatever the threads' order)."""
+    _real_gpu_or_skip()
+    from spiking.growth import Grow
+    from spiking.plasticity import STDP, Cascade, Modulator
+    quiet = LIF(tau_m_ms=1e6, tau_syn_ms=1e6, v_th=100.0, noise_sigma=0.0)
+    rule = STDP.ember(a_plus=0.01, w_max=1.0, modulated=True, tau_e_ms=200.0, eta=0.05,
+                      cascade=Cascade(levels=4, tau0_ms=2_000.0, factor=4.0))
+    net = Network(populations=(Population("C", 3000, quiet),),
+                  projections=(Projection("C", "C", Grow(w_create=0.004, w_prune=0.003), weight=0.0, delay_ms=1.0,
+                                          plasticity=rule),),
+                  modulators=(Modulator("dopamine", tonic=1.0),), dt_ms=1.0, seed=3)
+    out = []
+    for be in ("numba", "cuda", "cuda"):
+        sim = Simulator(net, backend=be)
+        rng = np.random.default_rng(5)
+        for _ in range(1300):
+            t = sim.t % 40
+            idx = np.arange(0, 60) if t in (0, 2) else (np.arange(1000, 1080) if t in (6, 8) else [])
+            idx = np.union1d(idx, np.nonzero(rng.random(3000) < 0.002)[0]).astype(np.int64)
+            if idx.size:
+                sim.inject_spikes("C", idx)
+            sim.step()
+        s = sim.synapses("C->C")
+        o = np.lexsort((s["post"], s["pre"]))
+        out.append(({k: s[k][o] for k in ("pre", "post", "weight")}, sim.store_stats("C->C"), sim.get_state("C", "v")))
+    (sc, tc, vc), (s1, t1, v1), (s2, t2, v2) = out
+    assert tc["created_total"] == t1["created_total"] > 5000 and tc["pruned_total"] == t1["pruned_total"] > 0
+    assert np.array_equal(sc["pre"], s1["pre"]) and np.array_equal(sc["post"], s1["post"])
+    np.testing.assert_allclose(s1["weight"], sc["weight"], rtol=1e-5, atol=1e-7)
+    for k in ("pre", "post", "weight"):
+        assert np.array_equal(s1[k], s2[k]), k
+    assert np.array_equal(v1, v2)

@@ -279,7 +279,9 @@ def _fold_all_dev_k(dry, ACC, RING):
 
 
 def _spike_blocks(n: int) -> int:
-    return min(MAX_BLOCKS, _blocks(n))
+    """Blocks of a spike-parallel (grid-stride) kernel over a population of n (``_grid``: one
+    block under numba's simulator)."""
+    return min(MAX_BLOCKS, _grid(n))
 
 
 class DeviceSteps:

@@ -88,14 +88,14 @@ def _claim(keys, key):
     """Put ``key`` in the open-addressing table; returns its entry and whether this thread put it
     there (False: it was there already, put by an earlier launch or by another thread)."""
     mask = uint64(keys.shape[0] - 1)
-    e = _home(key, mask)
+    e = int64(_home(key, mask))
     while True:
         old = cuda.atomic.cas(keys, e, EMPTY, key)
         if old == EMPTY:
             return e, True
         if old == key:
             return e, False
-        e = (e + uint64(1)) & mask
+        e = (e + 1) & int64(mask)
 
 
 @cuda.jit
@@ -106,11 +106,9 @@ def _fill_u64_k(a, value):
 
 @cuda.jit
 def _zero_k(a):
-    for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
-        if a.ndim == 1:
-            a[i] = 0
-        else:
-            a[i // a.shape[1], i % a.shape[1]] = 0
+    """a[:] = 0 for a one-dimensional array (``_zero`` passes others flat)."""
+    for i in range(cuda.grid(1), a.shape[0], cuda.gridsize(1)):
+        a[i] = 0
 
 
 @cuda.jit
@@ -402,6 +400,10 @@ def _promote_k(level, potentiated, n, top):
         potentiated[j] = 0
 
 
+def _zero(st, a) -> None:
+    st._launch(_zero_k, a.size)(a.reshape(a.size))
+
+
 class _DeviceArrays:
     """The store's device arrays (capacity ``cap``) and its rule's constants, under the names
     the device blocks (``cuda_block.py``) use."""
@@ -529,6 +531,10 @@ class DeviceGrowingStore(GrowingStore):
         self.host()
         return super().state()
 
+    def scalars(self) -> dict:
+        self.host()
+        return super().scalars()
+
     def stats(self, bins: int = 20) -> dict:
         self.host()
         out = super().stats(bins)
@@ -568,7 +574,7 @@ class DeviceGrowingStore(GrowingStore):
 
     def clear_potentiated(self) -> None:
         d = self.device()
-        self._launch(_zero_k, d.cap)(d.potentiated)
+        _zero(self, d.potentiated)
 
     def promote_levels(self, levels: int) -> None:
         d = self.device()
@@ -676,8 +682,8 @@ class DeviceGrowingStore(GrowingStore):
             return
         if m != n:
             nd = _DeviceArrays(self, d.cap)
-            self._launch(_zero_k, nd.f.size)(nd.f)
-            self._launch(_zero_k, nd.u.size)(nd.u)
+            _zero(self, nd.f)
+            _zero(self, nd.u)
             self._launch(_compact_k, n)(n, keep, pos, d.pre, d.post, d.f, d.u, nd.pre, nd.post, nd.f, nd.u)
             nd.x_pre, nd.x_post, nd.nbuf = d.x_pre, d.x_post, d.nbuf
             self.d = nd
@@ -708,14 +714,14 @@ class DeviceGrowingStore(GrowingStore):
     def _index(self, by, other, nb: int):
         n, L = self.n, self._launch
         counts = cuda.device_array(nb, np.int64)
-        L(_zero_k, nb)(counts)
+        _zero(self, counts)
         ptr = cuda.device_array(nb + 1, np.int64)
         idx = cuda.device_array(max(n, 1), np.int64)
         if n:
             L(_bucket_count_k, n)(by, n, counts)
         exclusive_scan(self.be, counts, nb, ptr)
         if n:
-            L(_zero_k, nb)(counts)
+            _zero(self, counts)
             L(_bucket_fill_k, n)(by, n, ptr, counts, idx)
             L(_bucket_sort_k, nb)(ptr, idx, other, nb)
         return ptr, idx
