@@ -44,7 +44,7 @@ from ..kernels.growth import TRACE_FLOOR
 from ..kernels.lif import lif_pf
 from ..kernels.rng import draw_word, normal_from_hash, step_key, step_key_int
 from .cuda_backend import _INV_FIXED, _blocks, _grid, fx, lif_cell
-from .cuda_store import post_tail_dev_k, pre_tail_dev_k, trace_decay_k
+from .cuda_store import post_spike, post_tail_dev_k, pre_arrival, pre_tail_dev_k, trace_decay_k
 
 MAX_BLOCKS = 1024   # grid cap of the spike-parallel kernels (grid-stride loops cover the rest)
 
@@ -129,42 +129,20 @@ def _count_groups_dev_k(acc, spikes, counts, slot, member_ptr, member_group):
             cuda.atomic.add(acc, member_group[q], 1)
 
 
-@cuda.jit(device=True)
-def _store_post_one(i, in_ptr, in_idx, pre, x_pre, x_post, a_minus, nearest, frozen, elig, inv):
-    """Post neuron i's spike: its incoming synapses' eligibility, then its trace. One thread per
-    post spike; a synapse has one post neuron, so no two threads share an eligibility."""
-    for q in range(in_ptr[i], in_ptr[i + 1]):
-        j = in_idx[q]
-        if not frozen[j]:
-            elig[j] += x_pre[pre[j]] * inv
-    if nearest:
-        x_post[i] = a_minus
-    else:
-        x_post[i] += a_minus
-
-
 @cuda.jit
-def _store_post_dev_k(spikes, counts, slot, in_ptr, in_idx, pre, x_pre, x_post, a_minus, nearest, frozen, elig, inv):
+def _store_post_dev_k(spikes, counts, slot, in_ptr, in_idx, pre, w, x_pre, x_post, a_minus, nearest, w_min, w_max, soft,
+                      frozen, elig, inv, potentiated):
     for k in range(cuda.grid(1), counts[slot], cuda.gridsize(1)):
-        _store_post_one(spikes[k], in_ptr, in_idx, pre, x_pre, x_post, a_minus, nearest, frozen, elig, inv)
+        post_spike(spikes[k], in_ptr, in_idx, pre, w, x_pre, x_post, a_minus, nearest, w_min, w_max, soft, frozen,
+                   True, elig, inv, potentiated)
 
 
 @cuda.jit
 def _store_pre_dev_k(hist, hist_n, r, out_ptr, out_idx, post, w, row, x_pre, x_post, post_decay, a_plus, nearest,
-                     frozen, elig, inv):
-    # one thread per arriving presynaptic neuron: it owns its outgoing synapses
+                     w_min, w_max, soft, frozen, elig, inv):
     for k in range(cuda.grid(1), hist_n[r], cuda.gridsize(1)):
-        s = hist[r, k]
-        for q in range(out_ptr[s], out_ptr[s + 1]):
-            j = out_idx[q]
-            tgt = post[j]
-            cuda.atomic.add(row, tgt, fx(w[j]))
-            if not frozen[j]:
-                elig[j] += -(x_post[tgt] * post_decay) * inv
-        if nearest:
-            x_pre[s] = a_plus
-        else:
-            x_pre[s] += a_plus
+        pre_arrival(hist[r, k], out_ptr, out_idx, post, w, row, x_pre, x_post, post_decay, a_plus, nearest, w_min,
+                    w_max, soft, frozen, True, elig, inv)
 
 
 @cuda.jit
@@ -231,8 +209,8 @@ def _lif_all_dev_k(dry, t, gstart, keys, noisy, pf, ref_steps, sigma, use_rise, 
 
 @cuda.jit
 def _spike_work_dev_k(dry, t, kind, pre_g, post_g, tgt, delay, uw, INDPTR, INDICES, WEIGHTS, DELAYS, ACCP, ACCC,
-                      SPIKES, counts, slot, HIST, HIST_N, in_ptr, in_idx, st_pre, x_pre, x_post, a_minus, nearest,
-                      frozen, elig, inv):
+                      SPIKES, counts, slot, HIST, HIST_N, in_ptr, in_idx, st_pre, st_w, x_pre, x_post, a_minus, nearest,
+                      w_min, w_max, soft, frozen, elig, inv, potentiated):
     """Everything of step t that its spikes drive and that no other row reads: row y of the grid
     (``blockIdx.y``) is one static projection, one spike history, or the store's potentiation
     on post spikes; its blocks stride over the presynaptic population's spikes, counted on the
@@ -251,7 +229,8 @@ def _spike_work_dev_k(dry, t, kind, pre_g, post_g, tgt, delay, uw, INDPTR, INDIC
         _copy_history(sp, k0, n, stride, h, HIST_N[a], t % h.shape[0])
     elif kd == SL_POST:
         for k in range(k0, n, stride):
-            _store_post_one(sp[k], in_ptr, in_idx, st_pre, x_pre, x_post, a_minus, nearest, frozen, elig, inv)
+            post_spike(sp[k], in_ptr, in_idx, st_pre, st_w, x_pre, x_post, a_minus, nearest, w_min, w_max, soft,
+                       frozen, True, elig, inv, potentiated)
     else:
         b = post_g[y]
         ring = ACCP[b] if tgt[y] == 0 else ACCC[b]      # the rings' fixed-point twins
@@ -346,8 +325,8 @@ class DeviceSteps:
 
     def store_post(self, d, post, counts, slot, inv):
         self._go(_store_post_dev_k, _spike_blocks(post.size))(post.spikes, counts, slot, d.in_ptr, d.in_idx, d.pre,
-                                                             d.x_pre, d.x_post, d.a_minus, d.nearest, d.frozen,
-                                                             d.elig, inv)
+                                                             d.w, d.x_pre, d.x_post, d.a_minus, d.nearest, d.w_min,
+                                                             d.w_max, d.soft, d.frozen, d.elig, inv, d.potentiated)
 
     # -- the fused step: the neurons in one launch, their spike-driven work in another -------
     def fused(self, plan, store_dev, zx, zr, counts) -> bool:
@@ -384,35 +363,36 @@ class DeviceSteps:
             return
         dm = plan.dummy
         if d is None:
-            st = (dm["i64"], dm["i64"], dm["i32"], dm["f32"], dm["f32"], np.float32(0.0), False, dm["u8"], dm["f32"])
+            z = np.float32(0.0)
+            st = (dm["i64"], dm["i64"], dm["i32"], dm["f32"], dm["f32"], dm["f32"], z, False, z, z, False, dm["u8"],
+                  dm["f32"], inv, dm["u8"])
         else:
-            st = (d.in_ptr, d.in_idx, d.pre, d.x_pre, d.x_post, d.a_minus, d.nearest, d.frozen, d.elig)
+            st = (d.in_ptr, d.in_idx, d.pre, d.w, d.x_pre, d.x_post, d.a_minus, d.nearest, d.w_min, d.w_max, d.soft,
+                  d.frozen, d.elig, inv, d.potentiated)
         self._go(_spike_work_dev_k, blocks or (plan.nbx, plan.n_rows))(
             dry, np.int64(t), plan.kind, plan.pre_g, plan.post_g, plan.tgt, plan.delay, plan.uw, plan.INDPTR,
             plan.INDICES, plan.WEIGHTS, plan.DELAYS, plan.ACCP, plan.ACCC, plan.SPIKES, counts, np.int64(slot),
-            plan.HIST, plan.HIST_N, *st, inv)
+            plan.HIST, plan.HIST_N, *st)
 
     def fold_all(self, plan, dry=False, blocks=None):
         if plan.FOLD_ACC:
             self._go(_fold_all_dev_k, blocks or (plan.fold_x, len(plan.FOLD_ACC)))(dry, plan.FOLD_ACC, plan.FOLD_RING)
 
     def store_post_tail(self, d, st, post, counts, g, slot, inv):
-        r = st.rule
         self._go(post_tail_dev_k, _grid(st.n - st.tail_start))(
-            post.spikes, counts, g, slot, st.tail_start, st.n, d.post, d.pre, d.w, d.x_pre, np.float32(r.w_min),
-            np.float32(r.w_max), r.bounds == "soft", d.frozen, True, d.elig, inv, d.potentiated)
+            post.spikes, counts, g, slot, st.tail_start, st.n, d.post, d.pre, d.w, d.x_pre, d.w_min, d.w_max, d.soft,
+            d.frozen, True, d.elig, inv, d.potentiated)
 
     def store_pre_tail(self, d, st, pre, hist_n, r, row, inv):
-        rule = st.rule
         self._go(pre_tail_dev_k, _grid(st.n - st.tail_start))(
             pre.state["hist_spikes"], hist_n, r, st.tail_start, st.n, d.pre, d.post, d.w, row, d.x_post,
-            d.post_decay, np.float32(rule.w_min), np.float32(rule.w_max), rule.bounds == "soft", d.frozen, True,
-            d.elig, inv)
+            d.post_decay, d.w_min, d.w_max, d.soft, d.frozen, True, d.elig, inv)
 
     def store_pre(self, d, pre, hist_n, r, row, inv):
         self._go(_store_pre_dev_k, _spike_blocks(pre.size))(pre.state["hist_spikes"], hist_n, r, d.out_ptr,
                                                            d.out_idx, d.post, d.w, row, d.x_pre, d.x_post,
-                                                           d.post_decay, d.a_plus, d.nearest, d.frozen, d.elig, inv)
+                                                           d.post_decay, d.a_plus, d.nearest, d.w_min, d.w_max,
+                                                           d.soft, d.frozen, d.elig, inv)
 
 
 class FusedPlan:

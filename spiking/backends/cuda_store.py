@@ -260,17 +260,38 @@ def _dep(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modula
         w[j] = _bounded_d(w[j], dw, w_min, w_max, soft)
 
 
+@cuda.jit(device=True)
+def post_spike(i, in_ptr, in_idx, pre, w, x_pre, x_post, a_minus, nearest, w_min, w_max, soft, frozen, modulated,
+               elig, inv, potentiated):
+    """Post neuron i's spike: its indexed synapses potentiated, then its trace raised. One thread
+    per post spike: a synapse has one post neuron, so no two threads share it."""
+    for q in range(in_ptr[i], in_ptr[i + 1]):
+        _pot(in_idx[q], pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv, potentiated)
+    if nearest:
+        x_post[i] = a_minus
+    else:
+        x_post[i] += a_minus
+
+
+@cuda.jit(device=True)
+def pre_arrival(s, out_ptr, out_idx, post, w, row, x_pre, x_post, post_decay, a_plus, nearest, w_min, w_max, soft,
+                frozen, modulated, elig, inv):
+    """Presynaptic neuron s's spike arriving: transmission and depression through its indexed
+    synapses (one thread per arrival owns them), then its trace raised."""
+    for q in range(out_ptr[s], out_ptr[s + 1]):
+        _dep(out_idx[q], post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv)
+    if nearest:
+        x_pre[s] = a_plus
+    else:
+        x_pre[s] += a_plus
+
+
 @cuda.jit
 def _post_k(spikes, n_sp, in_ptr, in_idx, pre, w, x_pre, x_post, a_minus, nearest, w_min, w_max, soft, frozen,
             modulated, elig, inv, potentiated):
     for k in range(cuda.grid(1), n_sp, cuda.gridsize(1)):
-        i = spikes[k]
-        for q in range(in_ptr[i], in_ptr[i + 1]):
-            _pot(in_idx[q], pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv, potentiated)
-        if nearest:
-            x_post[i] = a_minus
-        else:
-            x_post[i] += a_minus
+        post_spike(spikes[k], in_ptr, in_idx, pre, w, x_pre, x_post, a_minus, nearest, w_min, w_max, soft, frozen,
+                   modulated, elig, inv, potentiated)
 
 
 @cuda.jit(device=True)
@@ -303,13 +324,8 @@ def post_tail_dev_k(spikes, counts, g, slot, lo, hi, post, pre, w, x_pre, w_min,
 def _pre_k(arrivals, n_arr, out_ptr, out_idx, post, w, row, x_pre, x_post, post_decay, a_plus, nearest, w_min, w_max,
            soft, frozen, modulated, elig, inv):
     for k in range(cuda.grid(1), n_arr, cuda.gridsize(1)):
-        s = arrivals[k]
-        for q in range(out_ptr[s], out_ptr[s + 1]):
-            _dep(out_idx[q], post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv)
-        if nearest:
-            x_pre[s] = a_plus
-        else:
-            x_pre[s] += a_plus
+        pre_arrival(arrivals[k], out_ptr, out_idx, post, w, row, x_pre, x_post, post_decay, a_plus, nearest, w_min,
+                    w_max, soft, frozen, modulated, elig, inv)
 
 
 @cuda.jit(device=True)
@@ -423,6 +439,8 @@ class _DeviceArrays:
         self.a_minus, self.a_plus = np.float32(r.a_minus), np.float32(r.a_plus)
         self.pre_decay, self.post_decay = np.float32(rt.pre_decay), np.float32(rt.post_decay)
         self.nearest = r.pairing == "nearest"
+        self.w_min, self.w_max = np.float32(r.w_min), np.float32(r.w_max)
+        self.soft = r.bounds == "soft"
 
     @property
     def w(self):
@@ -591,11 +609,9 @@ class DeviceGrowingStore(GrowingStore):
         (spikes and history on the device, their counts on the host), ``row`` the device ring
         row of step t + 1."""
         d, r = self.device(), self.rule
-        f32 = np.float32
         L = self._launch
-        soft, mod = r.bounds == "soft", r.modulated
-        w_min, w_max = f32(r.w_min), f32(r.w_max)
-        inv = f32(inv_pending)
+        soft, mod, w_min, w_max = d.soft, r.modulated, d.w_min, d.w_max
+        inv = np.float32(inv_pending)
         L(trace_decay_k, self.n_post)(d.x_post, decays[1], TRACE_FLOOR)
         n_sp = int(post_group.n)
         if n_sp:
@@ -607,7 +623,7 @@ class DeviceGrowingStore(GrowingStore):
                                                           d.x_pre, w_min, w_max, soft, d.frozen, mod, d.elig, inv,
                                                           d.potentiated)
             if gain > 0.0:
-                self._create(t, pre_group, sp, n_sp, f32(gain))
+                self._create(t, pre_group, sp, n_sp, np.float32(gain))
                 d = self.d
         L(trace_decay_k, self.n_pre)(d.x_pre, decays[0], TRACE_FLOOR)
         src = t + 1 - self.delay
