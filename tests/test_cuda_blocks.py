@@ -129,7 +129,7 @@ def test_the_growing_store_idles_on_the_device_like_the_cpu(fused):
         _one_by_one(sim, fused)
         cnt = sim.add_monitor(SpikeCounts("C"))
         sim.set_modulator("dopamine", tonic=1.0)
-        for _ in range(90):
+        for _ in range(64):
             idx = A if sim.t % 30 == 0 else (B if sim.t % 30 == 4 else [])
             if len(idx):
                 sim.inject_spikes("C", idx)
@@ -153,15 +153,15 @@ def test_the_growing_store_idles_on_the_device_like_the_cpu(fused):
             per_block = sim.backend.transfers - tr
             tr = sim.backend.transfers
             la = sim.backend.launches
-            sim.run(25.0, progress=False)
+            sim.run(15.0, progress=False)
             assert sim.backend.transfers - tr <= per_block <= 40    # per block (and run), none per step
-            per_step = (sim.backend.launches - la) / 25.0
+            per_step = (sim.backend.launches - la) / 15.0
             assert _ran_fused(sim) is fused
             # fused: neurons, spike work, pre decay, transmission + the monitor; else 2 + 1 + 2 + 4 + 1 and
             # the folds of two rings' fixed-point deliveries (fused, the neurons' launch folds them)
             assert abs(per_step - (5 if fused else 12)) < 0.5, per_step
         else:
-            sim.run(40.0, progress=False)
+            sim.run(30.0, progress=False)
         syn = sim.synapses("C->C")
         order = np.lexsort((syn["post"], syn["pre"]))   # slot order follows the order spikes were counted in
         syn = {k: syn[k][order] for k in ("pre", "post", "weight")}

@@ -77,13 +77,13 @@ def test_the_device_store_grows_learns_and_prunes_like_the_cpu_store(name, monke
         assert isinstance(st, DeviceGrowingStore) == (be == "cuda")
         rng = np.random.default_rng(5)
         sim.set_modulator("dopamine", tonic=1.0)
-        _drive(sim, 120, rng)
+        _drive(sim, 90, rng)
         sim.set_modulator("dopamine", tonic=0.0)
-        _drive(sim, 30, rng)
-        sim.advance_idle(850.0)             # to t = 1000 ms: cascade decay in closed form, housekeeping
+        _drive(sim, 20, rng)
+        sim.advance_idle(890.0)             # to t = 1000 ms: cascade decay in closed form, housekeeping
         _drive(sim, 10, rng)                # the once-a-second step at 999 ms: housekeeping, homeostasis
         sim.set_modulator("dopamine", tonic=1.0)
-        _drive(sim, 40, rng)                # creation into a tail again, on top of the rebuilt indices
+        _drive(sim, 30, rng)                # creation into a tail again, on top of the rebuilt indices
         if be == "cuda":
             assert st._newer == "device"    # the host's copy was not needed while running
         stats = sim.store_stats("C->C")
