@@ -157,10 +157,9 @@ class Simulator:
                 from .plasticity import PlasticRuntime
                 self.plastic[pi] = PlasticRuntime(p.plastic, self.dt_ms, arrays, be)
         # the (fixed-point twin, ring) pairs that receive deliveries, on a device backend
-        self._folds = [(post.acc[k], post.state[k]) for k in ("pulse_ring", "current_ring")
-                       for post in self.groups if post.acc is not None
-                       and any(self.groups[p.post] is post and (p.target == "pulse") == (k == "pulse_ring")
-                               for p, _ in self.projections)]
+        fed = {(p.post, "pulse_ring" if p.target == "pulse" else "current_ring") for p, _ in self.projections}
+        self._folds = [(self.groups[gi].acc[k], self.groups[gi].state[k]) for gi, k in sorted(fed)
+                       if self.groups[gi].acc is not None]
         self._cascade_every = max(1, int(round(1000.0 / self.dt_ms)))  # cascade decay once per simulated second
         self._current_events = built.current_events   # step -> [(group index, neuron indices or None, delta)]
         self.modulator_state = built.modulators       # name -> ModulatorState

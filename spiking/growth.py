@@ -100,8 +100,6 @@ def _pow2(n: int) -> int:
 class GrowingStore:
     """Host arrays of a growing projection and its per-step operations."""
 
-    on_device = False      # spiking/backends/cuda_store.py: the device's store, with this one as its mirror
-
     F = ("weights", "elig", "saved_weights")
     U = ("frozen", "potentiated", "level")
 
@@ -128,7 +126,9 @@ class GrowingStore:
         self.pruned_total = 0
 
     # -- storage ---------------------------------------------------------------------
-    def _alloc(self, cap: int, keep: int = 0):
+    def _alloc(self, cap: int, keep: int = 0, index: bool = True):
+        """Arrays of capacity ``cap`` (the first ``keep`` slots kept) and a hash table to match, filled
+        unless ``index`` is False (the device store's mirror: its table is rebuilt where used)."""
         old = getattr(self, "fdata", None)
         fdata = np.zeros((3, cap), np.float32)
         udata = np.zeros((3, cap), np.uint8)
@@ -143,7 +143,8 @@ class GrowingStore:
         self.capacity = cap
         self.keys = np.empty(_pow2(2 * cap), np.uint64)
         self.vals = np.zeros(self.keys.size, np.int64)
-        self.k.hash_rebuild(self.keys, self.vals, self.pre, self.post, self.n)
+        if index:
+            self.k.hash_rebuild(self.keys, self.vals, self.pre, self.post, self.n)
         if not hasattr(self, "out_ptr"):
             self._reindex()
 
@@ -278,9 +279,6 @@ class GrowingStore:
             self.rt.k.synaptic_scaling(self.in_ptr, self.in_idx, self.fdata[0], float(cap), self.udata[0])
 
     # -- what the engine calls on any store (the device's store overrides them) --------------------
-    def host(self) -> None:
-        """Make the host arrays current (they are, here)."""
-
     def mark_host_changed(self, structure: bool = False) -> None:
         """The host arrays were edited in place (here they are the store itself)."""
 

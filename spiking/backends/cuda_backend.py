@@ -150,13 +150,19 @@ def fx(w):
     return int64(math.floor(float64(w) * FIXED + 0.5))
 
 
+@cuda.jit(device=True)
+def fold_entry(acc, ring, i):
+    """One twin entry into its ring entry (one rounding), the twin cleared; ``i`` an index or a tuple."""
+    a = acc[i]
+    if a != 0:
+        ring[i] = float32(float64(ring[i]) + float64(a) * _INV_FIXED)
+        acc[i] = 0
+
+
 @cuda.jit
 def _fold_k(acc, ring):
     for i in range(cuda.grid(1), acc.shape[0], cuda.gridsize(1)):
-        a = acc[i]
-        if a != 0:
-            ring[i] = float32(float64(ring[i]) + float64(a) * _INV_FIXED)
-            acc[i] = 0
+        fold_entry(acc, ring, i)
 
 
 @cuda.jit
@@ -254,6 +260,22 @@ def _stdp_post_k(post_spikes, n_post, csc_indptr, csc_syn, csc_pre, w, x_pre, x_
             x_post[i] += a_minus
 
 
+@cuda.jit(device=True)
+def dep_d(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv):
+    """Synapse j's presynaptic spike arriving: it transmits into ``row`` at its target post[j], and
+    (unless quarantined) depresses by the target's trace: into the eligibility under a modulated
+    rule, else into the bounded weight (``kernels/stdp.py``'s rule; static CSR and the growing store)."""
+    tgt = post[j]
+    cuda.atomic.add(row, tgt, fx(w[j]))
+    if frozen[j]:
+        return
+    dw = -(x_post[tgt] * post_decay)
+    if modulated:
+        elig[j] += dw * inv
+    else:
+        w[j] = _bounded_d(w[j], dw, w_min, w_max, soft)
+
+
 @cuda.jit
 def _stdp_pre_k(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_decay, a_plus, nearest,
                 w_min, w_max, soft, frozen, modulated, elig, inv_pending):
@@ -262,15 +284,7 @@ def _stdp_pre_k(pre_spikes, n_pre, indptr, indices, w, row, x_pre, x_post, post_
     if k < n_pre:
         s = pre_spikes[k]
         for j in range(indptr[s], indptr[s + 1]):
-            t = indices[j]
-            cuda.atomic.add(row, t, fx(w[j]))
-            if frozen[j]:
-                continue
-            dw = -(x_post[t] * post_decay)
-            if modulated:
-                elig[j] += dw * inv_pending
-            else:
-                w[j] = _bounded_d(w[j], dw, w_min, w_max, soft)
+            dep_d(j, indices, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv_pending)
         if nearest:
             x_pre[s] = a_plus
         else:

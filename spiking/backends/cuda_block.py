@@ -37,13 +37,13 @@ from __future__ import annotations
 import weakref
 
 import numpy as np
-from numba import cuda, float32, float64
+from numba import cuda, float32
 
 from ..blocks import common_reasons
 from ..kernels.growth import TRACE_FLOOR
 from ..kernels.lif import lif_pf
 from ..kernels.rng import draw_word, normal_from_hash, step_key, step_key_int
-from .cuda_backend import _INV_FIXED, _blocks, _grid, fx, lif_cell
+from .cuda_backend import _blocks, _grid, fold_entry, fx, lif_cell
 from .cuda_store import post_spike, post_tail_dev_k, pre_arrival, pre_tail_dev_k, trace_decay_k
 
 MAX_BLOCKS = 1024   # grid cap of the spike-parallel kernels (grid-stride loops cover the rest)
@@ -167,10 +167,7 @@ SL_STATIC, SL_UNIFORM, SL_DELAYS, SL_HIST, SL_POST = 0, 1, 2, 3, 4   # what one 
 @cuda.jit(device=True)
 def _fold_cell(acc, ring, i):
     for r in range(acc.shape[0]):
-        a = acc[r, i]
-        if a != 0:
-            ring[r, i] = float32(float64(ring[r, i]) + float64(a) * _INV_FIXED)
-            acc[r, i] = 0
+        fold_entry(acc, ring, (r, i))
 
 
 @cuda.jit
@@ -251,10 +248,7 @@ def _fold_all_dev_k(dry, ACC, RING):
     acc, ring = ACC[y], RING[y]
     for i in range(cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x, acc.shape[0],
                    cuda.gridDim.x * cuda.blockDim.x):
-        a = acc[i]
-        if a != 0:
-            ring[i] = float32(float64(ring[i]) + float64(a) * _INV_FIXED)
-            acc[i] = 0
+        fold_entry(acc, ring, i)
 
 
 def _spike_blocks(n: int) -> int:
@@ -550,7 +544,7 @@ def run_block(sim, n: int) -> None:
                     ds.store_pre_tail(d, st, pre, hn, r, ring[(t + 1) % rows], inv)
             pending *= st.rt.e_decay
             if pending < 1e-30:
-                be.trace_scale(d.elig, np.float32(pending))
+                be.trace_scale(d.elig[:st.n], np.float32(pending))
                 pending = 1.0
         if not fused:                 # the step's deliveries into the rings (fixed point: any order, one sum);
             be.fold_rings(sim._folds)  # fused, the next step's neuron launch folds them, the last one below

@@ -40,14 +40,9 @@ import numpy as np
 from numba import cuda, float32, int64, uint64
 
 from ..growth import GrowingStore, _pow2
-from ..kernels.growth import TRACE_FLOOR
-from .cuda_backend import _TPB, _bounded_d, _grid, fx
+from ..kernels.growth import EMPTY, TRACE_FLOOR, home_slot, pair_hash32
+from .cuda_backend import _TPB, _bounded_d, _grid, dep_d
 
-EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
-_M = np.uint64(0x9E3779B97F4A7C15)
-_S = np.uint64(29)
-_SM1 = np.uint64(0xBF58476D1CE4E5B9)
-_SM2 = np.uint64(0x94D049BB133111EB)
 _ALL = np.uint64(4294967296)
 
 SCAN_ITEMS = 8                       # elements per thread in one scan tile
@@ -68,27 +63,11 @@ def _key(pre, post):
 
 
 @cuda.jit(device=True)
-def _home(key, mask):
-    h = key * _M
-    return (h ^ (h >> _S)) & mask
-
-
-@cuda.jit(device=True)
-def _potential(pre, post, seed):
-    """``kernels.growth.potential_hash`` on the device (splitmix64's finaliser of the pair)."""
-    z = _key(pre, post) ^ (seed * _M)
-    z = (z ^ (z >> uint64(30))) * _SM1
-    z = (z ^ (z >> uint64(27))) * _SM2
-    z = z ^ (z >> uint64(31))
-    return z >> uint64(32)
-
-
-@cuda.jit(device=True)
 def _claim(keys, key):
     """Put ``key`` in the open-addressing table; returns its entry and whether this thread put it
     there (False: it was there already, put by an earlier launch or by another thread)."""
     mask = uint64(keys.shape[0] - 1)
-    e = int64(_home(key, mask))
+    e = int64(home_slot(key, mask))
     while True:
         old = cuda.atomic.cas(keys, e, EMPTY, key)
         if old == EMPTY:
@@ -173,8 +152,7 @@ def exclusive_scan(be, src, n: int, dst) -> None:
         return
     tiles = -(-n // SCAN_TILE)
     sums = cuda.device_array(tiles + 1, np.int64)
-    be.launches += 1
-    _scan_tile_k[tiles, _TPB](src, n, dst, sums)
+    be._launch(_scan_tile_k, tiles)(src, n, dst, sums)       # blocks of _TPB threads, one tile each
     if tiles > 1:
         offs = cuda.device_array(tiles + 1, np.int64)
         exclusive_scan(be, sums, tiles, offs)
@@ -248,19 +226,6 @@ def _pot(j, pre, w, x_pre, w_min, w_max, soft, frozen, modulated, elig, inv, pot
 
 
 @cuda.jit(device=True)
-def _dep(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv):
-    tgt = post[j]
-    cuda.atomic.add(row, tgt, fx(w[j]))
-    if frozen[j]:
-        return
-    dw = -(x_post[tgt] * post_decay)
-    if modulated:
-        elig[j] += dw * inv
-    else:
-        w[j] = _bounded_d(w[j], dw, w_min, w_max, soft)
-
-
-@cuda.jit(device=True)
 def post_spike(i, in_ptr, in_idx, pre, w, x_pre, x_post, a_minus, nearest, w_min, w_max, soft, frozen, modulated,
                elig, inv, potentiated):
     """Post neuron i's spike: its indexed synapses potentiated, then its trace raised. One thread
@@ -279,7 +244,7 @@ def pre_arrival(s, out_ptr, out_idx, post, w, row, x_pre, x_post, post_decay, a_
     """Presynaptic neuron s's spike arriving: transmission and depression through its indexed
     synapses (one thread per arrival owns them), then its trace raised."""
     for q in range(out_ptr[s], out_ptr[s + 1]):
-        _dep(out_idx[q], post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv)
+        dep_d(out_idx[q], post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv)
     if nearest:
         x_pre[s] = a_plus
     else:
@@ -334,7 +299,7 @@ def _pre_tail_one(j, arrivals, n_arr, pre, post, w, row, x_post, post_decay, w_m
     s = pre[j]
     for k in range(n_arr):
         if arrivals[k] == s:
-            _dep(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv)
+            dep_d(j, post, w, row, x_post, post_decay, w_min, w_max, soft, frozen, modulated, elig, inv)
 
 
 @cuda.jit
@@ -388,7 +353,7 @@ def _grow_one(tid, spikes, hist, window, total, x_pre, x_post, gain, w_create, w
         return
     if no_autapse and j == i:
         return
-    if pot_thresh < _ALL and _potential(j, i, pot_seed) >= pot_thresh:
+    if pot_thresh < _ALL and pair_hash32(_key(j, i), pot_seed) >= pot_thresh:
         return
     e, mine = _claim(keys, _key(j, i))
     if not mine:
@@ -424,7 +389,10 @@ class _DeviceArrays:
     """The store's device arrays (capacity ``cap``) and its rule's constants, under the names
     the device blocks (``cuda_block.py``) use."""
 
-    def __init__(self, st, cap: int):
+    def __init__(self, st, cap: int, carry: "_DeviceArrays | None" = None):
+        """Per-slot arrays of capacity ``cap`` (contents undefined: slots are written before they
+        are read); the traces, slot counter and indices are ``carry``'s (a store resized or
+        compacted) or made by the first upload."""
         r, rt = st.rule, st.rt
         self.cap = cap
         self.pre = cuda.device_array(cap, np.int32)
@@ -436,6 +404,9 @@ class _DeviceArrays:
         self.nbuf = cuda.device_array(1, np.int64)             # the slot counter creation advances
         self.x_pre = self.x_post = None
         self.in_ptr = self.in_idx = self.out_ptr = self.out_idx = None
+        if carry is not None:
+            for k in ("nbuf", "x_pre", "x_post", "in_ptr", "in_idx", "out_ptr", "out_idx"):
+                setattr(self, k, getattr(carry, k))
         self.a_minus, self.a_plus = np.float32(r.a_minus), np.float32(r.a_plus)
         self.pre_decay, self.post_decay = np.float32(rt.pre_decay), np.float32(rt.post_decay)
         self.nearest = r.pairing == "nearest"
@@ -466,15 +437,15 @@ class _DeviceArrays:
 class DeviceGrowingStore(GrowingStore):
     """A growing store on the device; the host arrays are a mirror (see the module's docstring)."""
 
-    on_device = True
-
     def __init__(self, be, *args):
         super().__init__(*args)
         self.be = be
         self.d = None
-        self._newer = "host"       # "host": the mirror goes up before the next device operation;
-        self._structure = True     # with its synapse list (pre, post): the hash and indices are rebuilt
-                                   # "device": the mirror is stale; None: both agree
+        # which copy is newer: "host" (it goes up before the next device operation), "device" (the
+        # mirror is stale until read), None (both agree); _structure: the synapse list (pre, post)
+        # goes up too, and the hash and indices are rebuilt on the device
+        self._newer = "host"
+        self._structure = True
 
     # -- keeping the mirror -----------------------------------------------------------------------
     def _launch(self, kernel, n):
@@ -490,13 +461,7 @@ class DeviceGrowingStore(GrowingStore):
     def _pull(self) -> None:
         d, be, n = self.d, self.be, self.n
         if self.capacity != d.cap:
-            self.capacity = d.cap
-            self.fdata = np.zeros((3, d.cap), np.float32)
-            self.udata = np.zeros((3, d.cap), np.uint8)
-            self.pre = np.zeros(d.cap, np.int32)
-            self.post = np.zeros(d.cap, np.int32)
-            self.keys = np.empty(_pow2(2 * d.cap), np.uint64)   # the host's table is rebuilt where it is used
-            self.vals = np.zeros(self.keys.size, np.int64)
+            self._alloc(d.cap, index=False)     # the host's table is rebuilt where the host uses it
         if n:
             self.fdata[:, :n] = be.to_host(d.f[:, :n])
             self.udata[:, :n] = be.to_host(d.u[:, :n])
@@ -513,13 +478,11 @@ class DeviceGrowingStore(GrowingStore):
             self._structure = True
         d = self.d
         if self._structure:
-            d.pre.copy_to_device(self.pre)
-            d.post.copy_to_device(self.post)
-            d.nbuf.copy_to_device(np.array([n], np.int64))
-            be.transfers += 3
-        d.f.copy_to_device(self.fdata)
-        d.u.copy_to_device(self.udata)
-        be.transfers += 2
+            be.write(d.pre, self.pre)
+            be.write(d.post, self.post)
+            be.write(d.nbuf, np.array([n], np.int64))
+        be.write(d.f, self.fdata)
+        be.write(d.u, self.udata)
         if d.x_pre is None:
             d.x_pre, d.x_post = be.asarray(self.x_pre), be.asarray(self.x_post)
         else:
@@ -654,10 +617,8 @@ class DeviceGrowingStore(GrowingStore):
             self._grow(need)
         d, be, r, g = self.d, self.be, self.rule, self.grow
         window = np.concatenate([np.asarray(rows, np.int64), np.cumsum(counts) - counts])
-        be.launches += 1
-        be.transfers += 1
-        _grow_k[_grid(n_sp * total), _TPB](
-            spikes, n_sp, hist, cuda.to_device(window), total, d.x_pre, d.x_post, gain, np.float32(g.w_create),
+        self._launch(_grow_k, n_sp * total)(
+            spikes, n_sp, hist, be.asarray(window), total, d.x_pre, d.x_post, gain, np.float32(g.w_create),
             np.float32(r.w_max), self.same_pop and not g.autapses, self.post_min, self.pre_min, self.pot_thresh,
             self.pot_seed, d.keys, d.vals, d.nbuf, d.pre, d.post, d.f, d.u, r.modulated)
         n = int(be.to_host(d.nbuf)[0])
@@ -667,7 +628,7 @@ class DeviceGrowingStore(GrowingStore):
     def _grow(self, need: int) -> None:
         """More room on the device (slots copied in place, the hash rebuilt for its new size)."""
         old, n = self.d, self.n
-        d = _DeviceArrays(self, max(_pow2(need), 2 * old.cap))
+        d = _DeviceArrays(self, max(_pow2(need), 2 * old.cap), carry=old)
         if n:
             d.pre[:n].copy_to_device(old.pre[:n])
             d.post[:n].copy_to_device(old.post[:n])
@@ -675,9 +636,6 @@ class DeviceGrowingStore(GrowingStore):
                 d.f[a, :n].copy_to_device(old.f[a, :n])
                 d.u[a, :n].copy_to_device(old.u[a, :n])
             self.be.launches += 8           # device-to-device copies (a new slot's fields are all written by creation)
-        d.x_pre, d.x_post = old.x_pre, old.x_post
-        d.in_ptr, d.in_idx, d.out_ptr, d.out_idx = old.in_ptr, old.in_idx, old.out_ptr, old.out_idx
-        d.nbuf = old.nbuf
         self.d = d
         self._hash()
 
@@ -697,11 +655,8 @@ class DeviceGrowingStore(GrowingStore):
         if m == n and self.tail_start == n:
             return
         if m != n:
-            nd = _DeviceArrays(self, d.cap)
-            _zero(self, nd.f)
-            _zero(self, nd.u)
+            nd = _DeviceArrays(self, d.cap, carry=d)
             self._launch(_compact_k, n)(n, keep, pos, d.pre, d.post, d.f, d.u, nd.pre, nd.post, nd.f, nd.u)
-            nd.x_pre, nd.x_post, nd.nbuf = d.x_pre, d.x_post, d.nbuf
             self.d = nd
             self.n = m
             self._launch(_set_k, 1)(nd.nbuf, np.int64(m))

@@ -14,11 +14,13 @@ from numba import njit, prange, types
 from numba.extending import overload, register_jitable
 
 from .prefetch import prefetch_rows, prefetch_start
+from .rng import mix64
 from .stdp import _bounded   # the one weight-bound rule of the CPU kernels
 
 EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
 _M = np.uint64(0x9E3779B97F4A7C15)
 _S = np.uint64(29)
+_S32 = np.uint64(32)
 
 
 TRACE_FLOOR = np.float32(1e-30)
@@ -53,21 +55,30 @@ def pair_key(pre, post):
     return (np.uint64(pre) << np.uint64(32)) | np.uint64(post)
 
 
+@register_jitable
+def home_slot(key, mask):
+    """A pair key's first entry in the open-addressing table (uint64; the CPU's and the device's)."""
+    h = key * _M
+    return (h ^ (h >> _S)) & mask
+
+
 @njit(cache=True)
 def _slot(key, mask):
-    h = key * _M
-    return np.int64((h ^ (h >> _S)) & mask)
+    return np.int64(home_slot(key, mask))
+
+
+@register_jitable
+def pair_hash32(key, seed):
+    """The 32-bit hash of a pair key under a uint64 ``seed`` (splitmix64's finaliser); the CPU's
+    and the device's test of a potential synapse."""
+    return mix64(key ^ (seed * _M)) >> _S32
 
 
 @njit(cache=True)
 def potential_hash(pre, post, seed):
-    """A 32-bit hash of the pair (pre, post) under ``seed`` (splitmix64's finaliser): the pair is a
-    potential synapse when it is below ``potential * 2**32``; fixed by the seed, stored nowhere."""
-    z = pair_key(pre, post) ^ (np.uint64(seed) * _M)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return z >> np.uint64(32)
+    """A 32-bit hash of the pair (pre, post) under ``seed``: the pair is a potential synapse when
+    it is below ``potential * 2**32``; fixed by the seed, stored nowhere."""
+    return pair_hash32(pair_key(pre, post), np.uint64(seed))
 
 
 @njit(cache=True)
